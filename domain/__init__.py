@@ -1,0 +1,1 @@
+"""Stamm's domain: the primary-counsellor model and routing policy, free of I/O."""

@@ -1,0 +1,36 @@
+"""Errors a use case raises; the API maps each to its `extensions.code`."""
+
+
+class DomainError(Exception):
+    """Base of every expected error: its message is safe to show to the caller."""
+
+    code = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(DomainError):
+    code = "FORBIDDEN"
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+
+
+class BadUserInput(DomainError):
+    code = "BAD_USER_INPUT"
+
+
+class Conflict(DomainError):
+    code = "CONFLICT"
+
+
+class ServiceUnavailable(DomainError):
+    code = "SERVICE_UNAVAILABLE"

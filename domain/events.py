@@ -1,0 +1,33 @@
+"""Events published after a change commits; subscriptions are fed from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.model import Counsellor, PrimaryCounsellorChange, Request
+
+
+@dataclass(frozen=True)
+class CounsellorStateChanged:
+    """A counsellor's online status, absence, capacities, loads or mail availability changed."""
+
+    counsellor: Counsellor
+
+
+@dataclass(frozen=True)
+class RequestChanged:
+    """A request was created, routed or changed status. `assigned` marks a routing to a counsellor."""
+
+    request: Request
+    assigned: bool = False
+
+
+@dataclass(frozen=True)
+class PrimaryCounsellorChanged:
+    """A client's primary counsellor changed. `visible_to` lists counsellors who could see the client."""
+
+    change: PrimaryCounsellorChange
+    visible_to: frozenset[int] = frozenset()
+
+
+Event = CounsellorStateChanged | RequestChanged | PrimaryCounsellorChanged

@@ -1,0 +1,231 @@
+"""The domain model: counsellors, clients, requests and the primary-counsellor history."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+
+class Role(enum.StrEnum):
+    ADMIN = "ADMIN"
+    COUNSELLOR = "COUNSELLOR"
+    CLIENT = "CLIENT"
+
+
+class StaffRole(enum.StrEnum):
+    ADMIN = "ADMIN"
+    COUNSELLOR = "COUNSELLOR"
+
+
+class Channel(enum.StrEnum):
+    CHAT = "CHAT"
+    MAIL = "MAIL"
+
+
+class OnlineStatus(enum.StrEnum):
+    ONLINE = "ONLINE"
+    AWAY = "AWAY"
+    OFFLINE = "OFFLINE"
+
+
+class MailAvailability(enum.StrEnum):
+    UNLIMITED = "UNLIMITED"
+    NONE = "NONE"
+    BY_FREE_RESOURCES = "BY_FREE_RESOURCES"
+
+
+class AccountStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    BLOCKED = "BLOCKED"
+    DELETED = "DELETED"
+
+
+class InvitationStatus(enum.StrEnum):
+    NO_ACCESS = "NO_ACCESS"
+    INVITED = "INVITED"
+    REGISTERED = "REGISTERED"
+
+
+class RequestStatus(enum.StrEnum):
+    QUEUED = "QUEUED"
+    ASSIGNED = "ASSIGNED"
+    CLOSED = "CLOSED"
+    CANCELLED = "CANCELLED"
+
+
+class RoutingReason(enum.StrEnum):
+    PRIMARY_COUNSELLOR = "PRIMARY_COUNSELLOR"
+    FIRST_REQUEST = "FIRST_REQUEST"
+    PRIMARY_UNAVAILABLE = "PRIMARY_UNAVAILABLE"
+    FALLBACK_COUNSELLOR = "FALLBACK_COUNSELLOR"
+    MANUAL = "MANUAL"
+
+
+class AssignmentSource(enum.StrEnum):
+    AUTOMATIC = "AUTOMATIC"
+    MANUAL = "MANUAL"
+
+
+@dataclass
+class Counsellor:
+    """A staff account that counsels (admins counsel too)."""
+
+    id: int
+    email: str
+    display_name: str
+    role: StaffRole
+    created_at: datetime
+    password_hash: str = ""
+    first_name: str | None = None
+    last_name: str | None = None
+    active: bool = True
+    online_status: OnlineStatus = OnlineStatus.OFFLINE
+    chat_capacity: int = 1
+    active_chat_count: int = 0
+    mail_availability: MailAvailability = MailAvailability.NONE
+    mail_resources: int = 0
+    open_mail_count: int = 0
+    absent: bool = False
+    absence_message: str | None = None
+    only_own_clients: bool = False
+    last_chat_assigned_at: datetime | None = None
+    last_mail_assigned_at: datetime | None = None
+
+    @property
+    def eligible(self) -> bool:
+        """Active and not absent: may be routed to at all."""
+        return self.active and not self.absent
+
+    def load(self, channel: Channel) -> int:
+        """Requests held on a channel."""
+        return self.active_chat_count if channel is Channel.CHAT else self.open_mail_count
+
+    def last_assigned_at(self, channel: Channel) -> datetime | None:
+        if channel is Channel.CHAT:
+            return self.last_chat_assigned_at
+        return self.last_mail_assigned_at
+
+    @property
+    def free_mail_resources(self) -> int | None:
+        """Mail requests they would still take now: None when UNLIMITED, 0 when NONE."""
+        if self.mail_availability is MailAvailability.UNLIMITED:
+            return None
+        if self.mail_availability is MailAvailability.NONE:
+            return 0
+        return max(self.mail_resources - self.open_mail_count, 0)
+
+
+@dataclass
+class Client:
+    """A person seeking counselling."""
+
+    id: int
+    client_code: str
+    display_name: str
+    created_at: datetime
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    language: str | None = None
+    invitation_status: InvitationStatus = InvitationStatus.NO_ACCESS
+    account_status: AccountStatus = AccountStatus.ACTIVE
+    password_hash: str | None = None
+    last_login_at: datetime | None = None
+    primary_counsellor_id: int | None = None
+
+
+@dataclass
+class Request:
+    """A client's chat or mail request, from submission to close."""
+
+    id: int
+    client_id: int
+    channel: Channel
+    status: RequestStatus
+    message: str | None
+    created_at: datetime
+    subject: str | None = None
+    counsellor_id: int | None = None
+    routing_reason: RoutingReason | None = None
+    assigned_at: datetime | None = None
+    closed_at: datetime | None = None
+    idempotency_key: str | None = None
+    # While set and in the future, a queued chat waits for this primary alone.
+    waiting_for_id: int | None = None
+    wait_until: datetime | None = None
+
+    @property
+    def holds_capacity(self) -> bool:
+        return self.status is RequestStatus.ASSIGNED
+
+
+@dataclass
+class PrimaryCounsellorChange:
+    """One entry of a client's primary-counsellor history; never rewritten."""
+
+    id: int
+    client_id: int
+    previous_counsellor_id: int | None
+    new_counsellor_id: int | None
+    source: AssignmentSource
+    changed_at: datetime
+    changed_by_id: int | None = None
+    reason: str | None = None
+
+
+@dataclass
+class Settings:
+    """Deployment-wide routing settings."""
+
+    fallback_counsellor_id: int | None = None
+    primary_chat_wait_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: a counsellor (staff), a client, or nobody."""
+
+    role: Role | None
+    counsellor_id: int | None = None
+    client_id: int | None = None
+    token_id: str | None = None
+    expires_at: datetime | None = None
+    # Clients a mutation's response shows to the one who changed them, even if handed over.
+    granted_client_ids: frozenset[int] = frozenset()
+
+    def granting(self, client_id: int) -> Viewer:
+        """This viewer, also seeing `client_id` (for one mutation response)."""
+        return replace(self, granted_client_ids=self.granted_client_ids | {client_id})
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.ADMIN, Role.COUNSELLOR)
+
+    @property
+    def is_client(self) -> bool:
+        return self.role is Role.CLIENT
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.role is None
+
+
+ANONYMOUS = Viewer(role=None)
+
+
+@dataclass
+class Invitation:
+    """An invitation mail waiting in the outbox for a mailer to send."""
+
+    client_id: int
+    email: str
+    created_at: datetime
+    id: int = 0
+    sent_at: datetime | None = None
+    extra: dict[str, str] = field(default_factory=dict)

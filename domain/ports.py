@@ -1,0 +1,172 @@
+"""Ports: what the use cases need from the outside world (database, clock, hashing)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from domain.events import Event
+from domain.model import (
+    AccountStatus,
+    Channel,
+    Client,
+    Counsellor,
+    Invitation,
+    OnlineStatus,
+    PrimaryCounsellorChange,
+    Request,
+    RequestStatus,
+    Settings,
+    Viewer,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a keyset-paginated list."""
+
+    items: list[tuple[str, T]]  # (cursor, item)
+    has_next: bool
+    total: int
+
+
+@dataclass(frozen=True)
+class ClientQuery:
+    primary_counsellor_id: int | None = None
+    unassigned: bool | None = None
+    search: str | None = None
+    account_status: AccountStatus | None = None
+
+
+@dataclass(frozen=True)
+class RequestQuery:
+    channel: Channel | None = None
+    status: RequestStatus | None = None
+    counsellor_id: int | None = None
+    client_id: int | None = None
+
+
+class CounsellorRepository(Protocol):
+    async def get(self, counsellor_id: int) -> Counsellor | None: ...
+    async def get_many(self, ids: Sequence[int]) -> dict[int, Counsellor]: ...
+    async def by_email(self, email: str) -> Counsellor | None: ...
+    async def add(self, counsellor: Counsellor) -> Counsellor: ...
+    async def save(self, counsellor: Counsellor) -> None:
+        """Write profile, status and capacity settings; never the loads."""
+
+    async def filtered(self, online_status: OnlineStatus | None, active: bool | None) -> list[Counsellor]: ...
+    async def candidates(self, channel: Channel, primary_id: int | None, limit: int) -> list[Counsellor]:
+        """Counsellors free on `channel` for a client of `primary_id`, best first."""
+
+    async def claim(
+        self, counsellor_id: int, channel: Channel, now: datetime, checked: bool
+    ) -> Counsellor | None:
+        """Take one slot or resource; with `checked`, only while still free (else None)."""
+
+    async def release(self, counsellor_id: int, channel: Channel) -> Counsellor | None: ...
+
+
+class ClientRepository(Protocol):
+    async def get(self, client_id: int) -> Client | None: ...
+    async def get_many(self, ids: Sequence[int]) -> dict[int, Client]: ...
+    async def lock(self, client_id: int) -> Client | None:
+        """Load the client and hold its row until commit (routing of one client is serial)."""
+
+    async def by_email(self, email: str) -> Client | None: ...
+    async def code_taken(self, code: str) -> bool: ...
+    async def add(self, client: Client) -> Client: ...
+    async def save(self, client: Client) -> None:
+        """Write the profile and account fields; never the primary counsellor."""
+
+    async def set_primary(self, client_id: int, new_id: int | None, expected: int | None) -> bool:
+        """Set the primary only while it is still `expected`; False when it moved meanwhile."""
+
+    async def visible_page(
+        self, viewer: Viewer, query: ClientQuery, first: int, after: str | None
+    ) -> Page[Client]: ...
+    async def holder_ids(self, client_id: int) -> set[int]:
+        """Counsellors holding an ASSIGNED request of the client."""
+
+    async def holders_of(self, client_ids: Sequence[int]) -> dict[int, set[int]]: ...
+    async def related_counsellor_ids(self, client_id: int) -> set[int]:
+        """Counsellors on the client's requests and history: those a client may read."""
+
+
+class RequestRepository(Protocol):
+    async def get(self, request_id: int) -> Request | None: ...
+    async def get_many(self, ids: Sequence[int]) -> dict[int, Request]: ...
+    async def by_idempotency_key(self, client_id: int, key: str) -> Request | None: ...
+    async def add(self, request: Request) -> Request: ...
+    async def save(self, request: Request) -> None: ...
+    async def record_handler(self, request_id: int, counsellor_id: int) -> None: ...
+    async def handled_by(self, request_id: int, counsellor_id: int) -> bool: ...
+    async def handled_among(self, counsellor_id: int, request_ids: Sequence[int]) -> set[int]: ...
+    async def lock(self, request_id: int) -> Request | None:
+        """Load the request and hold its row until commit."""
+
+    async def lock_queued(self, request_id: int) -> Request | None:
+        """The request if still QUEUED and not being routed elsewhere; held until commit."""
+
+    async def queued(self, limit: int) -> list[Request]:
+        """Queued requests, oldest first."""
+
+    async def next_wait_end(self, after: datetime) -> datetime | None:
+        """When the next wait for a primary that is still running ends."""
+
+    async def visible_page(
+        self, viewer: Viewer, query: RequestQuery, first: int, after: str | None
+    ) -> Page[Request]: ...
+
+
+class PrimaryHistoryRepository(Protocol):
+    async def add(self, change: PrimaryCounsellorChange) -> PrimaryCounsellorChange: ...
+    async def for_clients(self, client_ids: Sequence[int]) -> dict[int, list[PrimaryCounsellorChange]]: ...
+
+
+class SettingsRepository(Protocol):
+    async def get(self) -> Settings: ...
+    async def save(self, settings: Settings) -> None: ...
+
+
+class TokenRepository(Protocol):
+    async def revoke(self, token_id: str, expires_at: datetime) -> None: ...
+    async def is_revoked(self, token_id: str) -> bool: ...
+
+
+class InvitationOutbox(Protocol):
+    async def add(self, invitation: Invitation) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Events recorded here are published only after commit."""
+
+    counsellors: CounsellorRepository
+    clients: ClientRepository
+    requests: RequestRepository
+    history: PrimaryHistoryRepository
+    settings: SettingsRepository
+    tokens: TokenRepository
+    outbox: InvitationOutbox
+
+    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def commit(self) -> None: ...
+    async def rollback(self) -> None: ...
+    def record(self, event: Event) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, write: bool = True) -> UnitOfWork: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+    def verify(self, password_hash: str, password: str) -> bool: ...

@@ -1,0 +1,23 @@
+"""Use cases: one transaction each, over the ports; the API calls exactly one per operation."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from domain.ports import Clock, PasswordHasher, UnitOfWorkFactory
+
+
+@dataclass
+class Deps:
+    """What every use case needs: transactions, time, password hashing, and a dispatch trigger."""
+
+    uow: UnitOfWorkFactory
+    clock: Clock
+    hasher: PasswordHasher
+    # Runs queued-request dispatch after a change that may free capacity (set by the app).
+    dispatch: Callable[[], Awaitable[None]] = field(default=lambda: _nothing())
+
+
+async def _nothing() -> None:
+    return None

@@ -1,0 +1,65 @@
+"""Availability: would a chat or mail from this viewer be answered now? (No personal data.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.model import Channel, Counsellor, Request, RequestStatus, Viewer
+from domain.policy import may_take, primary_takes, route_request
+from domain.ports import UnitOfWork
+from domain.use_cases import Deps
+from domain.use_cases.routing import CANDIDATES
+
+
+@dataclass(frozen=True)
+class Presence:
+    """What a client may know of one counsellor."""
+
+    counsellor: Counsellor
+    chat_available: bool
+    mail_available: bool
+
+
+@dataclass(frozen=True)
+class AvailabilityView:
+    chat_available: bool
+    mail_available: bool
+    primary: Presence | None = None
+
+
+def presence(counsellor: Counsellor, primary_id: int | None) -> Presence:
+    """Whether `counsellor` would take a new chat or mail from a client of `primary_id`."""
+
+    def takes(channel: Channel) -> bool:
+        if counsellor.id == primary_id:
+            return primary_takes(counsellor, channel)
+        return may_take(counsellor, channel, primary_id)
+
+    return Presence(counsellor, takes(Channel.CHAT), takes(Channel.MAIL))
+
+
+async def _would_deliver(uow: UnitOfWork, deps: Deps, channel: Channel, primary: Counsellor | None) -> bool:
+    settings = await uow.settings.get()
+    primary_id = primary.id if primary else None
+    candidates = await uow.counsellors.candidates(channel, primary_id, CANDIDATES)
+    fallback = None
+    if channel is Channel.MAIL and settings.fallback_counsellor_id is not None:
+        fallback = await uow.counsellors.get(settings.fallback_counsellor_id)
+    now = deps.clock.now()
+    probe = Request(
+        id=0, client_id=0, channel=channel, status=RequestStatus.QUEUED, message=None, created_at=now
+    )
+    return route_request(probe, primary, candidates, fallback, settings, now).assigns
+
+
+async def availability(deps: Deps, viewer: Viewer) -> AvailabilityView:
+    """The viewer's availability by the routing policy itself: a probe request that is not stored."""
+    async with deps.uow(write=False) as uow:
+        primary = None
+        if viewer.is_client and viewer.client_id is not None:
+            client = await uow.clients.get(viewer.client_id)
+            if client is not None and client.primary_counsellor_id is not None:
+                primary = await uow.counsellors.get(client.primary_counsellor_id)
+        chat = await _would_deliver(uow, deps, Channel.CHAT, primary)
+        mail = await _would_deliver(uow, deps, Channel.MAIL, primary)
+    return AvailabilityView(chat, mail, presence(primary, primary.id) if primary else None)

@@ -1,0 +1,186 @@
+"""Clients: create, profile, invitation, the primary counsellor by hand, and reads."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+
+from domain import validation
+from domain.errors import BadUserInput, Conflict
+from domain.model import (
+    AssignmentSource,
+    Client,
+    Invitation,
+    InvitationStatus,
+    PrimaryCounsellorChange,
+    Viewer,
+)
+from domain.ports import ClientQuery, Page, UnitOfWork
+from domain.use_cases import Deps
+from domain.use_cases.routing import make_primary
+from domain.visibility import not_found, require_change_primary, require_staff, sees_client
+
+CODE_ALPHABET = string.ascii_uppercase + string.digits
+CODE_LENGTH = 6
+
+
+@dataclass(frozen=True)
+class ClientProfile:
+    """Profile fields as given; None leaves a field as it is (on update)."""
+
+    display_name: str | None = None
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    language: str | None = None
+
+
+def new_client_code() -> str:
+    """Six characters A-Z and 0-9, from a cryptographic source (codes are not guessable)."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+async def unused_client_code(uow: UnitOfWork) -> str:
+    for _ in range(20):
+        code = new_client_code()
+        if not await uow.clients.code_taken(code):
+            return code
+    raise RuntimeError("no free client code after 20 tries")
+
+
+def apply_profile(client: Client, profile: ClientProfile) -> None:
+    """Validate and copy the stated profile fields onto `client`."""
+    if profile.display_name is not None:
+        client.display_name = validation.text(profile.display_name, "input.displayName", validation.MAX_NAME)
+    if profile.email is not None:
+        client.email = validation.optional_email(profile.email, "input.email")
+    if profile.first_name is not None:
+        client.first_name = validation.optional_text(profile.first_name, "input.firstName")
+    if profile.last_name is not None:
+        client.last_name = validation.optional_text(profile.last_name, "input.lastName")
+    if profile.phone is not None:
+        client.phone = validation.phone(profile.phone, "input.phone")
+    if profile.language is not None:
+        client.language = validation.language(profile.language, "input.language")
+
+
+async def _email_free(uow: UnitOfWork, email: str | None, client_id: int = 0) -> None:
+    if email is None:
+        return
+    owner = await uow.clients.by_email(email)
+    if (owner is not None and owner.id != client_id) or await uow.counsellors.by_email(email):
+        raise Conflict("An account with this e-mail exists.", field="input.email")
+
+
+async def create_client(
+    deps: Deps, viewer: Viewer, profile: ClientProfile, primary_counsellor_id: int | None
+) -> Client:
+    """Staff create a client; a counsellor becomes its primary unless they name another."""
+    me = require_staff(viewer)
+    if profile.display_name is None:
+        raise BadUserInput("input.displayName must not be empty.", field="input.displayName")
+    if primary_counsellor_id is None and not viewer.is_admin:
+        primary_counsellor_id = me
+    now = deps.clock.now()
+    client = Client(id=0, client_code="", display_name="", created_at=now)
+    apply_profile(client, profile)
+    async with deps.uow() as uow:
+        await _email_free(uow, client.email)
+        if primary_counsellor_id is not None:
+            await _active_counsellor(uow, primary_counsellor_id, "input.primaryCounsellorId")
+        client.client_code = await unused_client_code(uow)
+        client = await uow.clients.add(client)
+        if primary_counsellor_id is not None:
+            await make_primary(
+                uow, client, primary_counsellor_id, AssignmentSource.MANUAL, now, changed_by_id=me
+            )
+        await uow.commit()
+    return client
+
+
+async def _active_counsellor(uow: UnitOfWork, counsellor_id: int, field: str) -> None:
+    counsellor = await uow.counsellors.get(counsellor_id)
+    if counsellor is None or not counsellor.active:
+        raise BadUserInput("The counsellor must be an active counsellor.", field=field)
+
+
+async def visible_client(uow: UnitOfWork, viewer: Viewer, client_id: int, field: str = "id") -> Client:
+    """The client if the viewer may see them, else NOT_FOUND."""
+    client = await uow.clients.get(client_id)
+    if client is None:
+        raise not_found("Client", field)
+    holders = await uow.clients.holder_ids(client_id) if viewer.is_staff and not viewer.is_admin else set()
+    if not sees_client(viewer, client, holders):
+        raise not_found("Client", field)
+    return client
+
+
+async def get_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
+    async with deps.uow(write=False) as uow:
+        return await visible_client(uow, viewer, client_id)
+
+
+async def update_client_profile(deps: Deps, viewer: Viewer, client_id: int, profile: ClientProfile) -> Client:
+    """Staff who see the client, or the client themselves, change the profile."""
+    async with deps.uow() as uow:
+        client = await visible_client(uow, viewer, client_id, "input.id")
+        apply_profile(client, profile)
+        await _email_free(uow, client.email, client.id)
+        await uow.clients.save(client)
+        await uow.commit()
+    return client
+
+
+async def invite_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
+    """Mark the client INVITED and put the invitation into the outbox for a mailer."""
+    require_staff(viewer)
+    async with deps.uow() as uow:
+        client = await visible_client(uow, viewer, client_id)
+        if client.email is None:
+            raise BadUserInput("The client needs an e-mail address to be invited.", field="id")
+        if client.invitation_status is InvitationStatus.REGISTERED:
+            raise Conflict("The client has registered already.", field="id")
+        client.invitation_status = InvitationStatus.INVITED
+        await uow.clients.save(client)
+        await uow.outbox.add(Invitation(client_id=client.id, email=client.email, created_at=deps.clock.now()))
+        await uow.commit()
+    return client
+
+
+async def change_primary_counsellor(
+    deps: Deps, viewer: Viewer, client_id: int, counsellor_id: int | None, reason: str | None
+) -> Client:
+    """Set or remove (None) a client's primary by hand, with a history entry."""
+    me = require_staff(viewer)
+    reason = validation.optional_text(reason, "input.reason", validation.MAX_REASON)
+    async with deps.uow() as uow:
+        client = await uow.clients.lock(client_id)
+        holders = await uow.clients.holder_ids(client_id) if client else set()
+        require_change_primary(viewer, client is not None and sees_client(viewer, client, holders))
+        assert client is not None
+        if counsellor_id is not None:
+            await _active_counsellor(uow, counsellor_id, "input.counsellorId")
+        now = deps.clock.now()
+        change = await make_primary(uow, client, counsellor_id, AssignmentSource.MANUAL, now, me, reason)
+        if change is None:
+            return client
+        await uow.commit()
+    await deps.dispatch()
+    return client
+
+
+async def client_page(
+    deps: Deps, viewer: Viewer, query: ClientQuery, first: int, after: str | None
+) -> Page[Client]:
+    """Staff: the client overview, only the clients the viewer may see, by display name."""
+    require_staff(viewer)
+    async with deps.uow(write=False) as uow:
+        return await uow.clients.visible_page(viewer, query, first, after)
+
+
+async def history_of(deps: Deps, client_ids: list[int]) -> dict[int, list[PrimaryCounsellorChange]]:
+    """Histories of clients the caller already may see, oldest first."""
+    async with deps.uow(write=False) as uow:
+        return await uow.history.for_clients(client_ids)

@@ -1,0 +1,52 @@
+"""Batched reads behind nested API fields (one query per batch, never one per row)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from domain.model import Client, Counsellor, PrimaryCounsellorChange, Request, Viewer
+from domain.ports import ClientQuery, Page, RequestQuery
+from domain.use_cases import Deps
+
+
+async def counsellors_by_id(deps: Deps, ids: Sequence[int]) -> dict[int, Counsellor]:
+    async with deps.uow(write=False) as uow:
+        return await uow.counsellors.get_many(ids)
+
+
+async def clients_by_id(deps: Deps, ids: Sequence[int]) -> dict[int, Client]:
+    async with deps.uow(write=False) as uow:
+        return await uow.clients.get_many(ids)
+
+
+async def holders_by_client(deps: Deps, ids: Sequence[int]) -> dict[int, set[int]]:
+    """Counsellors holding an ASSIGNED request, per client."""
+    async with deps.uow(write=False) as uow:
+        return await uow.clients.holders_of(ids)
+
+
+async def histories(deps: Deps, ids: Sequence[int]) -> dict[int, list[PrimaryCounsellorChange]]:
+    async with deps.uow(write=False) as uow:
+        return await uow.history.for_clients(ids)
+
+
+async def handled_by(deps: Deps, counsellor_id: int, request_ids: Sequence[int]) -> set[int]:
+    """Which of `request_ids` the counsellor holds or held."""
+    async with deps.uow(write=False) as uow:
+        return await uow.requests.handled_among(counsellor_id, request_ids)
+
+
+async def request_page(
+    deps: Deps, viewer: Viewer, query: RequestQuery, first: int, after: str | None
+) -> Page[Request]:
+    """The requests the viewer may see, newest first."""
+    async with deps.uow(write=False) as uow:
+        return await uow.requests.visible_page(viewer, query, first, after)
+
+
+async def client_page_unchecked(
+    deps: Deps, viewer: Viewer, query: ClientQuery, first: int, after: str | None
+) -> Page[Client]:
+    """Clients the viewer may see (caller decided the viewer may list at all)."""
+    async with deps.uow(write=False) as uow:
+        return await uow.clients.visible_page(viewer, query, first, after)

@@ -1,0 +1,170 @@
+"""Requests: submit (routed at once), assign by hand, close, cancel, read."""
+
+from __future__ import annotations
+
+from domain import validation
+from domain.errors import BadUserInput, Conflict, Forbidden
+from domain.events import CounsellorStateChanged, RequestChanged
+from domain.model import (
+    AssignmentSource,
+    Channel,
+    Request,
+    RequestStatus,
+    RoutingReason,
+    Viewer,
+)
+from domain.ports import UnitOfWork
+from domain.use_cases import Deps
+from domain.use_cases.routing import assign, make_primary, route
+from domain.visibility import not_found, require_client, require_staff, sees_request
+
+MAX_IDEMPOTENCY_KEY = 128
+
+
+async def submit_request(
+    deps: Deps,
+    viewer: Viewer,
+    channel: Channel,
+    message: str,
+    subject: str | None,
+    idempotency_key: str | None,
+) -> Request:
+    """A client's new chat or mail request, routed in the same transaction."""
+    client_id = require_client(viewer)
+    message = validation.text(message, "input.message", validation.MAX_MESSAGE)
+    subject = validation.optional_text(subject, "input.subject", validation.MAX_SUBJECT)
+    if idempotency_key is not None:
+        idempotency_key = validation.text(idempotency_key, "input.idempotencyKey", MAX_IDEMPOTENCY_KEY)
+    async with deps.uow() as uow:
+        client = await uow.clients.lock(client_id)
+        if client is None:
+            raise not_found("Client")
+        if idempotency_key is not None:
+            earlier = await uow.requests.by_idempotency_key(client_id, idempotency_key)
+            if earlier is not None:
+                return _same_submission(earlier, channel, subject, message)
+        now = deps.clock.now()
+        request = await uow.requests.add(
+            Request(
+                id=0,
+                client_id=client_id,
+                channel=channel,
+                status=RequestStatus.QUEUED,
+                message=message,
+                subject=subject,
+                created_at=now,
+                idempotency_key=idempotency_key,
+            )
+        )
+        await route(uow, request, client, now)
+        if request.status is RequestStatus.QUEUED:
+            await uow.requests.save(request)
+            uow.record(RequestChanged(request))
+        await uow.commit()
+    return request
+
+
+def _same_submission(earlier: Request, channel: Channel, subject: str | None, message: str) -> Request:
+    if (earlier.channel, earlier.subject, earlier.message) != (channel, subject, message):
+        raise Conflict("This idempotencyKey was used for a different request.", field="input.idempotencyKey")
+    return earlier
+
+
+async def _visible_request(
+    uow: UnitOfWork, viewer: Viewer, request_id: int, *, lock: bool = False
+) -> Request:
+    request = await (uow.requests.lock(request_id) if lock else uow.requests.get(request_id))
+    if request is None:
+        raise not_found("Request")
+    client = await uow.clients.get(request.client_id)
+    primary_id = client.primary_counsellor_id if client else None
+    handled = viewer.counsellor_id is not None and await uow.requests.handled_by(
+        request_id, viewer.counsellor_id
+    )
+    if not sees_request(viewer, request, primary_id, handled):
+        raise not_found("Request")
+    return request
+
+
+async def get_request(deps: Deps, viewer: Viewer, request_id: int) -> Request:
+    """The request if the viewer may see it, else NOT_FOUND."""
+    async with deps.uow(write=False) as uow:
+        return await _visible_request(uow, viewer, request_id)
+
+
+async def assign_request(deps: Deps, viewer: Viewer, request_id: int, counsellor_id: int) -> Request:
+    """Staff hand a QUEUED or ASSIGNED request to an eligible counsellor, whatever their capacity."""
+    me = require_staff(viewer)
+    async with deps.uow() as uow:
+        found = await _visible_request(uow, viewer, request_id)
+        client = await uow.clients.lock(found.client_id)
+        request = await _visible_request(uow, viewer, request_id, lock=True)
+        if client is None:
+            raise not_found("Request")
+        if request.status not in (RequestStatus.QUEUED, RequestStatus.ASSIGNED):
+            raise Conflict(f"A {request.status.value} request cannot be assigned.", field="id")
+        target = await uow.counsellors.get(counsellor_id)
+        if target is None or not target.eligible:
+            raise BadUserInput("The counsellor must be active and not absent.", field="counsellorId")
+        if request.counsellor_id == counsellor_id and request.status is RequestStatus.ASSIGNED:
+            return request
+        now = deps.clock.now()
+        if request.status is RequestStatus.ASSIGNED and request.counsellor_id is not None:
+            await _release(uow, request)
+        holder = await uow.counsellors.claim(counsellor_id, request.channel, now, checked=False)
+        assert holder is not None  # unchecked claims always succeed on an existing counsellor
+        if client.primary_counsellor_id is None:
+            await make_primary(uow, client, counsellor_id, AssignmentSource.MANUAL, now, changed_by_id=me)
+        await assign(uow, request, holder, RoutingReason.MANUAL, now)
+        await uow.commit()
+    await deps.dispatch()
+    return request
+
+
+async def _release(uow: UnitOfWork, request: Request) -> None:
+    if request.counsellor_id is None:
+        return
+    freed = await uow.counsellors.release(request.counsellor_id, request.channel)
+    if freed is not None:
+        uow.record(CounsellorStateChanged(freed))
+
+
+async def close_request(deps: Deps, viewer: Viewer, request_id: int) -> Request:
+    """The holding counsellor or an admin closes an ASSIGNED request, freeing what it held."""
+    me = require_staff(viewer)
+    async with deps.uow() as uow:
+        request = await _visible_request(uow, viewer, request_id, lock=True)
+        if request.status is not RequestStatus.ASSIGNED:
+            raise Conflict(
+                f"Only an assigned request can be closed; this one is {request.status.value}.", field="id"
+            )
+        if not viewer.is_admin and request.counsellor_id != me:
+            raise Forbidden("Only the counsellor holding the request or an admin may close it.", field="id")
+        await _finish(uow, request, RequestStatus.CLOSED, deps)
+    await deps.dispatch()
+    return request
+
+
+async def cancel_request(deps: Deps, viewer: Viewer, request_id: int) -> Request:
+    """The client cancels their QUEUED request; staff who see it a QUEUED or ASSIGNED one."""
+    async with deps.uow() as uow:
+        request = await _visible_request(uow, viewer, request_id, lock=True)
+        allowed = (
+            (RequestStatus.QUEUED,) if viewer.is_client else (RequestStatus.QUEUED, RequestStatus.ASSIGNED)
+        )
+        if request.status not in allowed:
+            raise Conflict(f"A {request.status.value} request cannot be cancelled here.", field="id")
+        await _finish(uow, request, RequestStatus.CANCELLED, deps)
+    await deps.dispatch()
+    return request
+
+
+async def _finish(uow: UnitOfWork, request: Request, status: RequestStatus, deps: Deps) -> None:
+    if request.status is RequestStatus.ASSIGNED:
+        await _release(uow, request)
+    request.status = status
+    request.closed_at = deps.clock.now()
+    request.waiting_for_id = request.wait_until = None
+    await uow.requests.save(request)
+    uow.record(RequestChanged(request))
+    await uow.commit()

@@ -1,0 +1,149 @@
+"""Routing a request inside its client's locked transaction, and dispatching the queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from domain.events import CounsellorStateChanged, PrimaryCounsellorChanged, RequestChanged
+from domain.model import (
+    AssignmentSource,
+    Channel,
+    Client,
+    Counsellor,
+    PrimaryCounsellorChange,
+    Request,
+    RequestStatus,
+    RoutingReason,
+)
+from domain.policy import route_request
+from domain.ports import UnitOfWork
+from domain.use_cases import Deps
+
+log = logging.getLogger(__name__)
+
+CANDIDATES = 8
+# A claim lost to a concurrent router is retried with fresh candidates this often.
+MAX_ATTEMPTS = 5
+DISPATCH_BATCH = 500
+
+
+async def route(uow: UnitOfWork, request: Request, client: Client, now: datetime) -> None:
+    """Route `request` of the locked `client` (rules 1 to 4); leaves it QUEUED when nobody takes it."""
+    settings = await uow.settings.get()
+    channel = request.channel
+    for _ in range(MAX_ATTEMPTS):
+        primary_id = client.primary_counsellor_id
+        primary = await uow.counsellors.get(primary_id) if primary_id is not None else None
+        candidates = await uow.counsellors.candidates(channel, primary_id, CANDIDATES)
+        fallback = None
+        if channel is Channel.MAIL and settings.fallback_counsellor_id is not None:
+            fallback = await uow.counsellors.get(settings.fallback_counsellor_id)
+        decision = route_request(request, primary, candidates, fallback, settings, now)
+        if decision.counsellor_id is None or decision.reason is None:
+            if decision.wait_until is not None:
+                request.waiting_for_id, request.wait_until = decision.wait_for_id, decision.wait_until
+            return
+        counsellor = await uow.counsellors.claim(decision.counsellor_id, channel, now, decision.checked)
+        if counsellor is None:
+            continue  # another router took that slot first: look again
+        if decision.becomes_primary:
+            await make_primary(uow, client, counsellor.id, AssignmentSource.AUTOMATIC, now)
+        await assign(uow, request, counsellor, decision.reason, now)
+        return
+    log.info("request %s stays queued after %s lost claims", request.id, MAX_ATTEMPTS)
+
+
+async def assign(
+    uow: UnitOfWork, request: Request, counsellor: Counsellor, reason: RoutingReason, now: datetime
+) -> None:
+    """Mark `request` as held by `counsellor`, whose capacity was already claimed."""
+    request.status = RequestStatus.ASSIGNED
+    request.counsellor_id = counsellor.id
+    request.routing_reason = reason
+    request.assigned_at = now
+    request.waiting_for_id = request.wait_until = None
+    await uow.requests.save(request)
+    await uow.requests.record_handler(request.id, counsellor.id)
+    uow.record(CounsellorStateChanged(counsellor))
+    uow.record(RequestChanged(request, assigned=True))
+
+
+async def make_primary(
+    uow: UnitOfWork,
+    client: Client,
+    counsellor_id: int | None,
+    source: AssignmentSource,
+    now: datetime,
+    changed_by_id: int | None = None,
+    reason: str | None = None,
+) -> PrimaryCounsellorChange | None:
+    """Set the client's primary and append the history entry; None if nothing changed."""
+    previous = client.primary_counsellor_id
+    if previous == counsellor_id:
+        return None
+    holders = await uow.clients.holder_ids(client.id)
+    if not await uow.clients.set_primary(client.id, counsellor_id, expected=previous):
+        raise RuntimeError(f"primary of client {client.id} moved while its row was locked")
+    client.primary_counsellor_id = counsellor_id
+    change = await uow.history.add(
+        PrimaryCounsellorChange(
+            id=0,
+            client_id=client.id,
+            previous_counsellor_id=previous,
+            new_counsellor_id=counsellor_id,
+            source=source,
+            changed_at=now,
+            changed_by_id=changed_by_id,
+            reason=reason,
+        )
+    )
+    watchers = holders | {c for c in (previous, counsellor_id) if c is not None}
+    uow.record(PrimaryCounsellorChanged(change, frozenset(watchers)))
+    return change
+
+
+async def dispatch_once(deps: Deps) -> int:
+    """Offer every queued request, oldest first, by the same rules as a new one; returns how many moved."""
+    async with deps.uow(write=False) as uow:
+        queued = await uow.requests.queued(DISPATCH_BATCH)
+    moved = 0
+    for waiting in queued:
+        async with deps.uow() as uow:
+            client = await uow.clients.lock(waiting.client_id)
+            request = await uow.requests.lock_queued(waiting.id)
+            if client is None or request is None:
+                continue  # routed, closed or cancelled meanwhile, or claimed by another process
+            await route(uow, request, client, deps.clock.now())
+            if request.status is RequestStatus.ASSIGNED:
+                moved += 1
+            elif request.wait_until != waiting.wait_until:
+                await uow.requests.save(request)  # a wait for the primary started
+            else:
+                continue
+            await uow.commit()
+    return moved
+
+
+class Dispatcher:
+    """Coalesces dispatch runs: a change during a run causes exactly one more run."""
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+        self._lock = asyncio.Lock()
+        # Odd while a run is under way: each run adds one when it starts and one when it ends.
+        self._generation = 0
+
+    async def run(self) -> None:
+        """Return once a dispatch run that started after this call has finished."""
+        seen = self._generation
+        finished_after_call = seen + (3 if seen % 2 else 2)
+        async with self._lock:
+            if self._generation >= finished_after_call:
+                return  # someone else's run covered our change
+            self._generation += 1
+            try:
+                await dispatch_once(self._deps)
+            finally:
+                self._generation += 1

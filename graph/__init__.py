@@ -1,0 +1,1 @@
+"""The GraphQL API: strawberry types, thin resolvers, auth, and the Starlette app."""

@@ -1,0 +1,103 @@
+"""The Starlette app: GraphQL over HTTP and websockets, health checks, and the dispatcher's lifecycle."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from domain.use_cases import Deps
+from domain.use_cases.accounts import ensure_admin
+from domain.use_cases.routing import Dispatcher
+from graph.auth import Argon2Hasher, TokenSigner
+from graph.config import Config
+from graph.context import AppState, Context
+from graph.schema import schema
+from persistence.database import create_engines
+from persistence.event_bus import EventBus
+from persistence.migrate import migrate
+from persistence.sweeper import QueueSweeper
+from persistence.unit_of_work import SqlUnitOfWorkFactory
+
+log = logging.getLogger("stamm")
+
+
+class SystemClock:
+    def now(self):  # type: ignore[no-untyped-def]
+        from datetime import UTC, datetime
+
+        return datetime.now(UTC)
+
+
+class StammGraphQL(GraphQL[Context, None]):
+    def __init__(self, state: AppState, config: Config) -> None:
+        super().__init__(
+            schema,
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=20,
+            allowed_origins=config.allowed_origins,
+        )
+        self.state = state
+
+    async def get_context(self, request: Request | WebSocket, response: object) -> Context:  # type: ignore[override]
+        return Context(self.state, request)
+
+
+def create_app(config: Config | None = None) -> Starlette:
+    """The app; engines, bus and dispatcher start in its lifespan."""
+    config = config or Config.from_env()
+    engines = create_engines(config.database_url)
+    bus = EventBus(config.broadcast_url)
+    deps = Deps(uow=SqlUnitOfWorkFactory(engines, bus.publish), clock=SystemClock(), hasher=Argon2Hasher())
+    dispatcher = Dispatcher(deps)
+    deps.dispatch = dispatcher.run
+    state = AppState(deps=deps, signer=TokenSigner(config.secret_key, config.token_ttl_seconds), bus=bus)
+    graphql = StammGraphQL(state, config)
+    sweeper = QueueSweeper(deps, dispatcher, bus, config.sweep_seconds)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if config.migrate:
+            await migrate(engines.write)
+        await bus.connect()
+        if config.admin_email and config.admin_password:
+            if await ensure_admin(deps, config.admin_email, config.admin_password):
+                log.info("created the admin %s from the environment", config.admin_email)
+        await sweeper.start()
+        try:
+            yield
+        finally:
+            await sweeper.stop()
+            await bus.disconnect()
+            await engines.dispose()
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> JSONResponse:
+        try:
+            async with deps.uow(write=False) as uow:
+                await uow.settings.get()
+        except Exception:
+            return JSONResponse({"status": "database unreachable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.stamm = state
+    return app

@@ -1,0 +1,62 @@
+"""Settings from the environment; every one is documented in the README."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from persistence.migrate import DEFAULT_DATABASE_URL
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _secret_key(data_dir: Path) -> str:
+    """STAMM_SECRET_KEY, or a key generated once into the data folder (embedded default)."""
+    if key := os.environ.get("STAMM_SECRET_KEY"):
+        return key
+    path = data_dir / "secret.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str
+    broadcast_url: str
+    secret_key: str
+    token_ttl_seconds: int
+    admin_email: str | None
+    admin_password: str | None
+    demo: bool
+    migrate: bool
+    host: str
+    port: int
+    sweep_seconds: float
+    allowed_origins: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls) -> Config:
+        data_dir = Path(os.environ.get("STAMM_DATA_DIR", "data"))
+        origins = os.environ.get("STAMM_ALLOWED_ORIGINS", "")
+        return cls(
+            database_url=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            broadcast_url=os.environ.get("BROADCAST_URL", "memory://"),
+            secret_key=_secret_key(data_dir),
+            token_ttl_seconds=int(os.environ.get("STAMM_TOKEN_TTL_SECONDS", str(8 * 3600))),
+            admin_email=os.environ.get("STAMM_ADMIN_EMAIL") or None,
+            admin_password=os.environ.get("STAMM_ADMIN_PASSWORD") or None,
+            demo=_flag("STAMM_DEMO", True),
+            migrate=_flag("STAMM_MIGRATE", True),
+            host=os.environ.get("HOST", "127.0.0.1"),
+            port=int(os.environ.get("PORT", "8000")),
+            sweep_seconds=float(os.environ.get("STAMM_SWEEP_SECONDS", "30")),
+            allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+        )

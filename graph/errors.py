@@ -1,0 +1,100 @@
+"""Every error leaves with an `extensions.code`; unexpected ones are logged and masked."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from domain.errors import DomainError
+
+_VARIABLE = re.compile(r"^Variable '\$(?P<name>\w+)'.*?(?: at '(?P<path>[^']+)')?;")
+_VARIABLE_TOP = re.compile(r"^Variable '\$(?P<name>\w+)'")
+_ARGUMENT = re.compile(
+    r"Argument '(?P<name>[\w.]+)'|Field '(?P<field>\w+)' of required type|at '(?P<path>[\w.\[\]]+)'"
+)
+_VALUE_ERRORS = ("cannot represent", "does not exist in", "Expected value of type", "of required type")
+
+
+def domain_error(exc: DomainError) -> GraphQLError:
+    extensions: dict[str, Any] = {"code": exc.code}
+    if exc.field:
+        extensions["field"] = exc.field
+    return GraphQLError(exc.message, extensions=extensions)
+
+
+def _bad_input(error: GraphQLError) -> GraphQLError | None:
+    """A coercion error of a variable or literal argument as BAD_USER_INPUT naming the field."""
+    message = error.message
+    if match := _VARIABLE.match(message):
+        field = match.group("path") or match.group("name")
+        return _with(error, "BAD_USER_INPUT", field)
+    if match := _VARIABLE_TOP.match(message):
+        return _with(error, "BAD_USER_INPUT", match.group("name"))
+    if any(marker in message for marker in _VALUE_ERRORS):
+        found = _ARGUMENT.search(message)
+        field = next((g for g in found.groups() if g), None) if found else None
+        return _with(error, "BAD_USER_INPUT", field)
+    return None
+
+
+def _with(
+    error: GraphQLError, code: str, field: str | None = None, message: str | None = None
+) -> GraphQLError:
+    extensions: dict[str, Any] = {"code": code}
+    if field:
+        extensions["field"] = field
+    return GraphQLError(
+        message or error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )
+
+
+def classify(error: GraphQLError) -> GraphQLError:
+    """The error as a client should see it."""
+    original = error.original_error
+    if isinstance(original, DomainError):
+        return _with(error, original.code, original.field, original.message)
+    if original is None or isinstance(original, GraphQLError):
+        if error.extensions and "code" in error.extensions:
+            return error
+        if error.message.startswith("Syntax Error"):
+            return _with(error, "GRAPHQL_PARSE_FAILED")
+        if error.path is None:
+            return _bad_input(error) or _with(error, "GRAPHQL_VALIDATION_FAILED")
+        return _bad_input(error) or _with(error, "INTERNAL_SERVER_ERROR", message="Unexpected error.")
+    return _with(error, "INTERNAL_SERVER_ERROR", message="Unexpected error.")
+
+
+class ErrorCodes(SchemaExtension):
+    """Adds codes to parse, validation and coercion errors and masks unexpected ones."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        result_errors = getattr(context.result, "errors", None) or []
+        # Parse errors reach the client without passing through context.result: annotate in place.
+        for error in [*(context.pre_execution_errors or []), *result_errors]:
+            annotate(error)
+
+
+def annotate(error: GraphQLError) -> None:
+    """Give `error` the code, field and message `classify` chose, in place."""
+    if error.extensions and "code" in error.extensions:
+        return
+    shown = classify(error)
+    error.message = shown.message
+    error.extensions = shown.extensions
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """Expected errors (bad input, permissions) are not logged as failures."""
+    original = error.original_error
+    return original is None or isinstance(original, (DomainError, GraphQLError))

@@ -1,0 +1,190 @@
+"""Mutation resolvers: read arguments, call one use case, map the snapshot it returns."""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain.model import Viewer as DomainViewer
+from domain.use_cases import accounts, clients, counsellors, requests
+from domain.use_cases.clients import ClientProfile
+from domain.use_cases.counsellors import CounsellorUpdate, NewCounsellor
+from graph import enums, ids
+from graph.inputs import (
+    ChangePrimaryCounsellorInput,
+    CreateClientInput,
+    CreateCounsellorInput,
+    RegisterClientInput,
+    SetAbsenceInput,
+    SetMailAvailabilityInput,
+    SubmitRequestInput,
+    UpdateClientProfileInput,
+    UpdateCounsellorInput,
+)
+from graph.queries import viewer_of
+from graph.types import Client, Counsellor, GraphInfo, Request, Session, Settings
+
+
+async def _session(info: GraphInfo, account: DomainViewer) -> Session:
+    token, expires_at = info.context.state.signer.issue(account, info.context.deps.clock.now())
+    return Session(token=token, expires_at=expires_at, me=await viewer_of(info, account))
+
+
+def _profile(i: CreateClientInput | UpdateClientProfileInput) -> ClientProfile:
+    return ClientProfile(i.display_name, i.email, i.first_name, i.last_name, i.phone, i.language)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def login(self, info: GraphInfo, email: str, password: str) -> Session:
+        return await _session(info, await accounts.login(info.context.deps, email, password))
+
+    @strawberry.mutation(description="Revokes the token it is sent with.")
+    async def logout(self, info: GraphInfo) -> bool:
+        return await accounts.logout(info.context.deps, await info.context.viewer())
+
+    @strawberry.mutation
+    async def register_client(self, info: GraphInfo, input: RegisterClientInput) -> Session:
+        account = await accounts.register_client(
+            info.context.deps, input.display_name, input.email, input.password, input.language
+        )
+        return await _session(info, account)
+
+    @strawberry.mutation
+    async def create_counsellor(self, info: GraphInfo, input: CreateCounsellorInput) -> Counsellor:
+        viewer = await info.context.viewer()
+        new = NewCounsellor(
+            input.email,
+            input.password,
+            input.display_name,
+            input.first_name,
+            input.last_name,
+            input.role,
+            input.chat_capacity,
+            input.mail_availability,
+            input.mail_resources,
+        )
+        return Counsellor.of(await counsellors.create_counsellor(info.context.deps, viewer, new), viewer)
+
+    @strawberry.mutation
+    async def update_counsellor(self, info: GraphInfo, input: UpdateCounsellorInput) -> Counsellor:
+        viewer = await info.context.viewer()
+        update = CounsellorUpdate(
+            ids.decode(input.id, "Counsellor", "input.id"),
+            input.display_name,
+            input.first_name,
+            input.last_name,
+            input.role,
+            input.active,
+            input.only_own_clients,
+        )
+        return Counsellor.of(await counsellors.update_counsellor(info.context.deps, viewer, update), viewer)
+
+    @strawberry.mutation
+    async def create_client(self, info: GraphInfo, input: CreateClientInput) -> Client:
+        viewer = await info.context.viewer()
+        primary = ids.decode_optional(input.primary_counsellor_id, "Counsellor", "input.primaryCounsellorId")
+        found = await clients.create_client(info.context.deps, viewer, _profile(input), primary)
+        return Client.of(found, viewer)
+
+    @strawberry.mutation
+    async def invite_client(self, info: GraphInfo, id: strawberry.ID) -> Client:
+        viewer = await info.context.viewer()
+        found = await clients.invite_client(info.context.deps, viewer, ids.decode(id, "Client"))
+        return Client.of(found, viewer)
+
+    @strawberry.mutation
+    async def update_client_profile(self, info: GraphInfo, input: UpdateClientProfileInput) -> Client:
+        viewer = await info.context.viewer()
+        client_id = ids.decode(input.id, "Client", "input.id")
+        found = await clients.update_client_profile(info.context.deps, viewer, client_id, _profile(input))
+        return Client.of(found, viewer)
+
+    @strawberry.mutation
+    async def change_primary_counsellor(self, info: GraphInfo, input: ChangePrimaryCounsellorInput) -> Client:
+        viewer = await info.context.viewer()
+        client_id = ids.decode(input.client_id, "Client", "input.clientId")
+        target = ids.decode_optional(input.counsellor_id, "Counsellor", "input.counsellorId")
+        found = await clients.change_primary_counsellor(
+            info.context.deps, viewer, client_id, target, input.reason
+        )
+        return Client.of(found, viewer.granting(found.id))
+
+    @strawberry.mutation(
+        description="counsellorId: admins may act for another counsellor; default the viewer (likewise below)."
+    )
+    async def set_online_status(
+        self, info: GraphInfo, status: enums.OnlineStatus, counsellor_id: strawberry.ID | None = None
+    ) -> Counsellor:
+        viewer = await info.context.viewer()
+        target = ids.decode_optional(counsellor_id, "Counsellor", "counsellorId")
+        return Counsellor.of(
+            await counsellors.set_online_status(info.context.deps, viewer, status, target), viewer
+        )
+
+    @strawberry.mutation
+    async def set_chat_capacity(
+        self, info: GraphInfo, capacity: int, counsellor_id: strawberry.ID | None = None
+    ) -> Counsellor:
+        viewer = await info.context.viewer()
+        target = ids.decode_optional(counsellor_id, "Counsellor", "counsellorId")
+        return Counsellor.of(
+            await counsellors.set_chat_capacity(info.context.deps, viewer, capacity, target), viewer
+        )
+
+    @strawberry.mutation
+    async def set_mail_availability(self, info: GraphInfo, input: SetMailAvailabilityInput) -> Counsellor:
+        viewer = await info.context.viewer()
+        target = ids.decode_optional(input.counsellor_id, "Counsellor", "input.counsellorId")
+        found = await counsellors.set_mail_availability(
+            info.context.deps, viewer, input.mode, input.resources, target
+        )
+        return Counsellor.of(found, viewer)
+
+    @strawberry.mutation
+    async def set_absence(self, info: GraphInfo, input: SetAbsenceInput) -> Counsellor:
+        viewer = await info.context.viewer()
+        target = ids.decode_optional(input.counsellor_id, "Counsellor", "input.counsellorId")
+        found = await counsellors.set_absence(info.context.deps, viewer, input.absent, input.message, target)
+        return Counsellor.of(found, viewer)
+
+    @strawberry.mutation
+    async def set_fallback_counsellor(
+        self, info: GraphInfo, counsellor_id: strawberry.ID | None = None
+    ) -> Settings:
+        viewer = await info.context.viewer()
+        target = ids.decode_optional(counsellor_id, "Counsellor", "counsellorId")
+        return Settings(
+            s=await counsellors.set_fallback_counsellor(info.context.deps, viewer, target), viewer=viewer
+        )
+
+    @strawberry.mutation
+    async def submit_request(self, info: GraphInfo, input: SubmitRequestInput) -> Request:
+        viewer = await info.context.viewer()
+        found = await requests.submit_request(
+            info.context.deps, viewer, input.channel, input.message, input.subject, input.idempotency_key
+        )
+        return Request.of(found, viewer)
+
+    @strawberry.mutation
+    async def assign_request(
+        self, info: GraphInfo, id: strawberry.ID, counsellor_id: strawberry.ID
+    ) -> Request:
+        viewer = await info.context.viewer()
+        request_id = ids.decode(id, "Request")
+        target = ids.decode(counsellor_id, "Counsellor", "counsellorId")
+        return Request.of(
+            await requests.assign_request(info.context.deps, viewer, request_id, target), viewer
+        )
+
+    @strawberry.mutation
+    async def close_request(self, info: GraphInfo, id: strawberry.ID) -> Request:
+        viewer = await info.context.viewer()
+        found = await requests.close_request(info.context.deps, viewer, ids.decode(id, "Request"))
+        return Request.of(found, viewer.granting(found.client_id))
+
+    @strawberry.mutation
+    async def cancel_request(self, info: GraphInfo, id: strawberry.ID) -> Request:
+        viewer = await info.context.viewer()
+        found = await requests.cancel_request(info.context.deps, viewer, ids.decode(id, "Request"))
+        return Request.of(found, viewer.granting(found.client_id))

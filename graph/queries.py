@@ -1,0 +1,149 @@
+"""Query resolvers: read arguments, call one use case, map the result."""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain.errors import NotFound
+from domain.model import Role as DomainRole
+from domain.model import Viewer as DomainViewer
+from domain.ports import ClientQuery, RequestQuery
+from domain.use_cases import availability as availability_use_case
+from domain.use_cases import clients, counsellors, requests
+from domain.use_cases.availability import AvailabilityView
+from domain.visibility import require_authenticated, require_staff
+from graph import ids
+from graph.inputs import ClientFilter, CounsellorFilter, RequestFilter
+from graph.types import (
+    Availability,
+    Client,
+    ClientConnection,
+    Counsellor,
+    CounsellorPresence,
+    GraphInfo,
+    Node,
+    Request,
+    RequestConnection,
+    Settings,
+    Viewer,
+    client_connection,
+    request_connection,
+)
+
+
+async def viewer_of(info: GraphInfo, viewer: DomainViewer) -> Viewer:
+    """The `me` object of a signed-in viewer."""
+    assert viewer.role is not None
+    deps = info.context.deps
+    if viewer.role is DomainRole.CLIENT and viewer.client_id is not None:
+        client = await clients.get_client(deps, viewer, viewer.client_id)
+        return Viewer(role=viewer.role, counsellor=None, client=Client.of(client, viewer))  # type: ignore[arg-type]
+    assert viewer.counsellor_id is not None
+    counsellor = await counsellors.get_counsellor(deps, viewer, viewer.counsellor_id)
+    return Viewer(role=viewer.role, counsellor=Counsellor.of(counsellor, viewer), client=None)  # type: ignore[arg-type]
+
+
+def availability_of(found: AvailabilityView) -> Availability:
+    presence = CounsellorPresence.of(found.primary) if found.primary else None
+    return Availability(
+        chat_available=found.chat_available, mail_available=found.mail_available, primary_counsellor=presence
+    )
+
+
+def _client_query(viewer_id: int | None, f: ClientFilter | None) -> ClientQuery:
+    if f is None:
+        return ClientQuery()
+    primary = ids.decode_optional(f.primary_counsellor_id, "Counsellor", "filter.primaryCounsellorId")
+    if f.primary_is_me:
+        primary = viewer_id
+    return ClientQuery(primary, f.unassigned, f.search, f.account_status)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Null when anonymous.")
+    async def me(self, info: GraphInfo) -> Viewer | None:
+        viewer = await info.context.viewer()
+        return None if viewer.is_anonymous else await viewer_of(info, viewer)
+
+    @strawberry.field
+    async def node(self, info: GraphInfo, id: strawberry.ID) -> Node | None:
+        kind, _ = ids.decode_any(id)
+        if kind == "Counsellor":
+            return await Query.counsellor(self, info, id)
+        if kind == "Client":
+            return await Query.client(self, info, id)
+        if kind == "Request":
+            return await Query.request(self, info, id)
+        raise NotFound("id names nothing that node() finds.", field="id")
+
+    @strawberry.field
+    async def client(self, info: GraphInfo, id: strawberry.ID) -> Client | None:
+        viewer = await info.context.viewer()
+        require_authenticated(viewer)
+        found = await clients.get_client(info.context.deps, viewer, ids.decode(id, "Client"))
+        return Client.of(found, viewer)
+
+    @strawberry.field(
+        description="Staff: the client overview (Klientenübersicht), only the clients the viewer may see, by display name."
+    )
+    async def clients(
+        self,
+        info: GraphInfo,
+        filter: ClientFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> ClientConnection:
+        viewer = await info.context.viewer()
+        me = require_staff(viewer)
+        return await client_connection(info, viewer, _client_query(me, filter), first, after)
+
+    @strawberry.field
+    async def counsellor(self, info: GraphInfo, id: strawberry.ID) -> Counsellor | None:
+        viewer = await info.context.viewer()
+        require_authenticated(viewer)
+        found = await counsellors.get_counsellor(info.context.deps, viewer, ids.decode(id, "Counsellor"))
+        return Counsellor.of(found, viewer)
+
+    @strawberry.field(description="Staff: counsellors by display name.")
+    async def counsellors(self, info: GraphInfo, filter: CounsellorFilter | None = None) -> list[Counsellor]:
+        viewer = await info.context.viewer()
+        status, active = (filter.online_status, filter.active) if filter else (None, None)
+        found = await counsellors.list_counsellors(info.context.deps, viewer, status, active)
+        return [Counsellor.of(c, viewer) for c in found]
+
+    @strawberry.field
+    async def request(self, info: GraphInfo, id: strawberry.ID) -> Request | None:
+        viewer = await info.context.viewer()
+        require_authenticated(viewer)
+        found = await requests.get_request(info.context.deps, viewer, ids.decode(id, "Request"))
+        return Request.of(found, viewer)
+
+    @strawberry.field(description="The requests the viewer may see, newest first.")
+    async def requests(
+        self,
+        info: GraphInfo,
+        filter: RequestFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> RequestConnection:
+        viewer = await info.context.viewer()
+        require_authenticated(viewer)
+        query = RequestQuery()
+        if filter is not None:
+            counsellor_id = ids.decode_optional(filter.counsellor_id, "Counsellor", "filter.counsellorId")
+            if filter.assigned_to_me:
+                counsellor_id = viewer.counsellor_id if viewer.is_staff else -1
+            query = RequestQuery(filter.channel, filter.status, counsellor_id)
+        return await request_connection(info, viewer, query, first, after)
+
+    @strawberry.field
+    async def availability(self, info: GraphInfo) -> Availability:
+        viewer = await info.context.viewer()
+        return availability_of(await availability_use_case.availability(info.context.deps, viewer))
+
+    @strawberry.field(description="Staff.")
+    async def settings(self, info: GraphInfo) -> Settings:
+        viewer = await info.context.viewer()
+        found = await counsellors.get_settings(info.context.deps, viewer)
+        return Settings(s=found, viewer=viewer)

@@ -1,0 +1,43 @@
+"""The schema, with parse/validation caches and error codes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.types import ExecutionContext
+
+from graph.errors import ErrorCodes, is_expected
+from graph.mutations import Mutation
+from graph.queries import Query
+from graph.subscriptions import Subscription
+from graph.types import Client, Counsellor, Request
+
+log = logging.getLogger("stamm.graphql")
+
+
+class StammSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log only the unexpected: bad input and permission errors are normal traffic."""
+        for error in errors:
+            if not is_expected(error):
+                log.error("unexpected error: %s", error.message, exc_info=error.original_error)
+
+
+def build_schema(**options: Any) -> StammSchema:
+    return StammSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[Counsellor, Client, Request],
+        extensions=[ErrorCodes, ParserCache(maxsize=256), ValidationCache(maxsize=256)],
+        **options,
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,170 @@
+"""Subscriptions: current state first where the contract says so, then each visible change.
+
+Each subscriber listens on the bus before reading the current state (so no change falls in
+between) and re-checks its token on every event and when it expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import datetime
+
+import strawberry
+
+from domain.errors import DomainError, NotFound, Unauthenticated
+from domain.events import CounsellorStateChanged, Event, PrimaryCounsellorChanged, RequestChanged
+from domain.model import RequestStatus, Viewer
+from domain.use_cases import availability as availability_use_case
+from domain.use_cases import clients, counsellors, requests
+from domain.visibility import require_authenticated, require_staff
+from graph import ids
+from graph.errors import domain_error
+from graph.queries import availability_of
+from graph.types import Availability, Counsellor, GraphInfo, PrimaryCounsellorChange, Request
+
+
+async def _viewer(info: GraphInfo) -> Viewer:
+    try:
+        return await info.context.viewer()
+    except DomainError as exc:
+        raise domain_error(exc) from exc
+
+
+def _seconds_left(viewer: Viewer, now: datetime) -> float | None:
+    return None if viewer.expires_at is None else max((viewer.expires_at - now).total_seconds(), 0.0)
+
+
+async def changes(
+    info: GraphInfo, viewer: Viewer, events: AsyncIterator[Event]
+) -> AsyncIterator[tuple[Viewer, Event]]:
+    """Events with the viewer re-checked for each; ends with UNAUTHENTICATED when the token lapses."""
+    clock = info.context.deps.clock
+    while True:
+        try:
+            event = await asyncio.wait_for(anext(events), timeout=_seconds_left(viewer, clock.now()))
+        except TimeoutError:
+            raise domain_error(Unauthenticated("The token has expired.")) from None
+        except StopAsyncIteration:
+            return
+        if not viewer.is_anonymous:
+            viewer = await _viewer(info)
+        info.context.fresh_loaders()
+        yield viewer, event
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Staff: a counsellor's state each time their online status, absence, capacity, chat load or mail load/availability changes; the current state of each matching counsellor first."
+    )
+    async def counsellor_availability_changed(
+        self, info: GraphInfo, counsellor_id: strawberry.ID | None = None
+    ) -> AsyncGenerator[Counsellor, None]:
+        viewer = await _viewer(info)
+        deps = info.context.deps
+        try:
+            require_staff(viewer)
+            target = ids.decode_optional(counsellor_id, "Counsellor", "counsellorId")
+            async with info.context.state.bus.subscribe() as events:
+                if target is not None:
+                    current = [await counsellors.get_counsellor(deps, viewer, target)]
+                else:
+                    current = await counsellors.list_counsellors(deps, viewer, None, None)
+                for counsellor in current:
+                    yield Counsellor.of(counsellor, viewer)
+                async for viewer, event in changes(info, viewer, events):
+                    if isinstance(event, CounsellorStateChanged) and target in (None, event.counsellor.id):
+                        yield Counsellor.of(event.counsellor, viewer)
+        except DomainError as exc:
+            raise domain_error(exc) from exc
+
+    @strawberry.subscription(
+        description="Clients and anonymous visitors: the viewer's availability, now and after every change that alters it."
+    )
+    async def availability_changed(self, info: GraphInfo) -> AsyncGenerator[Availability, None]:
+        viewer = await _viewer(info)
+        deps = info.context.deps
+        try:
+            async with info.context.state.bus.subscribe() as events:
+                last = await availability_use_case.availability(deps, viewer)
+                yield availability_of(last)
+                async for viewer, event in changes(info, viewer, events):
+                    if isinstance(event, RequestChanged):
+                        continue  # loads change through CounsellorStateChanged
+                    now = await availability_use_case.availability(deps, viewer)
+                    if now != last:
+                        last = now
+                        yield availability_of(now)
+        except DomainError as exc:
+            raise domain_error(exc) from exc
+
+    @strawberry.subscription(description="Counsellors: each request routed to them, as it is routed.")
+    async def request_assigned(self, info: GraphInfo) -> AsyncGenerator[Request, None]:
+        viewer = await _viewer(info)
+        try:
+            me = require_staff(viewer)
+            async with info.context.state.bus.subscribe() as events:
+                async for viewer, event in changes(info, viewer, events):
+                    if (
+                        isinstance(event, RequestChanged)
+                        and event.assigned
+                        and event.request.counsellor_id == me
+                    ):
+                        yield Request.of(event.request, viewer)
+        except DomainError as exc:
+            raise domain_error(exc) from exc
+
+    @strawberry.subscription(
+        description="Staff: primary counsellor changes of the clients they may see (of one client when clientId is given)."
+    )
+    async def primary_counsellor_changed(
+        self, info: GraphInfo, client_id: strawberry.ID | None = None
+    ) -> AsyncGenerator[PrimaryCounsellorChange, None]:
+        viewer = await _viewer(info)
+        try:
+            me = require_staff(viewer)
+            target = ids.decode_optional(client_id, "Client", "clientId")
+            if target is not None:
+                await clients.get_client(info.context.deps, viewer, target)
+            async with info.context.state.bus.subscribe() as events:
+                async for viewer, event in changes(info, viewer, events):
+                    if not isinstance(event, PrimaryCounsellorChanged) or target not in (
+                        None,
+                        event.change.client_id,
+                    ):
+                        continue
+                    if viewer.is_admin or me in event.visible_to:
+                        yield PrimaryCounsellorChange.of(event.change, viewer)
+        except DomainError as exc:
+            raise domain_error(exc) from exc
+
+    @strawberry.subscription(
+        description="Each change (status, assignment) of the requests the viewer may see, of one request when id is given, whose current state comes first. A chat widget follows its queued request with it."
+    )
+    async def request_updated(
+        self, info: GraphInfo, id: strawberry.ID | None = None
+    ) -> AsyncGenerator[Request, None]:
+        viewer = await _viewer(info)
+        deps = info.context.deps
+        try:
+            require_authenticated(viewer)
+            target = ids.decode_optional(id, "Request", "id")
+            async with info.context.state.bus.subscribe() as events:
+                if target is not None:
+                    yield Request.of(await requests.get_request(deps, viewer, target), viewer)
+                async for viewer, event in changes(info, viewer, events):
+                    if not isinstance(event, RequestChanged) or target not in (None, event.request.id):
+                        continue
+                    try:
+                        await requests.get_request(deps, viewer, event.request.id)
+                    except NotFound:
+                        continue
+                    yield Request.of(event.request, viewer)
+                    if target is not None and event.request.status in (
+                        RequestStatus.CLOSED,
+                        RequestStatus.CANCELLED,
+                    ):
+                        return  # nothing will change any more
+        except DomainError as exc:
+            raise domain_error(exc) from exc

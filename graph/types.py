@@ -1,0 +1,428 @@
+"""Output types. Each holds the domain object and the viewer it is shown to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TypeVar
+
+import strawberry
+from strawberry.types import Info
+
+from domain import model
+from domain.ports import ClientQuery, Page, RequestQuery
+from domain.use_cases import reads
+from domain.use_cases.availability import Presence
+from domain.visibility import presence_only, sees_client
+from graph import enums, ids
+from graph.context import Context
+from graph.paging import page_size
+
+GraphInfo = Info[Context, None]
+T = TypeVar("T")
+
+
+@strawberry.interface
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+def _page_info(page: Page[object], after: str | None) -> PageInfo:
+    cursors = [cursor for cursor, _ in page.items]
+    return PageInfo(
+        has_next_page=page.has_next,
+        has_previous_page=after is not None,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else None,
+    )
+
+
+@strawberry.type(
+    description="A counsellor. Clients may read only id, displayName, onlineStatus, absent and\nabsenceMessage; every other field is null for them (hence nullable)."
+)
+class Counsellor(Node):
+    c: strawberry.Private[model.Counsellor]
+    viewer: strawberry.Private[model.Viewer]
+
+    @classmethod
+    def of(cls, counsellor: model.Counsellor, viewer: model.Viewer) -> Counsellor:
+        return cls(id=ids.encode("Counsellor", counsellor.id), c=counsellor, viewer=viewer)
+
+    def _staff(self, value: T) -> T | None:
+        return None if presence_only(self.viewer) else value
+
+    @strawberry.field(description="The name clients see.")
+    def display_name(self) -> str:
+        return self.c.display_name
+
+    @strawberry.field
+    def email(self) -> str | None:
+        return self._staff(self.c.email)
+
+    @strawberry.field
+    def first_name(self) -> str | None:
+        return self._staff(self.c.first_name)
+
+    @strawberry.field
+    def last_name(self) -> str | None:
+        return self._staff(self.c.last_name)
+
+    @strawberry.field
+    def role(self) -> enums.StaffRole | None:
+        return self._staff(self.c.role)
+
+    @strawberry.field(description="Inactive counsellors cannot sign in and are never routed to.")
+    def active(self) -> bool | None:
+        return self._staff(self.c.active)
+
+    @strawberry.field
+    def online_status(self) -> enums.OnlineStatus:
+        return self.c.online_status
+
+    @strawberry.field(description="Concurrent chats this counsellor takes.")
+    def chat_capacity(self) -> int | None:
+        return self._staff(self.c.chat_capacity)
+
+    @strawberry.field
+    def active_chat_count(self) -> int | None:
+        return self._staff(self.c.active_chat_count)
+
+    @strawberry.field
+    def mail_availability(self) -> enums.MailAvailability | None:
+        return self._staff(self.c.mail_availability)
+
+    @strawberry.field(description="The N of BY_FREE_RESOURCES (kept when the mode changes).")
+    def mail_resources(self) -> int | None:
+        return self._staff(self.c.mail_resources)
+
+    @strawberry.field
+    def open_mail_count(self) -> int | None:
+        return self._staff(self.c.open_mail_count)
+
+    @strawberry.field(
+        description="Mail requests they would still take now: null when UNLIMITED, 0 when NONE."
+    )
+    def free_mail_resources(self) -> int | None:
+        return self._staff(self.c.free_mail_resources)
+
+    @strawberry.field
+    def absent(self) -> bool:
+        return self.c.absent
+
+    @strawberry.field(description="Shown to clients while absent; null when not absent.")
+    def absence_message(self) -> str | None:
+        return self.c.absence_message if self.c.absent else None
+
+    @strawberry.field(description="When true, only their own primary clients are routed to them.")
+    def only_own_clients(self) -> bool | None:
+        return self._staff(self.c.only_own_clients)
+
+    @strawberry.field(description="Clients whose primary counsellor this is, by display name.")
+    async def primary_clients(
+        self, info: GraphInfo, first: int | None = None, after: str | None = None
+    ) -> ClientConnection | None:
+        if presence_only(self.viewer):
+            return None
+        query = ClientQuery(primary_counsellor_id=self.c.id)
+        return await client_connection(info, self.viewer, query, first, after)
+
+
+@strawberry.type
+class Client(Node):
+    c: strawberry.Private[model.Client]
+    viewer: strawberry.Private[model.Viewer]
+
+    @classmethod
+    def of(cls, client: model.Client, viewer: model.Viewer) -> Client:
+        return cls(id=ids.encode("Client", client.id), c=client, viewer=viewer)
+
+    @strawberry.field(description="Six characters, A-Z and 0-9, unique, e.g. 75QJYD.")
+    def client_code(self) -> str:
+        return self.c.client_code
+
+    @strawberry.field
+    def display_name(self) -> str:
+        return self.c.display_name
+
+    @strawberry.field
+    def email(self) -> str | None:
+        return self.c.email
+
+    @strawberry.field
+    def first_name(self) -> str | None:
+        return self.c.first_name
+
+    @strawberry.field
+    def last_name(self) -> str | None:
+        return self.c.last_name
+
+    @strawberry.field
+    def phone(self) -> str | None:
+        return self.c.phone
+
+    @strawberry.field(description="An IETF language tag such as de or tr; null means not stated.")
+    def language(self) -> str | None:
+        return self.c.language
+
+    @strawberry.field
+    def invitation_status(self) -> enums.InvitationStatus:
+        return self.c.invitation_status
+
+    @strawberry.field
+    def account_status(self) -> enums.AccountStatus:
+        return self.c.account_status
+
+    @strawberry.field
+    def last_login_at(self) -> datetime | None:
+        return self.c.last_login_at
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.c.created_at
+
+    @strawberry.field
+    async def primary_counsellor(self, info: GraphInfo) -> Counsellor | None:
+        return await counsellor_by_id(info, self.viewer, self.c.primary_counsellor_id)
+
+    @strawberry.field(description="Oldest first.")
+    async def primary_counsellor_history(self, info: GraphInfo) -> list[PrimaryCounsellorChange]:
+        changes = await info.context.loaders.history.load(self.c.id)
+        return [PrimaryCounsellorChange.of(change, self.viewer) for change in changes]
+
+    @strawberry.field(description="Newest first, those the viewer may see.")
+    async def requests(
+        self, info: GraphInfo, first: int | None = None, after: str | None = None
+    ) -> RequestConnection:
+        query = RequestQuery(client_id=self.c.id)
+        return await request_connection(info, self.viewer, query, first, after)
+
+
+@strawberry.type
+class PrimaryCounsellorChange:
+    ch: strawberry.Private[model.PrimaryCounsellorChange]
+    viewer: strawberry.Private[model.Viewer]
+    id: strawberry.ID
+
+    @classmethod
+    def of(cls, change: model.PrimaryCounsellorChange, viewer: model.Viewer) -> PrimaryCounsellorChange:
+        return cls(id=ids.encode("PrimaryCounsellorChange", change.id), ch=change, viewer=viewer)
+
+    @strawberry.field
+    async def client(self, info: GraphInfo) -> Client:
+        found = await info.context.loaders.client.load(self.ch.client_id)
+        assert found is not None  # history rows always name an existing client
+        return Client.of(found, self.viewer)
+
+    @strawberry.field
+    async def previous_counsellor(self, info: GraphInfo) -> Counsellor | None:
+        return await counsellor_by_id(info, self.viewer, self.ch.previous_counsellor_id)
+
+    @strawberry.field
+    async def new_counsellor(self, info: GraphInfo) -> Counsellor | None:
+        return await counsellor_by_id(info, self.viewer, self.ch.new_counsellor_id)
+
+    @strawberry.field
+    def source(self) -> enums.AssignmentSource:
+        return self.ch.source
+
+    @strawberry.field(description="Who changed it by hand; null for automatic changes.")
+    async def changed_by(self, info: GraphInfo) -> Counsellor | None:
+        if presence_only(self.viewer):
+            return None  # staff write the reason and act for staff
+        return await counsellor_by_id(info, self.viewer, self.ch.changed_by_id)
+
+    @strawberry.field
+    def reason(self) -> str | None:
+        return None if presence_only(self.viewer) else self.ch.reason
+
+    @strawberry.field
+    def changed_at(self) -> datetime:
+        return self.ch.changed_at
+
+
+@strawberry.type
+class Request(Node):
+    r: strawberry.Private[model.Request]
+    viewer: strawberry.Private[model.Viewer]
+
+    @classmethod
+    def of(cls, request: model.Request, viewer: model.Viewer) -> Request:
+        return cls(id=ids.encode("Request", request.id), r=request, viewer=viewer)
+
+    @strawberry.field(
+        description="Null when the viewer may no longer see the client (e.g. a counsellor after handing the client over)."
+    )
+    async def client(self, info: GraphInfo) -> Client | None:
+        found = await info.context.loaders.client.load(self.r.client_id)
+        if found is None:
+            return None
+        holders = await info.context.loaders.holders.load(found.id) if self.viewer.is_staff else set()
+        return Client.of(found, self.viewer) if sees_client(self.viewer, found, holders) else None
+
+    @strawberry.field
+    def channel(self) -> enums.Channel:
+        return self.r.channel
+
+    @strawberry.field
+    def status(self) -> enums.RequestStatus:
+        return self.r.status
+
+    @strawberry.field
+    def subject(self) -> str | None:
+        return self.r.subject
+
+    @strawberry.field(description="Null after the client's data has been erased.")
+    def message(self) -> str | None:
+        return self.r.message
+
+    @strawberry.field
+    async def counsellor(self, info: GraphInfo) -> Counsellor | None:
+        return await counsellor_by_id(info, self.viewer, self.r.counsellor_id)
+
+    @strawberry.field
+    def routing_reason(self) -> enums.RoutingReason | None:
+        return self.r.routing_reason
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.r.created_at
+
+    @strawberry.field
+    def assigned_at(self) -> datetime | None:
+        return self.r.assigned_at
+
+    @strawberry.field
+    def closed_at(self) -> datetime | None:
+        return self.r.closed_at
+
+
+@strawberry.type
+class ClientEdge:
+    cursor: str
+    node: Client
+
+
+@strawberry.type
+class ClientConnection:
+    edges: list[ClientEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class RequestEdge:
+    cursor: str
+    node: Request
+
+
+@strawberry.type
+class RequestConnection:
+    edges: list[RequestEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+async def counsellor_by_id(
+    info: GraphInfo, viewer: model.Viewer, counsellor_id: int | None
+) -> Counsellor | None:
+    """A counsellor already known to be visible through the object that names them."""
+    if counsellor_id is None:
+        return None
+    found = await info.context.loaders.counsellor.load(counsellor_id)
+    return Counsellor.of(found, viewer) if found else None
+
+
+async def client_connection(
+    info: GraphInfo, viewer: model.Viewer, query: ClientQuery, first: int | None, after: str | None
+) -> ClientConnection:
+    page = await reads.client_page_unchecked(info.context.deps, viewer, query, page_size(first), after)
+    edges = [ClientEdge(cursor=cursor, node=Client.of(c, viewer)) for cursor, c in page.items]
+    return ClientConnection(edges=edges, page_info=_page_info(page, after), total_count=page.total)  # type: ignore[arg-type]
+
+
+async def request_connection(
+    info: GraphInfo, viewer: model.Viewer, query: RequestQuery, first: int | None, after: str | None
+) -> RequestConnection:
+    page = await reads.request_page(info.context.deps, viewer, query, page_size(first), after)
+    edges = [RequestEdge(cursor=cursor, node=Request.of(r, viewer)) for cursor, r in page.items]
+    return RequestConnection(edges=edges, page_info=_page_info(page, after), total_count=page.total)  # type: ignore[arg-type]
+
+
+@strawberry.type(description="Who is asking: exactly one of counsellor and client is set.")
+class Viewer:
+    role: enums.Role
+    counsellor: Counsellor | None
+    client: Client | None
+
+
+@strawberry.type
+class Session:
+    token: str = strawberry.field(
+        description='Send as `Authorization: Bearer <token>`, or as {"Authorization": "Bearer <token>"} in the websocket connection_init payload.'
+    )
+    expires_at: datetime
+    me: Viewer
+
+
+@strawberry.type(
+    description="What a client or an anonymous visitor may know about one counsellor: no personal data beyond the display name."
+)
+class CounsellorPresence:
+    counsellor_id: strawberry.ID
+    display_name: str
+    online_status: enums.OnlineStatus
+    chat_available: bool = strawberry.field(description="Would take a new chat from this client now.")
+    mail_available: bool = strawberry.field(description="Would take a new mail request from this client now.")
+    absent: bool
+    absence_message: str | None
+
+    @classmethod
+    def of(cls, presence: Presence) -> CounsellorPresence:
+        c = presence.counsellor
+        return cls(
+            counsellor_id=ids.encode("Counsellor", c.id),
+            display_name=c.display_name,
+            online_status=c.online_status,
+            chat_available=presence.chat_available,
+            mail_available=presence.mail_available,
+            absent=c.absent,
+            absence_message=c.absence_message if c.absent else None,
+        )
+
+
+@strawberry.type(description="Availability as the viewer may see it.")
+class Availability:
+    chat_available: bool = strawberry.field(
+        description="A new chat request from the viewer would be delivered now."
+    )
+    mail_available: bool = strawberry.field(
+        description="A new mail request from the viewer would be delivered now."
+    )
+    primary_counsellor: CounsellorPresence | None = strawberry.field(
+        description="The viewer's primary counsellor; null for anonymous visitors and clients without one."
+    )
+
+
+@strawberry.type
+class Settings:
+    s: strawberry.Private[model.Settings]
+    viewer: strawberry.Private[model.Viewer]
+
+    @strawberry.field(
+        description="Takes mail requests when nobody else can; never becomes anyone's primary through that."
+    )
+    async def fallback_counsellor(self, info: GraphInfo) -> Counsellor | None:
+        return await counsellor_by_id(info, self.viewer, self.s.fallback_counsellor_id)
+
+    @strawberry.field(
+        description="Seconds a chat waits for a busy primary before it is offered to others (0: none)."
+    )
+    def primary_chat_wait_seconds(self) -> int:
+        return self.s.primary_chat_wait_seconds

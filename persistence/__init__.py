@@ -1,0 +1,1 @@
+"""Persistence adapters: SQLAlchemy tables and repositories, migrations, the event bus."""

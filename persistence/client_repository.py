@@ -1,0 +1,136 @@
+"""Clients in SQL, with the client overview's visibility rule as a query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, union, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.model import Client, RequestStatus, Viewer
+from domain.ports import ClientQuery, Page
+from persistence import rows
+from persistence.tables import clients as t
+from persistence.tables import primary_counsellor_changes as changes
+from persistence.tables import requests
+
+
+def held_client_ids(counsellor_id: int) -> Select[Any]:
+    """Clients of the requests a counsellor holds now."""
+    return select(requests.c.client_id).where(
+        requests.c.counsellor_id == counsellor_id, requests.c.status == RequestStatus.ASSIGNED.value
+    )
+
+
+def visible_clients(viewer: Viewer) -> ColumnElement[bool]:
+    """SQL mirror of domain.visibility.sees_client."""
+    if viewer.is_admin:
+        return true()
+    granted = t.c.id.in_(sorted(viewer.granted_client_ids))
+    if viewer.is_staff:
+        me = viewer.counsellor_id
+        return or_(t.c.primary_counsellor_id == me, t.c.id.in_(held_client_ids(me or 0)), granted)
+    return or_(t.c.id == (viewer.client_id or 0), granted)
+
+
+def _like(text: str) -> str:
+    escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _filters(query: ClientQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.primary_counsellor_id is not None:
+        conditions.append(t.c.primary_counsellor_id == query.primary_counsellor_id)
+    if query.unassigned is True:
+        conditions.append(t.c.primary_counsellor_id.is_(None))
+    elif query.unassigned is False:
+        conditions.append(t.c.primary_counsellor_id.is_not(None))
+    if query.account_status is not None:
+        conditions.append(t.c.account_status == query.account_status.value)
+    if query.search:
+        pattern = _like(query.search)
+        columns = (t.c.sort_name, t.c.email, t.c.first_name, t.c.last_name, t.c.client_code)
+        conditions.append(or_(*(func.lower(c).like(pattern, escape="\\") for c in columns)))
+    return conditions
+
+
+class SqlClientRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, client_id: int) -> Client | None:
+        row = (await self._conn.execute(select(t).where(t.c.id == client_id))).first()
+        return rows.client(row) if row else None
+
+    async def get_many(self, ids: Sequence[int]) -> dict[int, Client]:
+        if not ids:
+            return {}
+        result = await self._conn.execute(select(t).where(t.c.id.in_(set(ids))))
+        return {c.id: c for c in map(rows.client, result)}
+
+    async def lock(self, client_id: int) -> Client | None:
+        row = (await self._conn.execute(select(t).where(t.c.id == client_id).with_for_update())).first()
+        return rows.client(row) if row else None
+
+    async def by_email(self, email: str) -> Client | None:
+        row = (await self._conn.execute(select(t).where(t.c.email == email.lower()))).first()
+        return rows.client(row) if row else None
+
+    async def code_taken(self, code: str) -> bool:
+        return (await self._conn.execute(select(t.c.id).where(t.c.client_code == code))).first() is not None
+
+    async def add(self, client: Client) -> Client:
+        values = rows.client_values(client) | {"primary_counsellor_id": None}
+        row = (await self._conn.execute(t.insert().values(values).returning(t))).one()
+        return rows.client(row)
+
+    async def save(self, client: Client) -> None:
+        await self._conn.execute(update(t).where(t.c.id == client.id).values(rows.client_values(client)))
+
+    async def set_primary(self, client_id: int, new_id: int | None, expected: int | None) -> bool:
+        current = t.c.primary_counsellor_id
+        guard = current.is_(None) if expected is None else current == expected
+        result = await self._conn.execute(
+            update(t).where(t.c.id == client_id, guard).values(primary_counsellor_id=new_id)
+        )
+        return bool(result.rowcount)
+
+    async def visible_page(
+        self, viewer: Viewer, query: ClientQuery, first: int, after: str | None
+    ) -> Page[Client]:
+        where = and_(visible_clients(viewer), *_filters(query))
+        page = select(t).where(where).order_by(t.c.sort_name, t.c.id).limit(first + 1)
+        if after is not None:
+            name, last_id = rows.decode_cursor(after, 2)
+            page = page.where(or_(t.c.sort_name > name, and_(t.c.sort_name == name, t.c.id > last_id)))
+        found = [rows.client(r) for r in await self._conn.execute(page)]
+        total = (await self._conn.execute(select(func.count()).select_from(t).where(where))).scalar_one()
+        items = [(rows.encode_cursor(rows.sort_name(c.display_name), c.id), c) for c in found[:first]]
+        return Page(items=items, has_next=len(found) > first, total=total)
+
+    async def holder_ids(self, client_id: int) -> set[int]:
+        return (await self.holders_of([client_id]))[client_id]
+
+    async def holders_of(self, client_ids: Sequence[int]) -> dict[int, set[int]]:
+        found: dict[int, set[int]] = {i: set() for i in client_ids}
+        if not client_ids:
+            return found
+        query = select(requests.c.client_id, requests.c.counsellor_id).where(
+            requests.c.client_id.in_(set(client_ids)),
+            requests.c.status == RequestStatus.ASSIGNED.value,
+            requests.c.counsellor_id.is_not(None),
+        )
+        for client_id, counsellor_id in await self._conn.execute(query):
+            found[client_id].add(counsellor_id)
+        return found
+
+    async def related_counsellor_ids(self, client_id: int) -> set[int]:
+        query = union(
+            select(requests.c.counsellor_id.label("id")).where(requests.c.client_id == client_id),
+            select(changes.c.previous_counsellor_id).where(changes.c.client_id == client_id),
+            select(changes.c.new_counsellor_id).where(changes.c.client_id == client_id),
+            select(t.c.primary_counsellor_id).where(t.c.id == client_id),
+        )
+        return {r[0] for r in await self._conn.execute(query) if r[0] is not None}

@@ -1,0 +1,114 @@
+"""Counsellors in SQL: the free-ness predicates of domain.policy as indexed conditions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.model import Channel, Counsellor, MailAvailability, OnlineStatus
+from persistence import rows
+from persistence.tables import counsellors as t
+
+_eligible = and_(t.c.active == true(), t.c.absent == false())
+
+
+def free_condition(channel: Channel) -> ColumnElement[bool]:
+    """SQL mirror of domain.policy.chat_free / mail_free (a test checks they agree)."""
+    if channel is Channel.CHAT:
+        return and_(
+            _eligible,
+            t.c.online_status == OnlineStatus.ONLINE.value,
+            t.c.active_chat_count < t.c.chat_capacity,
+        )
+    return and_(
+        _eligible,
+        or_(
+            t.c.mail_availability == MailAvailability.UNLIMITED.value,
+            and_(
+                t.c.mail_availability == MailAvailability.BY_FREE_RESOURCES.value,
+                t.c.open_mail_count < t.c.mail_resources,
+            ),
+        ),
+    )
+
+
+def _load_columns(channel: Channel) -> tuple[str, str]:
+    if channel is Channel.CHAT:
+        return "active_chat_count", "last_chat_assigned_at"
+    return "open_mail_count", "last_mail_assigned_at"
+
+
+class SqlCounsellorRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, counsellor_id: int) -> Counsellor | None:
+        row = (await self._conn.execute(select(t).where(t.c.id == counsellor_id))).first()
+        return rows.counsellor(row) if row else None
+
+    async def get_many(self, ids: Sequence[int]) -> dict[int, Counsellor]:
+        if not ids:
+            return {}
+        result = await self._conn.execute(select(t).where(t.c.id.in_(set(ids))))
+        return {c.id: c for c in map(rows.counsellor, result)}
+
+    async def by_email(self, email: str) -> Counsellor | None:
+        row = (await self._conn.execute(select(t).where(t.c.email == email.lower()))).first()
+        return rows.counsellor(row) if row else None
+
+    async def add(self, counsellor: Counsellor) -> Counsellor:
+        values = rows.counsellor_values(counsellor) | {"created_at": counsellor.created_at}
+        row = (await self._conn.execute(t.insert().values(values).returning(t))).one()
+        return rows.counsellor(row)
+
+    async def save(self, counsellor: Counsellor) -> None:
+        values = rows.counsellor_values(counsellor)
+        await self._conn.execute(update(t).where(t.c.id == counsellor.id).values(values))
+        fresh = await self.get(counsellor.id)
+        if fresh is not None:  # loads may have moved under us: report the stored ones
+            counsellor.active_chat_count = fresh.active_chat_count
+            counsellor.open_mail_count = fresh.open_mail_count
+
+    async def filtered(self, online_status: OnlineStatus | None, active: bool | None) -> list[Counsellor]:
+        query = select(t).order_by(t.c.sort_name, t.c.id)
+        if online_status is not None:
+            query = query.where(t.c.online_status == online_status.value)
+        if active is not None:
+            query = query.where(t.c.active == active)
+        return [rows.counsellor(r) for r in await self._conn.execute(query)]
+
+    async def candidates(self, channel: Channel, primary_id: int | None, limit: int) -> list[Counsellor]:
+        load, last = _load_columns(channel)
+        own = t.c.only_own_clients == false()
+        if primary_id is not None:
+            own = or_(own, t.c.id == primary_id)
+        query = (
+            select(t)
+            .where(free_condition(channel), own)
+            .order_by(t.c[load], t.c[last].asc().nulls_first(), t.c.created_at, t.c.id)
+            .limit(limit)
+        )
+        return [rows.counsellor(r) for r in await self._conn.execute(query)]
+
+    async def claim(
+        self, counsellor_id: int, channel: Channel, now: datetime, checked: bool
+    ) -> Counsellor | None:
+        load, last = _load_columns(channel)
+        statement = update(t).where(t.c.id == counsellor_id)
+        if checked:
+            # Atomic on both databases: the condition is re-checked under the row lock.
+            statement = statement.where(free_condition(channel))
+        statement = statement.values({load: t.c[load] + 1, last: now}).returning(t)
+        row = (await self._conn.execute(statement)).first()
+        return rows.counsellor(row) if row else None
+
+    async def release(self, counsellor_id: int, channel: Channel) -> Counsellor | None:
+        load, _ = _load_columns(channel)
+        statement = (
+            update(t).where(t.c.id == counsellor_id, t.c[load] > 0).values({load: t.c[load] - 1}).returning(t)
+        )
+        row = (await self._conn.execute(statement)).first()
+        return rows.counsellor(row) if row else await self.get(counsellor_id)

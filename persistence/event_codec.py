@@ -1,0 +1,76 @@
+"""Domain events as JSON strings for the bus (no password hashes ever leave the process)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from datetime import datetime
+from typing import Any
+
+from domain import model
+from domain.events import CounsellorStateChanged, Event, PrimaryCounsellorChanged, RequestChanged
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _fields(obj: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.name not in drop}
+
+
+def encode(event: Event) -> str:
+    if isinstance(event, CounsellorStateChanged):
+        body: dict[str, Any] = {
+            "kind": "counsellor",
+            "counsellor": _fields(event.counsellor, ("password_hash",)),
+        }
+    elif isinstance(event, RequestChanged):
+        body = {"kind": "request", "request": _fields(event.request), "assigned": event.assigned}
+    else:
+        body = {"kind": "primary", "change": _fields(event.change), "visible_to": sorted(event.visible_to)}
+    return json.dumps(body, separators=(",", ":"))
+
+
+def _build(cls: type[Any], values: dict[str, Any]) -> Any:
+    """Rebuild a model dataclass, turning strings back into its enums and datetimes."""
+    hints = {f.name: f.type for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in hints:
+            continue
+        kwargs[name] = _typed(str(hints[name]), value)
+    return cls(**kwargs)
+
+
+_ENUMS = {
+    name: getattr(model, name)
+    for name in dir(model)
+    if isinstance(getattr(model, name), type) and issubclass(getattr(model, name), enum.Enum)
+}
+
+
+def _typed(hint: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if "datetime" in hint:
+        return datetime.fromisoformat(value)
+    for name, cls in _ENUMS.items():
+        if hint.startswith(name):
+            return cls(value)
+    return value
+
+
+def decode(text: str) -> Event:
+    body = json.loads(text)
+    if body["kind"] == "counsellor":
+        return CounsellorStateChanged(_build(model.Counsellor, body["counsellor"]))
+    if body["kind"] == "request":
+        return RequestChanged(_build(model.Request, body["request"]), bool(body["assigned"]))
+    change = _build(model.PrimaryCounsellorChange, body["change"])
+    return PrimaryCounsellorChanged(change, frozenset(body["visible_to"]))

@@ -1,0 +1,130 @@
+"""Requests in SQL: the queue, idempotency, and who may see which request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.model import Request, RequestStatus, Viewer
+from domain.ports import Page, RequestQuery
+from persistence import rows
+from persistence.tables import clients, request_handlers
+from persistence.tables import requests as t
+
+
+def visible_requests(viewer: Viewer) -> ColumnElement[bool]:
+    """SQL mirror of domain.visibility.sees_request."""
+    if viewer.is_admin:
+        return true()
+    if viewer.is_staff:
+        me = viewer.counsellor_id or 0
+        handled = select(request_handlers.c.request_id).where(request_handlers.c.counsellor_id == me)
+        primary_of = select(clients.c.id).where(clients.c.primary_counsellor_id == me)
+        return or_(t.c.counsellor_id == me, t.c.id.in_(handled), t.c.client_id.in_(primary_of))
+    return t.c.client_id == (viewer.client_id or 0)
+
+
+def _filters(query: RequestQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.channel is not None:
+        conditions.append(t.c.channel == query.channel.value)
+    if query.status is not None:
+        conditions.append(t.c.status == query.status.value)
+    if query.counsellor_id is not None:
+        conditions.append(t.c.counsellor_id == query.counsellor_id)
+    if query.client_id is not None:
+        conditions.append(t.c.client_id == query.client_id)
+    return conditions
+
+
+class SqlRequestRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, request_id: int) -> Request | None:
+        row = (await self._conn.execute(select(t).where(t.c.id == request_id))).first()
+        return rows.request(row) if row else None
+
+    async def get_many(self, ids: Sequence[int]) -> dict[int, Request]:
+        if not ids:
+            return {}
+        result = await self._conn.execute(select(t).where(t.c.id.in_(set(ids))))
+        return {r.id: r for r in map(rows.request, result)}
+
+    async def by_idempotency_key(self, client_id: int, key: str) -> Request | None:
+        query = select(t).where(t.c.client_id == client_id, t.c.idempotency_key == key)
+        row = (await self._conn.execute(query)).first()
+        return rows.request(row) if row else None
+
+    async def add(self, request: Request) -> Request:
+        row = (await self._conn.execute(t.insert().values(rows.request_values(request)).returning(t))).one()
+        stored = rows.request(row)
+        request.id = stored.id
+        return request
+
+    async def save(self, request: Request) -> None:
+        await self._conn.execute(update(t).where(t.c.id == request.id).values(rows.request_values(request)))
+
+    async def record_handler(self, request_id: int, counsellor_id: int) -> None:
+        known = select(request_handlers.c.request_id).where(
+            request_handlers.c.request_id == request_id, request_handlers.c.counsellor_id == counsellor_id
+        )
+        if (await self._conn.execute(known)).first() is None:
+            await self._conn.execute(
+                request_handlers.insert().values(request_id=request_id, counsellor_id=counsellor_id)
+            )
+
+    async def handled_by(self, request_id: int, counsellor_id: int) -> bool:
+        query = select(request_handlers.c.request_id).where(
+            request_handlers.c.request_id == request_id, request_handlers.c.counsellor_id == counsellor_id
+        )
+        return (await self._conn.execute(query)).first() is not None
+
+    async def handled_among(self, counsellor_id: int, request_ids: Sequence[int]) -> set[int]:
+        if not request_ids:
+            return set()
+        query = select(request_handlers.c.request_id).where(
+            request_handlers.c.counsellor_id == counsellor_id,
+            request_handlers.c.request_id.in_(set(request_ids)),
+        )
+        return {r[0] for r in await self._conn.execute(query)}
+
+    async def lock(self, request_id: int) -> Request | None:
+        row = (await self._conn.execute(select(t).where(t.c.id == request_id).with_for_update())).first()
+        return rows.request(row) if row else None
+
+    async def lock_queued(self, request_id: int) -> Request | None:
+        query = (
+            select(t)
+            .where(t.c.id == request_id, t.c.status == RequestStatus.QUEUED.value)
+            .with_for_update(skip_locked=True)
+        )
+        row = (await self._conn.execute(query)).first()
+        return rows.request(row) if row else None
+
+    async def queued(self, limit: int) -> list[Request]:
+        query = select(t).where(t.c.status == RequestStatus.QUEUED.value).order_by(t.c.id).limit(limit)
+        return [rows.request(r) for r in await self._conn.execute(query)]
+
+    async def next_wait_end(self, after: datetime) -> datetime | None:
+        query = select(func.min(t.c.wait_until)).where(
+            t.c.status == RequestStatus.QUEUED.value, t.c.wait_until > after
+        )
+        value: datetime | None = (await self._conn.execute(query)).scalar_one_or_none()
+        return rows.request_time(value)
+
+    async def visible_page(
+        self, viewer: Viewer, query: RequestQuery, first: int, after: str | None
+    ) -> Page[Request]:
+        where = and_(visible_requests(viewer), *_filters(query))
+        page = select(t).where(where).order_by(t.c.id.desc()).limit(first + 1)
+        if after is not None:
+            (last_id,) = rows.decode_cursor(after, 1)
+            page = page.where(t.c.id < last_id)
+        found = [rows.request(r) for r in await self._conn.execute(page)]
+        total = (await self._conn.execute(select(func.count()).select_from(t).where(where))).scalar_one()
+        items = [(rows.encode_cursor(r.id), r) for r in found[:first]]
+        return Page(items=items, has_next=len(found) > first, total=total)

@@ -1,0 +1,196 @@
+"""Row <-> domain object mapping, and keyset cursors."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from sqlalchemy import Row
+
+from domain.errors import BadUserInput
+from domain.model import (
+    AccountStatus,
+    AssignmentSource,
+    Channel,
+    Client,
+    Counsellor,
+    InvitationStatus,
+    MailAvailability,
+    OnlineStatus,
+    PrimaryCounsellorChange,
+    Request,
+    RequestStatus,
+    RoutingReason,
+    StaffRole,
+)
+
+
+def sort_name(display_name: str) -> str:
+    """The case-insensitive ordering key of a display name."""
+    return display_name.casefold()[:200]
+
+
+def counsellor(row: Row[Any]) -> Counsellor:
+    m = row._mapping
+    return Counsellor(
+        id=m["id"],
+        email=m["email"],
+        password_hash=m["password_hash"],
+        display_name=m["display_name"],
+        first_name=m["first_name"],
+        last_name=m["last_name"],
+        role=StaffRole(m["role"]),
+        active=m["active"],
+        online_status=OnlineStatus(m["online_status"]),
+        chat_capacity=m["chat_capacity"],
+        active_chat_count=m["active_chat_count"],
+        mail_availability=MailAvailability(m["mail_availability"]),
+        mail_resources=m["mail_resources"],
+        open_mail_count=m["open_mail_count"],
+        absent=m["absent"],
+        absence_message=m["absence_message"],
+        only_own_clients=m["only_own_clients"],
+        last_chat_assigned_at=m["last_chat_assigned_at"],
+        last_mail_assigned_at=m["last_mail_assigned_at"],
+        created_at=m["created_at"],
+    )
+
+
+def counsellor_values(c: Counsellor) -> dict[str, Any]:
+    """The columns `save` writes: everything but loads and assignment times."""
+    return {
+        "email": c.email,
+        "password_hash": c.password_hash,
+        "display_name": c.display_name,
+        "sort_name": sort_name(c.display_name),
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "role": c.role.value,
+        "active": c.active,
+        "online_status": c.online_status.value,
+        "chat_capacity": c.chat_capacity,
+        "mail_availability": c.mail_availability.value,
+        "mail_resources": c.mail_resources,
+        "absent": c.absent,
+        "absence_message": c.absence_message,
+        "only_own_clients": c.only_own_clients,
+    }
+
+
+def client(row: Row[Any]) -> Client:
+    m = row._mapping
+    return Client(
+        id=m["id"],
+        client_code=m["client_code"],
+        display_name=m["display_name"],
+        email=m["email"],
+        first_name=m["first_name"],
+        last_name=m["last_name"],
+        phone=m["phone"],
+        language=m["language"],
+        invitation_status=InvitationStatus(m["invitation_status"]),
+        account_status=AccountStatus(m["account_status"]),
+        password_hash=m["password_hash"],
+        last_login_at=m["last_login_at"],
+        created_at=m["created_at"],
+        primary_counsellor_id=m["primary_counsellor_id"],
+    )
+
+
+def client_values(c: Client) -> dict[str, Any]:
+    """The columns `save` writes: everything but the primary counsellor."""
+    return {
+        "client_code": c.client_code,
+        "display_name": c.display_name,
+        "sort_name": sort_name(c.display_name),
+        "email": c.email,
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "phone": c.phone,
+        "language": c.language,
+        "invitation_status": c.invitation_status.value,
+        "account_status": c.account_status.value,
+        "password_hash": c.password_hash,
+        "last_login_at": c.last_login_at,
+        "created_at": c.created_at,
+    }
+
+
+def request(row: Row[Any]) -> Request:
+    m = row._mapping
+    reason = m["routing_reason"]
+    return Request(
+        id=m["id"],
+        client_id=m["client_id"],
+        channel=Channel(m["channel"]),
+        status=RequestStatus(m["status"]),
+        subject=m["subject"],
+        message=m["message"],
+        counsellor_id=m["counsellor_id"],
+        routing_reason=RoutingReason(reason) if reason else None,
+        created_at=m["created_at"],
+        assigned_at=m["assigned_at"],
+        closed_at=m["closed_at"],
+        idempotency_key=m["idempotency_key"],
+        waiting_for_id=m["waiting_for_id"],
+        wait_until=m["wait_until"],
+    )
+
+
+def request_values(r: Request) -> dict[str, Any]:
+    return {
+        "client_id": r.client_id,
+        "channel": r.channel.value,
+        "status": r.status.value,
+        "subject": r.subject,
+        "message": r.message,
+        "counsellor_id": r.counsellor_id,
+        "routing_reason": r.routing_reason.value if r.routing_reason else None,
+        "created_at": r.created_at,
+        "assigned_at": r.assigned_at,
+        "closed_at": r.closed_at,
+        "idempotency_key": r.idempotency_key,
+        "waiting_for_id": r.waiting_for_id,
+        "wait_until": r.wait_until,
+    }
+
+
+def change(row: Row[Any]) -> PrimaryCounsellorChange:
+    m = row._mapping
+    return PrimaryCounsellorChange(
+        id=m["id"],
+        client_id=m["client_id"],
+        previous_counsellor_id=m["previous_counsellor_id"],
+        new_counsellor_id=m["new_counsellor_id"],
+        source=AssignmentSource(m["source"]),
+        changed_by_id=m["changed_by_id"],
+        reason=m["reason"],
+        changed_at=m["changed_at"],
+    )
+
+
+def encode_cursor(*key: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    """The key inside a cursor this service made; BAD_USER_INPUT on anything else."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeError) as exc:
+        raise BadUserInput("after is not a cursor of this list.", field="after") from exc
+    if not isinstance(key, list) or len(key) != size:
+        raise BadUserInput("after is not a cursor of this list.", field="after")
+    return key
+
+
+def request_time(value: Any) -> Any:
+    """An aggregate's datetime, which bypasses the column type: attach UTC on SQLite."""
+    from datetime import UTC, datetime
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value

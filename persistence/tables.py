@@ -1,0 +1,177 @@
+"""The database schema (SQLAlchemy Core). Migrations in persistence/migrations follow it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores UTC and gives it back with the offset, also on SQLite (which keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+counsellors = Table(
+    "counsellors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("sort_name", String(200), nullable=False),
+    Column("first_name", String(200)),
+    Column("last_name", String(200)),
+    Column("role", String(16), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("online_status", String(16), nullable=False),
+    Column("chat_capacity", Integer, nullable=False),
+    Column("active_chat_count", Integer, nullable=False, default=0),
+    Column("mail_availability", String(24), nullable=False),
+    Column("mail_resources", Integer, nullable=False),
+    Column("open_mail_count", Integer, nullable=False, default=0),
+    Column("absent", Boolean, nullable=False, default=False),
+    Column("absence_message", Text),
+    Column("only_own_clients", Boolean, nullable=False, default=False),
+    Column("last_chat_assigned_at", UtcDateTime),
+    Column("last_mail_assigned_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("active_chat_count >= 0", name="chat_load"),
+    CheckConstraint("open_mail_count >= 0", name="mail_load"),
+    # The candidate queries of routing: free on a channel, best first.
+    Index("ix_counsellors_chat_choice", "online_status", "active_chat_count", "last_chat_assigned_at"),
+    Index("ix_counsellors_mail_choice", "mail_availability", "open_mail_count", "last_mail_assigned_at"),
+    Index("ix_counsellors_sort_name", "sort_name", "id"),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_code", String(6), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("sort_name", String(200), nullable=False),
+    Column("email", String(320), unique=True),
+    Column("first_name", String(200)),
+    Column("last_name", String(200)),
+    Column("phone", String(32)),
+    Column("language", String(35)),
+    Column("invitation_status", String(16), nullable=False),
+    Column("account_status", String(16), nullable=False),
+    Column("password_hash", String(255)),
+    Column("last_login_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("primary_counsellor_id", Integer, ForeignKey("counsellors.id")),
+    Index("ix_clients_sort_name", "sort_name", "id"),
+    Index("ix_clients_primary", "primary_counsellor_id", "sort_name", "id"),
+)
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("subject", String(200)),
+    Column("message", Text),
+    Column("counsellor_id", Integer, ForeignKey("counsellors.id")),
+    Column("routing_reason", String(24)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("assigned_at", UtcDateTime),
+    Column("closed_at", UtcDateTime),
+    Column("idempotency_key", String(128)),
+    Column("waiting_for_id", Integer, ForeignKey("counsellors.id")),
+    Column("wait_until", UtcDateTime),
+    UniqueConstraint("client_id", "idempotency_key", name="uq_requests_idempotency"),
+    Index("ix_requests_status", "status", "id"),
+    Index("ix_requests_client", "client_id", "id"),
+    Index("ix_requests_counsellor", "counsellor_id", "status"),
+)
+
+request_handlers = Table(
+    "request_handlers",
+    metadata,
+    Column("request_id", Integer, ForeignKey("requests.id"), primary_key=True),
+    Column("counsellor_id", Integer, ForeignKey("counsellors.id"), primary_key=True),
+    Index("ix_request_handlers_counsellor", "counsellor_id", "request_id"),
+)
+
+primary_counsellor_changes = Table(
+    "primary_counsellor_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("previous_counsellor_id", Integer, ForeignKey("counsellors.id")),
+    Column("new_counsellor_id", Integer, ForeignKey("counsellors.id")),
+    Column("source", String(16), nullable=False),
+    Column("changed_by_id", Integer, ForeignKey("counsellors.id")),
+    Column("reason", Text),
+    Column("changed_at", UtcDateTime, nullable=False),
+    Index("ix_primary_changes_client", "client_id", "id"),
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("fallback_counsellor_id", Integer, ForeignKey("counsellors.id")),
+    Column("primary_chat_wait_seconds", Integer, nullable=False, default=0),
+)
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+
+invitation_outbox = Table(
+    "invitation_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+)

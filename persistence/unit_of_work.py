@@ -1,0 +1,87 @@
+"""The SQL unit of work: one transaction, events published after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from domain.errors import ServiceUnavailable
+from domain.events import Event
+from persistence.client_repository import SqlClientRepository
+from persistence.counsellor_repository import SqlCounsellorRepository
+from persistence.database import Engines
+from persistence.request_repository import SqlRequestRepository
+from persistence.small_repositories import (
+    SqlHistoryRepository,
+    SqlInvitationOutbox,
+    SqlSettingsRepository,
+    SqlTokenRepository,
+)
+
+log = logging.getLogger(__name__)
+Publish = Callable[[Event], Awaitable[None]]
+_UNREACHABLE = (OSError, sa_exc.OperationalError, sa_exc.InterfaceError, TimeoutError)
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: AsyncEngine, publish: Publish) -> None:
+        self._engine = engine
+        self._publish = publish
+        self._events: list[Event] = []
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        try:
+            self._conn = await self._engine.connect()
+            await self._conn.begin()
+        except _UNREACHABLE as exc:
+            log.error("database unreachable: %s", type(exc).__name__)
+            raise ServiceUnavailable("The database is not reachable; try again shortly.") from exc
+        conn = self._conn
+        self.counsellors = SqlCounsellorRepository(conn)
+        self.clients = SqlClientRepository(conn)
+        self.requests = SqlRequestRepository(conn)
+        self.history = SqlHistoryRepository(conn)
+        self.settings = SqlSettingsRepository(conn)
+        self.tokens = SqlTokenRepository(conn)
+        self.outbox = SqlInvitationOutbox(conn)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                await conn.rollback()
+        finally:
+            await conn.close()
+
+    async def commit(self) -> None:
+        assert self._conn is not None
+        await self._conn.commit()
+        events, self._events = self._events, []
+        for event in events:
+            await self._publish(event)
+
+    async def rollback(self) -> None:
+        assert self._conn is not None
+        self._events.clear()
+        await self._conn.rollback()
+
+    def record(self, event: Event) -> None:
+        self._events.append(event)
+
+
+class SqlUnitOfWorkFactory:
+    """Opens write transactions on the writer and read-only ones on the reader."""
+
+    def __init__(self, engines: Engines, publish: Publish) -> None:
+        self._engines = engines
+        self._publish = publish
+
+    def __call__(self, *, write: bool = True) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._engines.write if write else self._engines.read, self._publish)

@@ -1,0 +1,82 @@
+"""Shared fixtures: a migrated database of each configured kind, and use-case dependencies on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from domain.use_cases import Deps
+from domain.use_cases.routing import Dispatcher
+from persistence.database import Engines, create_engines
+from persistence.event_bus import EventBus
+from persistence.migrate import migrate
+from persistence.unit_of_work import SqlUnitOfWorkFactory
+from tests.fakes import FixedClock, PlainHasher
+from tests.services import POSTGRES, Backend, backends, require_postgres, unique_name
+
+
+async def _admin_sql(base_url: str, sql: str) -> None:
+    admin = create_async_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(params=backends())
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def database_url(backend: Backend, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own for one test: a new SQLite file, or a new PostgreSQL database."""
+    if backend is not POSTGRES:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'stamm.db'}"
+        return
+    base = require_postgres()
+    name = unique_name("stamm_test")
+    await _admin_sql(base, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _admin_sql(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def engines(database_url: str) -> AsyncIterator[Engines]:
+    found = create_engines(database_url)
+    await migrate(found.write)
+    try:
+        yield found
+    finally:
+        await found.dispose()
+
+
+@pytest.fixture
+async def bus(backend: Backend) -> AsyncIterator[EventBus]:
+    found = EventBus(backend.bus_url)
+    await found.connect()
+    try:
+        yield found
+    finally:
+        await found.disconnect()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def deps(engines: Engines, bus: EventBus, clock: FixedClock) -> Deps:
+    """Use-case dependencies on the real database, a fixed clock and a fast hasher."""
+    found = Deps(uow=SqlUnitOfWorkFactory(engines, bus.publish), clock=clock, hasher=PlainHasher())
+    found.dispatch = Dispatcher(found).run
+    return found

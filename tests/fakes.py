@@ -1,0 +1,452 @@
+"""In-memory fakes of the ports in domain/ports.py, for unit tests without a database.
+
+One `Store` holds every table. Each unit of work deep-copies it on entry and swaps its copy in
+on commit, so a unit of work left without commit changes nothing. Repositories hand out copies
+and write on `save`, like the SQL adapter: a use case that forgets to save loses the change here
+too. `candidates` and `claim` use the domain policy predicates, so they agree with the SQL that
+mirrors them. There is no locking: tests run one transaction at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from domain.events import Event
+from domain.model import (
+    Channel,
+    Client,
+    Counsellor,
+    Invitation,
+    OnlineStatus,
+    PrimaryCounsellorChange,
+    Request,
+    RequestStatus,
+    Settings,
+    StaffRole,
+    Viewer,
+)
+from domain.policy import choice_key, free_on, may_take
+from domain.ports import (
+    ClientQuery,
+    ClientRepository,
+    CounsellorRepository,
+    InvitationOutbox,
+    Page,
+    PrimaryHistoryRepository,
+    RequestQuery,
+    RequestRepository,
+    SettingsRepository,
+    TokenRepository,
+)
+from domain.visibility import sees_client, sees_request
+
+T = TypeVar("T")
+
+START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Store:
+    """Every table of the fake database."""
+
+    counsellors: dict[int, Counsellor] = field(default_factory=dict)
+    clients: dict[int, Client] = field(default_factory=dict)
+    requests: dict[int, Request] = field(default_factory=dict)
+    handlers: set[tuple[int, int]] = field(default_factory=set)  # (request_id, counsellor_id)
+    history: list[PrimaryCounsellorChange] = field(default_factory=list)
+    settings: Settings = field(default_factory=Settings)
+    revoked: dict[str, datetime] = field(default_factory=dict)
+    invitations: list[Invitation] = field(default_factory=list)
+    last_ids: dict[str, int] = field(default_factory=dict)
+
+    def next_id(self, table: str) -> int:
+        self.last_ids[table] = self.last_ids.get(table, 0) + 1
+        return self.last_ids[table]
+
+
+def _page(rows: list[T], key: Callable[[T], int], first: int, after: str | None) -> Page[T]:
+    """Keyset-style page over already sorted rows; the cursor is the row's id."""
+    start = 0
+    if after is not None:
+        ids = [str(key(row)) for row in rows]
+        start = ids.index(after) + 1 if after in ids else len(rows)
+    chunk = rows[start : start + first]
+    return Page([(str(key(row)), row) for row in chunk], start + first < len(rows), len(rows))
+
+
+class _Repo:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def _store(self) -> Store:
+        return self._uow.store
+
+
+class FakeCounsellorRepository(_Repo):
+    async def get(self, counsellor_id: int) -> Counsellor | None:
+        found = self._store.counsellors.get(counsellor_id)
+        return copy.copy(found) if found else None
+
+    async def get_many(self, ids: Sequence[int]) -> dict[int, Counsellor]:
+        return {i: copy.copy(c) for i in ids if (c := self._store.counsellors.get(i)) is not None}
+
+    async def by_email(self, email: str) -> Counsellor | None:
+        found = [c for c in self._store.counsellors.values() if c.email.lower() == email.lower()]
+        return copy.copy(found[0]) if found else None
+
+    async def add(self, counsellor: Counsellor) -> Counsellor:
+        added = replace(counsellor, id=self._store.next_id("counsellor"))
+        self._store.counsellors[added.id] = added
+        return copy.copy(added)
+
+    async def save(self, counsellor: Counsellor) -> None:
+        """Everything but the loads and last assignments, which only claim/release change."""
+        stored = self._store.counsellors[counsellor.id]
+        self._store.counsellors[counsellor.id] = replace(
+            counsellor,
+            active_chat_count=stored.active_chat_count,
+            open_mail_count=stored.open_mail_count,
+            last_chat_assigned_at=stored.last_chat_assigned_at,
+            last_mail_assigned_at=stored.last_mail_assigned_at,
+        )
+
+    async def filtered(self, online_status: OnlineStatus | None, active: bool | None) -> list[Counsellor]:
+        rows = [
+            copy.copy(c)
+            for c in self._store.counsellors.values()
+            if (online_status is None or c.online_status is online_status)
+            and (active is None or c.active is active)
+        ]
+        return sorted(rows, key=lambda c: (c.display_name.lower(), c.id))
+
+    async def candidates(self, channel: Channel, primary_id: int | None, limit: int) -> list[Counsellor]:
+        free = [c for c in self._store.counsellors.values() if may_take(c, channel, primary_id)]
+        return [copy.copy(c) for c in sorted(free, key=lambda c: choice_key(c, channel))[:limit]]
+
+    async def claim(
+        self, counsellor_id: int, channel: Channel, now: datetime, checked: bool
+    ) -> Counsellor | None:
+        counsellor = self._store.counsellors.get(counsellor_id)
+        if counsellor is None or (checked and not free_on(counsellor, channel)):
+            return None
+        if channel is Channel.CHAT:
+            counsellor.active_chat_count += 1
+            counsellor.last_chat_assigned_at = now
+        else:
+            counsellor.open_mail_count += 1
+            counsellor.last_mail_assigned_at = now
+        return copy.copy(counsellor)
+
+    async def release(self, counsellor_id: int, channel: Channel) -> Counsellor | None:
+        counsellor = self._store.counsellors.get(counsellor_id)
+        if counsellor is None:
+            return None
+        if channel is Channel.CHAT:
+            counsellor.active_chat_count = max(counsellor.active_chat_count - 1, 0)
+        else:
+            counsellor.open_mail_count = max(counsellor.open_mail_count - 1, 0)
+        return copy.copy(counsellor)
+
+
+class FakeClientRepository(_Repo):
+    async def get(self, client_id: int) -> Client | None:
+        found = self._store.clients.get(client_id)
+        return copy.copy(found) if found else None
+
+    async def get_many(self, ids: Sequence[int]) -> dict[int, Client]:
+        return {i: copy.copy(c) for i in ids if (c := self._store.clients.get(i)) is not None}
+
+    async def lock(self, client_id: int) -> Client | None:
+        return await self.get(client_id)
+
+    async def by_email(self, email: str) -> Client | None:
+        found = [c for c in self._store.clients.values() if (c.email or "").lower() == email.lower()]
+        return copy.copy(found[0]) if found else None
+
+    async def code_taken(self, code: str) -> bool:
+        return any(c.client_code == code for c in self._store.clients.values())
+
+    async def add(self, client: Client) -> Client:
+        added = replace(client, id=self._store.next_id("client"))
+        self._store.clients[added.id] = added
+        return copy.copy(added)
+
+    async def save(self, client: Client) -> None:
+        """Everything but the primary counsellor, which only set_primary changes."""
+        stored = self._store.clients[client.id]
+        self._store.clients[client.id] = replace(client, primary_counsellor_id=stored.primary_counsellor_id)
+
+    async def set_primary(self, client_id: int, new_id: int | None, expected: int | None) -> bool:
+        stored = self._store.clients[client_id]
+        if stored.primary_counsellor_id != expected:
+            return False
+        stored.primary_counsellor_id = new_id
+        return True
+
+    async def visible_page(
+        self, viewer: Viewer, query: ClientQuery, first: int, after: str | None
+    ) -> Page[Client]:
+        rows = [
+            copy.copy(c)
+            for c in self._store.clients.values()
+            if _matches_client(c, query) and sees_client(viewer, c, await self.holder_ids(c.id))
+        ]
+        rows.sort(key=lambda c: (c.display_name.lower(), c.id))
+        return _page(rows, lambda c: c.id, first, after)
+
+    async def holder_ids(self, client_id: int) -> set[int]:
+        return {
+            r.counsellor_id
+            for r in self._store.requests.values()
+            if r.client_id == client_id and r.status is RequestStatus.ASSIGNED and r.counsellor_id is not None
+        }
+
+    async def holders_of(self, client_ids: Sequence[int]) -> dict[int, set[int]]:
+        return {i: await self.holder_ids(i) for i in client_ids}
+
+    async def related_counsellor_ids(self, client_id: int) -> set[int]:
+        on_requests = {r.counsellor_id for r in self._store.requests.values() if r.client_id == client_id}
+        in_history = {
+            i
+            for h in self._store.history
+            if h.client_id == client_id
+            for i in (h.previous_counsellor_id, h.new_counsellor_id)
+        }
+        return {i for i in on_requests | in_history if i is not None}
+
+
+def _matches_client(client: Client, query: ClientQuery) -> bool:
+    if (
+        query.primary_counsellor_id is not None
+        and client.primary_counsellor_id != query.primary_counsellor_id
+    ):
+        return False
+    if query.unassigned is not None and (client.primary_counsellor_id is None) is not query.unassigned:
+        return False
+    if query.account_status is not None and client.account_status is not query.account_status:
+        return False
+    if query.search:
+        haystack = " ".join(filter(None, [client.display_name, client.client_code, client.email]))
+        return query.search.lower() in haystack.lower()
+    return True
+
+
+class FakeRequestRepository(_Repo):
+    async def get(self, request_id: int) -> Request | None:
+        found = self._store.requests.get(request_id)
+        return copy.copy(found) if found else None
+
+    async def get_many(self, ids: Sequence[int]) -> dict[int, Request]:
+        return {i: copy.copy(r) for i in ids if (r := self._store.requests.get(i)) is not None}
+
+    async def by_idempotency_key(self, client_id: int, key: str) -> Request | None:
+        found = [
+            r for r in self._store.requests.values() if r.client_id == client_id and r.idempotency_key == key
+        ]
+        return copy.copy(found[0]) if found else None
+
+    async def add(self, request: Request) -> Request:
+        added = replace(request, id=self._store.next_id("request"))
+        self._store.requests[added.id] = added
+        return copy.copy(added)
+
+    async def save(self, request: Request) -> None:
+        self._store.requests[request.id] = copy.copy(request)
+
+    async def record_handler(self, request_id: int, counsellor_id: int) -> None:
+        self._store.handlers.add((request_id, counsellor_id))
+
+    async def handled_by(self, request_id: int, counsellor_id: int) -> bool:
+        return (request_id, counsellor_id) in self._store.handlers
+
+    async def handled_among(self, counsellor_id: int, request_ids: Sequence[int]) -> set[int]:
+        return {i for i in request_ids if (i, counsellor_id) in self._store.handlers}
+
+    async def lock(self, request_id: int) -> Request | None:
+        return await self.get(request_id)
+
+    async def lock_queued(self, request_id: int) -> Request | None:
+        found = await self.get(request_id)
+        return found if found is not None and found.status is RequestStatus.QUEUED else None
+
+    async def queued(self, limit: int) -> list[Request]:
+        rows = [r for r in self._store.requests.values() if r.status is RequestStatus.QUEUED]
+        return [copy.copy(r) for r in sorted(rows, key=lambda r: (r.created_at, r.id))[:limit]]
+
+    async def next_wait_end(self, after: datetime) -> datetime | None:
+        ends = [
+            r.wait_until
+            for r in self._store.requests.values()
+            if r.status is RequestStatus.QUEUED and r.wait_until is not None and r.wait_until > after
+        ]
+        return min(ends, default=None)
+
+    async def visible_page(
+        self, viewer: Viewer, query: RequestQuery, first: int, after: str | None
+    ) -> Page[Request]:
+        rows = [copy.copy(r) for r in self._store.requests.values() if _matches_request(r, query)]
+        rows = [r for r in rows if self._sees(viewer, r)]
+        rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return _page(rows, lambda r: r.id, first, after)
+
+    def _sees(self, viewer: Viewer, request: Request) -> bool:
+        client = self._store.clients.get(request.client_id)
+        primary_id = client.primary_counsellor_id if client else None
+        handled = (request.id, viewer.counsellor_id) in self._store.handlers
+        return sees_request(viewer, request, primary_id, handled)
+
+
+def _matches_request(request: Request, query: RequestQuery) -> bool:
+    wanted: dict[str, Any] = {
+        "channel": query.channel,
+        "status": query.status,
+        "counsellor_id": query.counsellor_id,
+        "client_id": query.client_id,
+    }
+    return all(value is None or getattr(request, name) == value for name, value in wanted.items())
+
+
+class FakePrimaryHistoryRepository(_Repo):
+    async def add(self, change: PrimaryCounsellorChange) -> PrimaryCounsellorChange:
+        added = replace(change, id=self._store.next_id("history"))
+        self._store.history.append(added)
+        return copy.copy(added)
+
+    async def for_clients(self, client_ids: Sequence[int]) -> dict[int, list[PrimaryCounsellorChange]]:
+        ordered = sorted(self._store.history, key=lambda h: (h.changed_at, h.id))
+        return {i: [copy.copy(h) for h in ordered if h.client_id == i] for i in client_ids}
+
+
+class FakeSettingsRepository(_Repo):
+    async def get(self) -> Settings:
+        return copy.copy(self._store.settings)
+
+    async def save(self, settings: Settings) -> None:
+        self._store.settings = copy.copy(settings)
+
+
+class FakeTokenRepository(_Repo):
+    async def revoke(self, token_id: str, expires_at: datetime) -> None:
+        self._store.revoked[token_id] = expires_at
+
+    async def is_revoked(self, token_id: str) -> bool:
+        return token_id in self._store.revoked
+
+
+class FakeInvitationOutbox(_Repo):
+    async def add(self, invitation: Invitation) -> None:
+        self._store.invitations.append(replace(invitation, id=self._store.next_id("invitation")))
+
+
+class FakeUnitOfWork:
+    """One transaction over a private copy of the shared store."""
+
+    def __init__(self, factory: FakeUnitOfWorkFactory, write: bool) -> None:
+        self.factory = factory
+        self.write = write
+        self.store = factory.store
+        self.events: list[Event] = []
+        self.counsellors: CounsellorRepository = FakeCounsellorRepository(self)
+        self.clients: ClientRepository = FakeClientRepository(self)
+        self.requests: RequestRepository = FakeRequestRepository(self)
+        self.history: PrimaryHistoryRepository = FakePrimaryHistoryRepository(self)
+        self.settings: SettingsRepository = FakeSettingsRepository(self)
+        self.tokens: TokenRepository = FakeTokenRepository(self)
+        self.outbox: InvitationOutbox = FakeInvitationOutbox(self)
+
+    async def __aenter__(self) -> FakeUnitOfWork:
+        self.store = copy.deepcopy(self.factory.store)
+        self.events = []
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.rollback()
+
+    async def commit(self) -> None:
+        self.factory.store = self.store
+        self.factory.published.extend(self.events)
+        self.factory.commits += 1
+        self.store = copy.deepcopy(self.store)  # later changes need another commit
+        self.events = []
+
+    async def rollback(self) -> None:
+        self.store = copy.deepcopy(self.factory.store)
+        self.events = []
+
+    def record(self, event: Event) -> None:
+        self.events.append(event)
+
+
+class FakeUnitOfWorkFactory:
+    """`factory(write=True)` opens a unit of work on the one shared in-memory store."""
+
+    def __init__(self) -> None:
+        self.store = Store()
+        self.published: list[Event] = []
+        self.commits = 0
+
+    def __call__(self, *, write: bool = True) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self, write)
+
+    def seed_counsellor(self, **overrides: Any) -> Counsellor:
+        """Store a counsellor directly (committed); defaults as routing.md, ids count up."""
+        counsellor_id = self.store.next_id("counsellor")
+        values: dict[str, Any] = {
+            "email": f"c{counsellor_id}@example.org",
+            "display_name": f"Counsellor {counsellor_id}",
+            "role": StaffRole.COUNSELLOR,
+            "created_at": START + timedelta(minutes=counsellor_id),
+        }
+        counsellor = Counsellor(id=counsellor_id, **(values | overrides))
+        self.store.counsellors[counsellor_id] = counsellor
+        return copy.copy(counsellor)
+
+    def seed_client(self, **overrides: Any) -> Client:
+        """Store a client directly (committed)."""
+        client_id = self.store.next_id("client")
+        values: dict[str, Any] = {
+            "client_code": f"K-{client_id:04d}",
+            "display_name": f"Client {client_id}",
+            "created_at": START,
+        }
+        client = Client(id=client_id, **(values | overrides))
+        self.store.clients[client_id] = client
+        return copy.copy(client)
+
+    def counsellor(self, counsellor_id: int) -> Counsellor:
+        return copy.copy(self.store.counsellors[counsellor_id])
+
+    def client(self, client_id: int) -> Client:
+        return copy.copy(self.store.clients[client_id])
+
+    def request(self, request_id: int) -> Request:
+        return copy.copy(self.store.requests[request_id])
+
+
+class FixedClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        self._now += timedelta(seconds=seconds)
+        return self._now
+
+
+class PlainHasher:
+    """Readable 'hashes' for tests: never use outside them."""
+
+    def hash(self, password: str) -> str:
+        return "plain:" + password
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        return password_hash == "plain:" + password
