@@ -120,6 +120,10 @@ class RequestRepository(Protocol):
     async def visible_page(
         self, viewer: Viewer, query: RequestQuery, first: int, after: str | None
     ) -> Page[Request]: ...
+    async def visible_first_pages(
+        self, viewer: Viewer, client_ids: Sequence[int], first: int
+    ) -> dict[int, Page[Request]]:
+        """The first page of each client's requests the viewer may see (batched)."""
 
 
 class PrimaryHistoryRepository(Protocol):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -14,6 +15,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from domain.errors import Conflict
 from domain.use_cases import Deps
 from domain.use_cases.accounts import ensure_admin
 from domain.use_cases.routing import Dispatcher
@@ -31,9 +33,7 @@ log = logging.getLogger("stamm")
 
 
 class SystemClock:
-    def now(self):  # type: ignore[no-untyped-def]
-        from datetime import UTC, datetime
-
+    def now(self) -> datetime:
         return datetime.now(UTC)
 
 
@@ -47,8 +47,17 @@ class StammGraphQL(GraphQL[Context, None]):
         )
         self.state = state
 
-    async def get_context(self, request: Request | WebSocket, response: object) -> Context:  # type: ignore[override]
+    async def get_context(self, request: Request | WebSocket, response: object) -> Context:
         return Context(self.state, request)
+
+
+async def _ensure_admin(deps: Deps, email: str, password: str) -> None:
+    """Create the admin from the environment; another process creating it at once is fine."""
+    try:
+        if await ensure_admin(deps, email, password):
+            log.info("created the admin from the environment")
+    except (Conflict, IntegrityError):
+        log.info("the admin from the environment exists")
 
 
 def create_app(config: Config | None = None) -> Starlette:
@@ -69,8 +78,7 @@ def create_app(config: Config | None = None) -> Starlette:
             await migrate(engines.write)
         await bus.connect()
         if config.admin_email and config.admin_password:
-            if await ensure_admin(deps, config.admin_email, config.admin_password):
-                log.info("created the admin %s from the environment", config.admin_email)
+            await _ensure_admin(deps, config.admin_email, config.admin_password)
         await sweeper.start()
         try:
             yield

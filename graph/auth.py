@@ -45,8 +45,12 @@ class TokenSigner:
         self._key = secret_key
         self._ttl = ttl_seconds
 
-    def issue(self, viewer: Viewer, now: datetime) -> tuple[str, datetime]:
-        """A token for the account behind `viewer`, and when it expires."""
+    def issue(self, viewer: Viewer) -> tuple[str, datetime]:
+        """A token for the account behind `viewer`, and when it expires.
+
+        Uses the system clock, as PyJWT does when it checks the expiry.
+        """
+        now = datetime.now(UTC)
         expires = now + timedelta(seconds=self._ttl)
         account = viewer.counsellor_id if viewer.counsellor_id is not None else viewer.client_id
         kind = "client" if viewer.is_client else "counsellor"

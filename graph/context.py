@@ -12,6 +12,8 @@ from strawberry.dataloader import DataLoader
 
 from domain.errors import Unauthenticated
 from domain.model import ANONYMOUS, Client, Counsellor, PrimaryCounsellorChange, Viewer
+from domain.model import Request as ClientRequest
+from domain.ports import Page
 from domain.use_cases import Deps, reads
 from domain.use_cases.accounts import current_viewer
 from graph.auth import TokenSigner, bearer_token
@@ -34,6 +36,25 @@ class Loaders:
         self.client = DataLoader[int, Client | None](self._by_key(reads.clients_by_id, deps))
         self.holders = DataLoader[int, set[int]](self._by_key(reads.holders_by_client, deps, set()))
         self.history = DataLoader[int, list[PrimaryCounsellorChange]](self._by_key(reads.histories, deps, []))
+        self.first_requests = DataLoader[tuple[int, int, Viewer], Page[ClientRequest]](
+            self._first_pages(deps)
+        )
+
+    @staticmethod
+    def _first_pages(deps: Deps) -> Any:
+        """First pages of clients' requests, batched per (viewer, page size)."""
+
+        async def load(keys: Sequence[tuple[int, int, Viewer]]) -> list[Page[ClientRequest]]:
+            groups: dict[tuple[int, Viewer], list[int]] = {}
+            for client_id, first, viewer in keys:
+                groups.setdefault((first, viewer), []).append(client_id)
+            pages: dict[tuple[int, int, Viewer], Page[ClientRequest]] = {}
+            for (first, viewer), client_ids in groups.items():
+                found = await reads.first_request_pages(deps, viewer, client_ids, first)
+                pages.update({(c, first, viewer): found[c] for c in client_ids})
+            return [pages[key] for key in keys]
+
+        return load
 
     @staticmethod
     def _by_key(fetch: Any, deps: Deps, missing: Any = None) -> Any:

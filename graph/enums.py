@@ -1,16 +1,43 @@
-"""The domain's enums, exposed under the contract's names."""
+"""The domain's enums, exposed under the contract's names (strawberry marks them in place)."""
 
 import strawberry
 
-from domain import model
+from domain.model import (
+    AccountStatus,
+    AssignmentSource,
+    Channel,
+    InvitationStatus,
+    MailAvailability,
+    OnlineStatus,
+    RequestStatus,
+    Role,
+    RoutingReason,
+    StaffRole,
+)
 
-Role = strawberry.enum(model.Role)
-StaffRole = strawberry.enum(model.StaffRole)
-Channel = strawberry.enum(model.Channel)
-OnlineStatus = strawberry.enum(model.OnlineStatus)
-MailAvailability = strawberry.enum(model.MailAvailability)
-AccountStatus = strawberry.enum(model.AccountStatus)
-InvitationStatus = strawberry.enum(model.InvitationStatus)
-RequestStatus = strawberry.enum(model.RequestStatus)
-RoutingReason = strawberry.enum(model.RoutingReason)
-AssignmentSource = strawberry.enum(model.AssignmentSource)
+for _enum in (
+    AccountStatus,
+    AssignmentSource,
+    Channel,
+    InvitationStatus,
+    MailAvailability,
+    OnlineStatus,
+    RequestStatus,
+    Role,
+    RoutingReason,
+    StaffRole,
+):
+    strawberry.enum(_enum)
+
+__all__ = [
+    "AccountStatus",
+    "AssignmentSource",
+    "Channel",
+    "InvitationStatus",
+    "MailAvailability",
+    "OnlineStatus",
+    "RequestStatus",
+    "Role",
+    "RoutingReason",
+    "StaffRole",
+]

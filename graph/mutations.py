@@ -25,7 +25,7 @@ from graph.types import Client, Counsellor, GraphInfo, Request, Session, Setting
 
 
 async def _session(info: GraphInfo, account: DomainViewer) -> Session:
-    token, expires_at = info.context.state.signer.issue(account, info.context.deps.clock.now())
+    token, expires_at = info.context.state.signer.issue(account)
     return Session(token=token, expires_at=expires_at, me=await viewer_of(info, account))
 
 

@@ -37,10 +37,10 @@ async def viewer_of(info: GraphInfo, viewer: DomainViewer) -> Viewer:
     deps = info.context.deps
     if viewer.role is DomainRole.CLIENT and viewer.client_id is not None:
         client = await clients.get_client(deps, viewer, viewer.client_id)
-        return Viewer(role=viewer.role, counsellor=None, client=Client.of(client, viewer))  # type: ignore[arg-type]
+        return Viewer(role=viewer.role, counsellor=None, client=Client.of(client, viewer))
     assert viewer.counsellor_id is not None
     counsellor = await counsellors.get_counsellor(deps, viewer, viewer.counsellor_id)
-    return Viewer(role=viewer.role, counsellor=Counsellor.of(counsellor, viewer), client=None)  # type: ignore[arg-type]
+    return Viewer(role=viewer.role, counsellor=Counsellor.of(counsellor, viewer), client=None)
 
 
 def availability_of(found: AvailabilityView) -> Availability:
@@ -68,13 +68,16 @@ class Query:
 
     @strawberry.field
     async def node(self, info: GraphInfo, id: strawberry.ID) -> Node | None:
-        kind, _ = ids.decode_any(id)
+        kind, row_id = ids.decode_any(id)
+        viewer = await info.context.viewer()
+        require_authenticated(viewer)
+        deps = info.context.deps
         if kind == "Counsellor":
-            return await Query.counsellor(self, info, id)
+            return Counsellor.of(await counsellors.get_counsellor(deps, viewer, row_id), viewer)
         if kind == "Client":
-            return await Query.client(self, info, id)
+            return Client.of(await clients.get_client(deps, viewer, row_id), viewer)
         if kind == "Request":
-            return await Query.request(self, info, id)
+            return Request.of(await requests.get_request(deps, viewer, row_id), viewer)
         raise NotFound("id names nothing that node() finds.", field="id")
 
     @strawberry.field

@@ -35,7 +35,7 @@ def build_schema(**options: Any) -> StammSchema:
         mutation=Mutation,
         subscription=Subscription,
         types=[Counsellor, Client, Request],
-        extensions=[ErrorCodes, ParserCache(maxsize=256), ValidationCache(maxsize=256)],
+        extensions=[ErrorCodes, lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
         **options,
     )
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import strawberry
 
 from domain.errors import DomainError, NotFound, Unauthenticated
 from domain.events import CounsellorStateChanged, Event, PrimaryCounsellorChanged, RequestChanged
+from domain.model import Request as DomainRequest
 from domain.model import RequestStatus, Viewer
 from domain.use_cases import availability as availability_use_case
 from domain.use_cases import clients, counsellors, requests
@@ -39,10 +41,9 @@ async def changes(
     info: GraphInfo, viewer: Viewer, events: AsyncIterator[Event]
 ) -> AsyncIterator[tuple[Viewer, Event]]:
     """Events with the viewer re-checked for each; ends with UNAUTHENTICATED when the token lapses."""
-    clock = info.context.deps.clock
     while True:
         try:
-            event = await asyncio.wait_for(anext(events), timeout=_seconds_left(viewer, clock.now()))
+            event = await asyncio.wait_for(anext(events), timeout=_seconds_left(viewer, datetime.now(UTC)))
         except TimeoutError:
             raise domain_error(Unauthenticated("The token has expired.")) from None
         except StopAsyncIteration:
@@ -51,6 +52,15 @@ async def changes(
             viewer = await _viewer(info)
         info.context.fresh_loaders()
         yield viewer, event
+
+
+async def _with_texts(info: GraphInfo, viewer: Viewer, snapshot: DomainRequest) -> DomainRequest | None:
+    """The event's snapshot with the texts the bus does not carry; None if the viewer may not see it."""
+    try:
+        stored = await requests.get_request(info.context.deps, viewer, snapshot.id)
+    except NotFound:
+        return None
+    return replace(snapshot, message=stored.message, subject=stored.subject)
 
 
 @strawberry.type
@@ -73,9 +83,9 @@ class Subscription:
                     current = await counsellors.list_counsellors(deps, viewer, None, None)
                 for counsellor in current:
                     yield Counsellor.of(counsellor, viewer)
-                async for viewer, event in changes(info, viewer, events):
+                async for viewer_now, event in changes(info, viewer, events):
                     if isinstance(event, CounsellorStateChanged) and target in (None, event.counsellor.id):
-                        yield Counsellor.of(event.counsellor, viewer)
+                        yield Counsellor.of(event.counsellor, viewer_now)
         except DomainError as exc:
             raise domain_error(exc) from exc
 
@@ -89,10 +99,10 @@ class Subscription:
             async with info.context.state.bus.subscribe() as events:
                 last = await availability_use_case.availability(deps, viewer)
                 yield availability_of(last)
-                async for viewer, event in changes(info, viewer, events):
+                async for viewer_now, event in changes(info, viewer, events):
                     if isinstance(event, RequestChanged):
                         continue  # loads change through CounsellorStateChanged
-                    now = await availability_use_case.availability(deps, viewer)
+                    now = await availability_use_case.availability(deps, viewer_now)
                     if now != last:
                         last = now
                         yield availability_of(now)
@@ -105,13 +115,15 @@ class Subscription:
         try:
             me = require_staff(viewer)
             async with info.context.state.bus.subscribe() as events:
-                async for viewer, event in changes(info, viewer, events):
+                async for viewer_now, event in changes(info, viewer, events):
                     if (
                         isinstance(event, RequestChanged)
                         and event.assigned
                         and event.request.counsellor_id == me
                     ):
-                        yield Request.of(event.request, viewer)
+                        found = await _with_texts(info, viewer_now, event.request)
+                        if found is not None:
+                            yield Request.of(found, viewer_now)
         except DomainError as exc:
             raise domain_error(exc) from exc
 
@@ -128,14 +140,14 @@ class Subscription:
             if target is not None:
                 await clients.get_client(info.context.deps, viewer, target)
             async with info.context.state.bus.subscribe() as events:
-                async for viewer, event in changes(info, viewer, events):
+                async for viewer_now, event in changes(info, viewer, events):
                     if not isinstance(event, PrimaryCounsellorChanged) or target not in (
                         None,
                         event.change.client_id,
                     ):
                         continue
-                    if viewer.is_admin or me in event.visible_to:
-                        yield PrimaryCounsellorChange.of(event.change, viewer)
+                    if viewer_now.is_admin or me in event.visible_to:
+                        yield PrimaryCounsellorChange.of(event.change, viewer_now)
         except DomainError as exc:
             raise domain_error(exc) from exc
 
@@ -153,14 +165,13 @@ class Subscription:
             async with info.context.state.bus.subscribe() as events:
                 if target is not None:
                     yield Request.of(await requests.get_request(deps, viewer, target), viewer)
-                async for viewer, event in changes(info, viewer, events):
+                async for viewer_now, event in changes(info, viewer, events):
                     if not isinstance(event, RequestChanged) or target not in (None, event.request.id):
                         continue
-                    try:
-                        await requests.get_request(deps, viewer, event.request.id)
-                    except NotFound:
+                    found = await _with_texts(info, viewer_now, event.request)
+                    if found is None:
                         continue
-                    yield Request.of(event.request, viewer)
+                    yield Request.of(found, viewer_now)
                     if target is not None and event.request.status in (
                         RequestStatus.CLOSED,
                         RequestStatus.CANCELLED,

@@ -200,6 +200,9 @@ class Client(Node):
     async def requests(
         self, info: GraphInfo, first: int | None = None, after: str | None = None
     ) -> RequestConnection:
+        if after is None:
+            page = await info.context.loaders.first_requests.load((self.c.id, page_size(first), self.viewer))
+            return _request_connection(page, self.viewer, after)
         query = RequestQuery(client_id=self.c.id)
         return await request_connection(info, self.viewer, query, first, after)
 
@@ -351,6 +354,12 @@ async def request_connection(
     info: GraphInfo, viewer: model.Viewer, query: RequestQuery, first: int | None, after: str | None
 ) -> RequestConnection:
     page = await reads.request_page(info.context.deps, viewer, query, page_size(first), after)
+    return _request_connection(page, viewer, after)
+
+
+def _request_connection(
+    page: Page[model.Request], viewer: model.Viewer, after: str | None
+) -> RequestConnection:
     edges = [RequestEdge(cursor=cursor, node=Request.of(r, viewer)) for cursor, r in page.items]
     return RequestConnection(edges=edges, page_info=_page_info(page, after), total_count=page.total)  # type: ignore[arg-type]
 

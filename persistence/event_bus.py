@@ -42,6 +42,7 @@ class EventBus:
 
             async def events() -> AsyncIterator[Event]:
                 async for message in subscriber:  # type: ignore[union-attr]
-                    yield event_codec.decode(message.message)
+                    if message is not None:
+                        yield event_codec.decode(message.message)
 
             yield events()

@@ -1,4 +1,4 @@
-"""Domain events as JSON strings for the bus (no password hashes ever leave the process)."""
+"""Domain events as JSON strings for the bus: no password hash or message text leaves the process."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def encode(event: Event) -> str:
             "counsellor": _fields(event.counsellor, ("password_hash",)),
         }
     elif isinstance(event, RequestChanged):
-        body = {"kind": "request", "request": _fields(event.request), "assigned": event.assigned}
+        # Message texts never travel on the bus: subscribers read them from the database.
+        request = _fields(event.request, ("message", "subject", "idempotency_key"))
+        body = {"kind": "request", "request": request, "assigned": event.assigned}
     else:
         body = {"kind": "primary", "change": _fields(event.change), "visible_to": sorted(event.visible_to)}
     return json.dumps(body, separators=(",", ":"))
@@ -45,6 +47,13 @@ def _build(cls: type[Any], values: dict[str, Any]) -> Any:
         if name not in hints:
             continue
         kwargs[name] = _typed(str(hints[name]), value)
+    for f in dataclasses.fields(cls):  # fields left off the bus (message texts) read as None
+        if (
+            f.name not in kwargs
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ):
+            kwargs[f.name] = None
     return cls(**kwargs)
 
 

@@ -116,6 +116,30 @@ class SqlRequestRepository:
         value: datetime | None = (await self._conn.execute(query)).scalar_one_or_none()
         return rows.request_time(value)
 
+    async def visible_first_pages(
+        self, viewer: Viewer, client_ids: Sequence[int], first: int
+    ) -> dict[int, Page[Request]]:
+        """The first page of each client's visible requests, in two statements for all clients."""
+        where = and_(visible_requests(viewer), t.c.client_id.in_(set(client_ids)))
+        rank = func.row_number().over(partition_by=t.c.client_id, order_by=t.c.id.desc()).label("rank")
+        ranked = select(t, rank).where(where).subquery()
+        query = (
+            select(ranked).where(ranked.c.rank <= first + 1).order_by(ranked.c.client_id, ranked.c.id.desc())
+        )
+        found: dict[int, list[Request]] = {i: [] for i in client_ids}
+        for row in await self._conn.execute(query):
+            found[row.client_id].append(rows.request(row))
+        counts = select(t.c.client_id, func.count()).where(where).group_by(t.c.client_id)
+        totals = {client_id: total for client_id, total in await self._conn.execute(counts)}
+        return {
+            client_id: Page(
+                items=[(rows.encode_cursor(r.id), r) for r in listed[:first]],
+                has_next=len(listed) > first,
+                total=totals.get(client_id, 0),
+            )
+            for client_id, listed in found.items()
+        }
+
     async def visible_page(
         self, viewer: Viewer, query: RequestQuery, first: int, after: str | None
     ) -> Page[Request]:

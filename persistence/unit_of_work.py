@@ -10,6 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.errors import ServiceUnavailable
 from domain.events import Event
+from domain.ports import (
+    ClientRepository,
+    CounsellorRepository,
+    InvitationOutbox,
+    PrimaryHistoryRepository,
+    RequestRepository,
+    SettingsRepository,
+    TokenRepository,
+    UnitOfWork,
+)
 from persistence.client_repository import SqlClientRepository
 from persistence.counsellor_repository import SqlCounsellorRepository
 from persistence.database import Engines
@@ -27,6 +37,14 @@ _UNREACHABLE = (OSError, sa_exc.OperationalError, sa_exc.InterfaceError, Timeout
 
 
 class SqlUnitOfWork:
+    counsellors: CounsellorRepository
+    clients: ClientRepository
+    requests: RequestRepository
+    history: PrimaryHistoryRepository
+    settings: SettingsRepository
+    tokens: TokenRepository
+    outbox: InvitationOutbox
+
     def __init__(self, engine: AsyncEngine, publish: Publish) -> None:
         self._engine = engine
         self._publish = publish
@@ -83,5 +101,5 @@ class SqlUnitOfWorkFactory:
         self._engines = engines
         self._publish = publish
 
-    def __call__(self, *, write: bool = True) -> SqlUnitOfWork:
+    def __call__(self, *, write: bool = True) -> UnitOfWork:
         return SqlUnitOfWork(self._engines.write if write else self._engines.read, self._publish)

@@ -294,6 +294,11 @@ class FakeRequestRepository(_Repo):
         rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
         return _page(rows, lambda r: r.id, first, after)
 
+    async def visible_first_pages(
+        self, viewer: Viewer, client_ids: Sequence[int], first: int
+    ) -> dict[int, Page[Request]]:
+        return {c: await self.visible_page(viewer, RequestQuery(client_id=c), first, None) for c in client_ids}
+
     def _sees(self, viewer: Viewer, request: Request) -> bool:
         client = self._store.clients.get(request.client_id)
         primary_id = client.primary_counsellor_id if client else None

@@ -44,6 +44,14 @@ async def request_page(
         return await uow.requests.visible_page(viewer, query, first, after)
 
 
+async def first_request_pages(
+    deps: Deps, viewer: Viewer, client_ids: Sequence[int], first: int
+) -> dict[int, Page[Request]]:
+    """The first page of visible requests of many clients at once (the client overview)."""
+    async with deps.uow(write=False) as uow:
+        return await uow.requests.visible_first_pages(viewer, client_ids, first)
+
+
 async def client_page_unchecked(
     deps: Deps, viewer: Viewer, query: ClientQuery, first: int, after: str | None
 ) -> Page[Client]:

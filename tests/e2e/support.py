@@ -1,0 +1,378 @@
+"""Helpers for the end-to-end tests: a live uvicorn server and gql clients talking to it like a frontend.
+
+The server runs in a background thread with its own event loop; tests talk to it over real
+sockets only (HTTP through gql's HTTPXAsyncTransport, websockets through gql's
+WebsocketsTransport speaking graphql-transport-ws). The one peek inside the process is
+`LiveServer.bus_subscribers`, used to know when a subscription without an initial state is
+listening (otherwise a test would have to guess with a sleep).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from gql import Client, GraphQLRequest
+from gql.client import AsyncClientSession
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.httpx import HTTPXAsyncTransport
+from gql.transport.websockets import WebsocketsTransport
+from starlette.applications import Starlette
+
+from graph.app import create_app
+from graph.config import Config
+
+ADMIN_EMAIL = "admin@e2e.test"
+ADMIN_PASSWORD = "admin-password-e2e-1"
+PASSWORD = "counsel-password-1"
+BUS_CHANNEL = "stamm.events"
+# Long enough for a loaded machine, short enough to keep "nothing arrives" checks cheap.
+EVENT_TIMEOUT = 10.0
+QUIET_SECONDS = 0.6
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def unique_email(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@e2e.test"
+
+
+def e2e_config(database_url: str, broadcast_url: str, port: int) -> Config:
+    return Config(
+        database_url=database_url,
+        broadcast_url=broadcast_url,
+        secret_key="e2e-secret-key-" + "x" * 40,
+        token_ttl_seconds=3600,
+        admin_email=ADMIN_EMAIL,
+        admin_password=ADMIN_PASSWORD,
+        demo=False,
+        migrate=True,
+        host="127.0.0.1",
+        port=port,
+        sweep_seconds=30.0,
+        allowed_origins=(),
+    )
+
+
+@dataclass
+class LiveServer:
+    """A running server: its URLs, and the app object (only for the bus subscriber count)."""
+
+    base_url: str
+    app: Starlette
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.base_url}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return self.graphql_url.replace("http://", "ws://", 1)
+
+    def bus_subscribers(self) -> int | None:
+        """How many listeners the server's event bus has now; None when that cannot be seen."""
+        try:
+            subscribers = self.app.state.stamm.bus._broadcast._subscribers
+        except AttributeError:
+            return None
+        return len(subscribers.get(BUS_CHANNEL, ()))
+
+    async def wait_for_bus_subscribers(self, at_least: int, timeout: float = EVENT_TIMEOUT) -> None:
+        """Wait until the server listens on its bus with `at_least` subscribers (a sleep if unknown)."""
+        if self.bus_subscribers() is None:
+            await asyncio.sleep(0.5)
+            return
+        deadline = time.monotonic() + timeout
+        while (self.bus_subscribers() or 0) < at_least:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the server never had {at_least} bus subscribers")
+            await asyncio.sleep(0.01)
+
+    # Convenience wrappers around the module-level helpers.
+
+    async def login(self, email: str, password: str) -> str:
+        return await login(self.graphql_url, email, password)
+
+    async def admin_token(self) -> str:
+        return await login(self.graphql_url, ADMIN_EMAIL, ADMIN_PASSWORD)
+
+    async def call(self, token: str | None, query: str, **variables: Any) -> dict[str, Any]:
+        return await call(self.graphql_url, token, query, **variables)
+
+    async def call_error(self, token: str | None, query: str, **variables: Any) -> list[dict[str, Any]]:
+        return await call_error(self.graphql_url, token, query, **variables)
+
+    def ws(self, token: str | None = None) -> Client:
+        return ws_client(self.ws_url, token)
+
+
+def start_server(config: Config, port: int, startup_timeout: float = 30.0) -> LiveServer:
+    """Start uvicorn on 127.0.0.1:`port` in a thread; returns once it accepts connections."""
+    app = create_app(config)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+    )
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive():
+            pytest.fail("the server stopped during start-up (see the log above)")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            pytest.fail(f"the server did not start within {startup_timeout} s")
+        time.sleep(0.01)
+    live = LiveServer(f"http://127.0.0.1:{port}", app, server, thread)
+    # The queue sweeper listens on the bus too: let it subscribe before tests count listeners.
+    deadline = time.monotonic() + startup_timeout
+    while (live.bus_subscribers() or 1) < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return live
+
+
+def stop_server(live: LiveServer) -> None:
+    live.server.should_exit = True
+    live.thread.join(timeout=30)
+    assert not live.thread.is_alive(), "the server did not shut down"
+
+
+# gql clients ------------------------------------------------------------------------------------
+
+
+def http_client(url: str, token: str | None = None) -> Client:
+    """A gql client over HTTP sending `Authorization: Bearer <token>` when a token is given."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return Client(transport=HTTPXAsyncTransport(url=url, headers=headers, timeout=30))
+
+
+def ws_client(url: str, token: str | None = None) -> Client:
+    """A gql client over graphql-transport-ws; the token goes into the connection_init payload."""
+    payload = {"Authorization": f"Bearer {token}"} if token else {}
+    return Client(
+        transport=WebsocketsTransport(
+            url=url,
+            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+            init_payload=payload,
+            close_timeout=2,
+        )
+    )
+
+
+async def call(url: str, token: str | None, query: str, **variables: Any) -> dict[str, Any]:
+    """Run one operation over HTTP; its data (TransportQueryError when it has errors)."""
+    async with http_client(url, token) as session:
+        result: dict[str, Any] = await session.execute(
+            GraphQLRequest(query, variable_values=variables or None)
+        )
+        return result
+
+
+async def call_error(url: str, token: str | None, query: str, **variables: Any) -> list[dict[str, Any]]:
+    """Run one operation that must fail; its `errors`."""
+    with pytest.raises(TransportQueryError) as caught:
+        await call(url, token, query, **variables)
+    errors = caught.value.errors
+    assert errors, f"no errors in {caught.value!r}"
+    return errors
+
+
+async def login(url: str, email: str, password: str) -> str:
+    data = await call(
+        url,
+        None,
+        "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+        e=email,
+        p=password,
+    )
+    token: str = data["login"]["token"]
+    return token
+
+
+def codes(errors: list[dict[str, Any]]) -> list[str]:
+    return [e.get("extensions", {}).get("code") for e in errors]
+
+
+# Subscriptions ----------------------------------------------------------------------------------
+
+_END = object()
+
+
+@dataclass
+class Feed:
+    """One subscription's results, pumped into a queue so a test can wait with a timeout."""
+
+    queue: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+
+    async def _pump(self, session: AsyncClientSession, request: GraphQLRequest) -> None:
+        try:
+            async for result in session.subscribe(request):
+                await self.queue.put(result)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self.queue.put(exc)
+        else:
+            await self.queue.put(_END)
+
+    async def next(self, timeout: float = EVENT_TIMEOUT) -> dict[str, Any]:
+        """The next result; raises what the subscription raised (TransportQueryError for errors)."""
+        try:
+            item = await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no subscription result within {timeout} s") from None
+        if isinstance(item, BaseException):
+            raise item
+        if item is _END:
+            raise AssertionError("the subscription ended")
+        assert isinstance(item, dict)
+        return item
+
+    async def error(self, timeout: float = EVENT_TIMEOUT) -> list[dict[str, Any]]:
+        """The errors the subscription ended with."""
+        with pytest.raises(TransportQueryError) as caught:
+            await self.next(timeout)
+        errors = caught.value.errors
+        assert errors, f"no errors in {caught.value!r}"
+        return errors
+
+    async def assert_quiet(self, seconds: float = QUIET_SECONDS) -> None:
+        """Nothing (neither a result nor an end) arrives within `seconds`."""
+        try:
+            item = await asyncio.wait_for(self.queue.get(), seconds)
+        except TimeoutError:
+            return
+        raise AssertionError(f"expected nothing, got {item!r}")
+
+    async def close(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+
+@contextlib.asynccontextmanager
+async def subscription(
+    live: LiveServer,
+    session: AsyncClientSession,
+    query: str,
+    *,
+    listening: bool = True,
+    **variables: Any,
+) -> AsyncIterator[Feed]:
+    """Subscribe on `session`; with `listening`, return only once the server listens on its bus.
+
+    Pass listening=False for subscriptions expected to fail before they listen.
+    """
+    before = live.bus_subscribers() or 0
+    feed = Feed()
+    request = GraphQLRequest(query, variable_values=variables or None)
+    feed.task = asyncio.create_task(feed._pump(session, request))
+    try:
+        if listening:
+            await live.wait_for_bus_subscribers(before + 1)
+        yield feed
+    finally:
+        await feed.close()
+
+
+# Domain shortcuts (each one GraphQL operation, as a frontend would send it) ----------------------
+
+
+@dataclass(frozen=True)
+class Counsellor:
+    id: str
+    email: str
+    token: str
+
+
+@dataclass(frozen=True)
+class ClientAccount:
+    id: str
+    email: str
+    token: str
+
+
+async def create_counsellor(
+    live: LiveServer, admin_token: str, name: str, *, login_now: bool = True, **extra: Any
+) -> Counsellor:
+    email = unique_email(name.lower())
+    data = await live.call(
+        admin_token,
+        "mutation ($input: CreateCounsellorInput!) { createCounsellor(input: $input) { id email } }",
+        input={"email": email, "password": PASSWORD, "displayName": name, **extra},
+    )
+    created = data["createCounsellor"]
+    assert created["email"] == email
+    token = await live.login(email, PASSWORD) if login_now else ""
+    return Counsellor(created["id"], email, token)
+
+
+async def register_client(live: LiveServer, name: str) -> ClientAccount:
+    email = unique_email(name.lower())
+    data = await live.call(
+        None,
+        """mutation ($input: RegisterClientInput!) {
+             registerClient(input: $input) { token me { role client { id email } } }
+           }""",
+        input={"displayName": name, "email": email, "password": PASSWORD},
+    )
+    session = data["registerClient"]
+    assert session["me"]["role"] == "CLIENT"
+    return ClientAccount(session["me"]["client"]["id"], email, session["token"])
+
+
+SET_ONLINE = """
+mutation ($status: OnlineStatus!, $id: ID) {
+  setOnlineStatus(status: $status, counsellorId: $id) { id onlineStatus }
+}"""
+
+
+async def set_online(live: LiveServer, token: str, status: str, counsellor_id: str | None = None) -> None:
+    data = await live.call(token, SET_ONLINE, status=status, id=counsellor_id)
+    assert data["setOnlineStatus"]["onlineStatus"] == status
+
+
+SUBMIT = """
+mutation ($input: SubmitRequestInput!) {
+  submitRequest(input: $input) { id status channel routingReason counsellor { id } createdAt assignedAt }
+}"""
+
+
+async def submit(live: LiveServer, token: str, channel: str = "CHAT", message: str = "Hallo") -> dict[str, Any]:
+    data = await live.call(token, SUBMIT, input={"channel": channel, "message": message})
+    request: dict[str, Any] = data["submitRequest"]
+    return request
+
+
+async def raw_post(
+    url: str, body: dict[str, Any], token: str | None = None, *, raw_token: str | None = None
+) -> httpx.Response:
+    """A plain POST, for what gql would refuse to send (syntax errors, wrong variable types)."""
+    headers = {"Authorization": raw_token or f"Bearer {token}"} if (token or raw_token) else {}
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await client.post(url, json=body, headers=headers)
