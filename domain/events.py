@@ -30,4 +30,9 @@ class PrimaryCounsellorChanged:
     visible_to: frozenset[int] = frozenset()
 
 
-Event = CounsellorStateChanged | RequestChanged | PrimaryCounsellorChanged
+@dataclass(frozen=True)
+class StateMayBeStale:
+    """Events may have been lost (the bus reconnected, or a subscriber fell behind): re-read the state."""
+
+
+Event = CounsellorStateChanged | RequestChanged | PrimaryCounsellorChanged | StateMayBeStale

@@ -96,6 +96,8 @@ def create_app(config: Config | None = None) -> Starlette:
                 await uow.settings.get()
         except Exception:
             return JSONResponse({"status": "database unreachable"}, status_code=503)
+        if not bus.healthy:
+            return JSONResponse({"status": "event bus unreachable"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     app = Starlette(

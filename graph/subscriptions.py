@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 import strawberry
 
 from domain.errors import DomainError, NotFound, Unauthenticated
-from domain.events import CounsellorStateChanged, Event, PrimaryCounsellorChanged, RequestChanged
+from domain.events import (
+    CounsellorStateChanged,
+    Event,
+    PrimaryCounsellorChanged,
+    RequestChanged,
+    StateMayBeStale,
+)
+from domain.model import Counsellor as DomainCounsellor
 from domain.model import Request as DomainRequest
 from domain.model import RequestStatus, Viewer
 from domain.use_cases import availability as availability_use_case
@@ -76,15 +83,20 @@ class Subscription:
         try:
             require_staff(viewer)
             target = ids.decode_optional(counsellor_id, "Counsellor", "counsellorId")
-            async with info.context.state.bus.subscribe() as events:
+
+            async def current(seen_by: Viewer) -> list[DomainCounsellor]:
                 if target is not None:
-                    current = [await counsellors.get_counsellor(deps, viewer, target)]
-                else:
-                    current = await counsellors.list_counsellors(deps, viewer, None, None)
-                for counsellor in current:
+                    return [await counsellors.get_counsellor(deps, seen_by, target)]
+                return await counsellors.list_counsellors(deps, seen_by, None, None)
+
+            async with info.context.state.bus.subscribe() as events:
+                for counsellor in await current(viewer):
                     yield Counsellor.of(counsellor, viewer)
                 async for viewer_now, event in changes(info, viewer, events):
-                    if isinstance(event, CounsellorStateChanged) and target in (None, event.counsellor.id):
+                    if isinstance(event, StateMayBeStale):  # events were lost: send the state again
+                        for counsellor in await current(viewer_now):
+                            yield Counsellor.of(counsellor, viewer_now)
+                    elif isinstance(event, CounsellorStateChanged) and target in (None, event.counsellor.id):
                         yield Counsellor.of(event.counsellor, viewer_now)
         except DomainError as exc:
             raise domain_error(exc) from exc
@@ -166,6 +178,9 @@ class Subscription:
                 if target is not None:
                     yield Request.of(await requests.get_request(deps, viewer, target), viewer)
                 async for viewer_now, event in changes(info, viewer, events):
+                    if isinstance(event, StateMayBeStale) and target is not None:
+                        yield Request.of(await requests.get_request(deps, viewer_now, target), viewer_now)
+                        continue
                     if not isinstance(event, RequestChanged) or target not in (None, event.request.id):
                         continue
                     found = await _with_texts(info, viewer_now, event.request)

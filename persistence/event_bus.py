@@ -1,48 +1,125 @@
-"""The event bus: broadcaster behind a small interface (memory:// here, redis:// in production)."""
+"""The event bus: broadcaster behind a small interface (memory:// here, redis:// in production).
+
+One broadcaster subscription per process feeds every local subscriber through a bounded
+queue of its own; a slow subscriber loses old events (and is told to re-read the state)
+instead of growing memory. Availability changes of one counsellor coalesce: a subscriber
+that falls behind gets the latest state, not every intermediate one.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 
 from broadcaster import Broadcast
 
-from domain.events import Event
+from domain.events import CounsellorStateChanged, Event, StateMayBeStale
 from persistence import event_codec
+from persistence.redis_backend import RECONNECTED, ResilientRedisBackend
 
 log = logging.getLogger(__name__)
 CHANNEL = "stamm.events"
+QUEUE_LIMIT = 256
+
+
+class EventQueue:
+    """A bounded, coalescing queue of one subscriber."""
+
+    def __init__(self, limit: int = QUEUE_LIMIT) -> None:
+        self._limit = limit
+        self._items: OrderedDict[Hashable, Event] = OrderedDict()
+        self._numbers = itertools.count()
+        self._wake = asyncio.Event()
+        self._overflowed = False
+
+    def put(self, event: Event) -> None:
+        key: Hashable = next(self._numbers)
+        if isinstance(event, CounsellorStateChanged):
+            key = ("counsellor", event.counsellor.id)
+        if key not in self._items and len(self._items) >= self._limit:
+            self._items.popitem(last=False)
+            self._overflowed = True
+        self._items[key] = event
+        self._wake.set()
+
+    async def get(self) -> Event:
+        while not self._items and not self._overflowed:
+            self._wake.clear()
+            await self._wake.wait()
+        if self._overflowed:
+            self._overflowed = False
+            return StateMayBeStale()
+        return self._items.popitem(last=False)[1]
 
 
 class EventBus:
-    """Publishes committed domain events to every process; subscribers get them decoded."""
+    """Publishes committed domain events to every process; local subscribers get them decoded."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, queue_limit: int = QUEUE_LIMIT) -> None:
         self.url = url
-        self._broadcast = Broadcast(url)
+        self._backend = ResilientRedisBackend(url) if url.startswith(("redis://", "rediss://")) else None
+        self._broadcast = Broadcast(backend=self._backend) if self._backend else Broadcast(url)
+        self._queue_limit = queue_limit
+        self._queues: set[EventQueue] = set()
+        self._relay: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
 
     async def connect(self) -> None:
         await self._broadcast.connect()
+        self._relay = asyncio.create_task(self._fan_out())
+        await self._ready.wait()
 
     async def disconnect(self) -> None:
+        if self._relay is not None:
+            self._relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relay
         await self._broadcast.disconnect()
+
+    @property
+    def healthy(self) -> bool:
+        return self._backend is None or self._backend.connected.is_set()
 
     async def publish(self, event: Event) -> None:
         """Send an event; a failure is logged as a lost event, never raised (the database is the truth)."""
         try:
             await self._broadcast.publish(CHANNEL, event_codec.encode(event))
-        except Exception:
-            log.warning("event lost: %s could not be published", type(event).__name__, exc_info=True)
+        except Exception as exc:
+            log.warning("event lost: %s not published (%s)", type(event).__name__, type(exc).__name__)
+
+    async def _fan_out(self) -> None:
+        async with self._broadcast.subscribe(CHANNEL) as subscriber:
+            self._ready.set()
+            while True:
+                message = await subscriber.get()
+                try:
+                    event = (
+                        StateMayBeStale()
+                        if message.message == RECONNECTED
+                        else event_codec.decode(message.message)
+                    )
+                except (ValueError, KeyError, TypeError):
+                    log.warning("ignored a malformed event on the bus")
+                    continue
+                for queue in list(self._queues):
+                    queue.put(event)
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[AsyncIterator[Event]]:
         """Events published from now on, as long as the context is open."""
-        async with self._broadcast.subscribe(CHANNEL) as subscriber:
+        queue = EventQueue(self._queue_limit)
+        self._queues.add(queue)
 
-            async def events() -> AsyncIterator[Event]:
-                async for message in subscriber:  # type: ignore[union-attr]
-                    if message is not None:
-                        yield event_codec.decode(message.message)
+        async def events() -> AsyncIterator[Event]:
+            while True:
+                yield await queue.get()
 
+        try:
             yield events()
+        finally:
+            self._queues.discard(queue)

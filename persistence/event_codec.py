@@ -9,7 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from domain import model
-from domain.events import CounsellorStateChanged, Event, PrimaryCounsellorChanged, RequestChanged
+from domain.events import (
+    CounsellorStateChanged,
+    Event,
+    PrimaryCounsellorChanged,
+    RequestChanged,
+    StateMayBeStale,
+)
 
 
 def _plain(value: Any) -> Any:
@@ -34,8 +40,10 @@ def encode(event: Event) -> str:
         # Message texts never travel on the bus: subscribers read them from the database.
         request = _fields(event.request, ("message", "subject", "idempotency_key"))
         body = {"kind": "request", "request": request, "assigned": event.assigned}
-    else:
+    elif isinstance(event, PrimaryCounsellorChanged):
         body = {"kind": "primary", "change": _fields(event.change), "visible_to": sorted(event.visible_to)}
+    else:
+        body = {"kind": "stale"}
     return json.dumps(body, separators=(",", ":"))
 
 
@@ -81,5 +89,7 @@ def decode(text: str) -> Event:
         return CounsellorStateChanged(_build(model.Counsellor, body["counsellor"]))
     if body["kind"] == "request":
         return RequestChanged(_build(model.Request, body["request"]), bool(body["assigned"]))
+    if body["kind"] == "stale":
+        return StateMayBeStale()
     change = _build(model.PrimaryCounsellorChange, body["change"])
     return PrimaryCounsellorChanged(change, frozenset(body["visible_to"]))

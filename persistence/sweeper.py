@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 
-from domain.events import CounsellorStateChanged, PrimaryCounsellorChanged, RequestChanged
+from domain.events import CounsellorStateChanged, PrimaryCounsellorChanged, RequestChanged, StateMayBeStale
 from domain.model import RequestStatus
 from domain.use_cases import Deps
 from domain.use_cases.routing import Dispatcher
@@ -72,4 +72,4 @@ class QueueSweeper:
 def _may_free_capacity(event: object) -> bool:
     if isinstance(event, RequestChanged):
         return event.request.status in (RequestStatus.CLOSED, RequestStatus.CANCELLED)
-    return isinstance(event, (CounsellorStateChanged, PrimaryCounsellorChanged))
+    return isinstance(event, (CounsellorStateChanged, PrimaryCounsellorChanged, StateMayBeStale))

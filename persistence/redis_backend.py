@@ -1,0 +1,110 @@
+"""A broadcaster backend for Redis that survives Redis restarts.
+
+broadcaster's own RedisBackend swallows connection errors and never reconnects (upstream
+issues #142, #144; the project is archived). This one re-opens the pub/sub connection with
+backoff, re-subscribes, and then emits RECONNECTED on each channel so that subscribers re-read
+the current state from the database (Redis pub/sub keeps nothing for absent listeners).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from broadcaster import Event
+from broadcaster._backends.base import BroadcastBackend
+from redis import asyncio as redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+RECONNECTED = "__stamm_bus_reconnected__"
+_LOST = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+FIRST_BACKOFF = 0.1
+MAX_BACKOFF = 5.0
+
+
+class ResilientRedisBackend(BroadcastBackend):
+    def __init__(self, url: str, timeout: float = 2.0) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._publisher = self._client()
+        self._channels: set[str] = set()
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._listener: asyncio.Task[None] | None = None
+        self._pubsub: Any = None
+        self.connected = asyncio.Event()
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis.from_url(
+            self._url, socket_connect_timeout=self._timeout, socket_timeout=None, health_check_interval=5
+        )
+
+    async def connect(self) -> None:
+        self._listener = asyncio.create_task(self._listen())
+
+    async def disconnect(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._publisher.aclose()
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+        if self._pubsub is not None:
+            with contextlib.suppress(*_LOST):
+                await self._pubsub.subscribe(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+        if self._pubsub is not None:
+            with contextlib.suppress(*_LOST):
+                await self._pubsub.unsubscribe(channel)
+
+    async def publish(self, channel: str, message: Any) -> None:
+        """Raises when Redis is unreachable; the caller decides what a lost event means."""
+        await asyncio.wait_for(self._publisher.publish(channel, message), timeout=self._timeout)
+
+    async def next_published(self) -> Event:
+        return await self._queue.get()
+
+    async def _listen(self) -> None:
+        backoff, first = FIRST_BACKOFF, True
+        while True:
+            client = self._client()
+            try:
+                self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+                await self._pubsub.subscribe(*(self._channels or {RECONNECTED}))
+                self.connected.set()
+                if not first:
+                    log.warning("event bus reconnected to Redis")
+                    for channel in self._channels:
+                        await self._queue.put(Event(channel, RECONNECTED))
+                first, backoff = False, FIRST_BACKOFF
+                await self._relay()
+            except asyncio.CancelledError:
+                raise
+            except _LOST as exc:
+                if self.connected.is_set():
+                    log.warning("event bus lost Redis (%s); reconnecting", type(exc).__name__)
+                self.connected.clear()
+                first = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+            finally:
+                pubsub, self._pubsub = self._pubsub, None
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    async def _relay(self) -> None:
+        while True:
+            message = await self._pubsub.get_message(timeout=1.0)
+            if message is not None and message["type"] == "message":
+                data = message["data"]
+                text = data.decode() if isinstance(data, bytes) else str(data)
+                await self._queue.put(Event(message["channel"].decode(), text))
