@@ -11,6 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 3
+COMMAND_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True)
@@ -60,5 +62,13 @@ def create_engines(url: str) -> Engines:
             raise ValueError("SQLite needs a file: an in-memory database is shared by every coroutine")
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         return Engines(write=_sqlite_engine(url, "BEGIN IMMEDIATE"), read=_sqlite_engine(url, "BEGIN"))
-    engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # Fail fast while PostgreSQL is unreachable instead of hanging a request (asyncpg waits 60 s).
+    engine = create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        pool_timeout=CONNECT_TIMEOUT_S,
+        connect_args={"timeout": CONNECT_TIMEOUT_S, "command_timeout": COMMAND_TIMEOUT_S},
+    )
     return Engines(write=engine, read=engine)

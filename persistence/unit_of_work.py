@@ -33,7 +33,7 @@ from persistence.small_repositories import (
 
 log = logging.getLogger(__name__)
 Publish = Callable[[Event], Awaitable[None]]
-_UNREACHABLE = (OSError, sa_exc.OperationalError, sa_exc.InterfaceError, TimeoutError)
+_UNREACHABLE = (OSError, sa_exc.OperationalError, sa_exc.InterfaceError, TimeoutError, sa_exc.TimeoutError)
 
 
 class SqlUnitOfWork:
@@ -68,15 +68,20 @@ class SqlUnitOfWork:
         self.outbox = SqlInvitationOutbox(conn)
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
+        exc = exc_info[1] if len(exc_info) > 1 else None
         conn, self._conn = self._conn, None
         if conn is None:
             return
         try:
             if conn.in_transaction():
                 await conn.rollback()
-        finally:
             await conn.close()
+        except (*_UNREACHABLE, sa_exc.DBAPIError):
+            await conn.invalidate()
+        if _lost_database(exc):
+            log.error("database connection lost: %s", type(exc).__name__)
+            raise ServiceUnavailable("The database is not reachable; try again shortly.") from exc  # type: ignore[misc]
 
     async def commit(self) -> None:
         assert self._conn is not None
@@ -92,6 +97,13 @@ class SqlUnitOfWork:
 
     def record(self, event: Event) -> None:
         self._events.append(event)
+
+
+def _lost_database(exc: object) -> bool:
+    """Whether an error means the database went away (not a constraint or a bug)."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
+    return isinstance(exc, (OSError, TimeoutError, sa_exc.TimeoutError))
 
 
 class SqlUnitOfWorkFactory:
