@@ -111,8 +111,8 @@ class RequestRepository(Protocol):
     async def lock_queued(self, request_id: int) -> Request | None:
         """The request if still QUEUED and not being routed elsewhere; held until commit."""
 
-    async def queued(self, limit: int) -> list[Request]:
-        """Queued requests, oldest first."""
+    async def queued(self, limit: int, after_id: int = 0) -> list[Request]:
+        """Queued requests, oldest first, after the request `after_id`."""
 
     async def next_wait_end(self, after: datetime) -> datetime | None:
         """When the next wait for a primary that is still running ends."""

@@ -85,7 +85,7 @@ class Mutation:
         viewer = await info.context.viewer()
         primary = ids.decode_optional(input.primary_counsellor_id, "Counsellor", "input.primaryCounsellorId")
         found = await clients.create_client(info.context.deps, viewer, _profile(input), primary)
-        return Client.of(found, viewer)
+        return Client.of(found, viewer.granting(found.id))
 
     @strawberry.mutation
     async def invite_client(self, info: GraphInfo, id: strawberry.ID) -> Client:

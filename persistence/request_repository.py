@@ -105,8 +105,13 @@ class SqlRequestRepository:
         row = (await self._conn.execute(query)).first()
         return rows.request(row) if row else None
 
-    async def queued(self, limit: int) -> list[Request]:
-        query = select(t).where(t.c.status == RequestStatus.QUEUED.value).order_by(t.c.id).limit(limit)
+    async def queued(self, limit: int, after_id: int = 0) -> list[Request]:
+        query = (
+            select(t)
+            .where(t.c.status == RequestStatus.QUEUED.value, t.c.id > after_id)
+            .order_by(t.c.id)
+            .limit(limit)
+        )
         return [rows.request(r) for r in await self._conn.execute(query)]
 
     async def next_wait_end(self, after: datetime) -> datetime | None:

@@ -274,9 +274,11 @@ class FakeRequestRepository(_Repo):
         found = await self.get(request_id)
         return found if found is not None and found.status is RequestStatus.QUEUED else None
 
-    async def queued(self, limit: int) -> list[Request]:
-        rows = [r for r in self._store.requests.values() if r.status is RequestStatus.QUEUED]
-        return [copy.copy(r) for r in sorted(rows, key=lambda r: (r.created_at, r.id))[:limit]]
+    async def queued(self, limit: int, after_id: int = 0) -> list[Request]:
+        rows = [
+            r for r in self._store.requests.values() if r.status is RequestStatus.QUEUED and r.id > after_id
+        ]
+        return [copy.copy(r) for r in sorted(rows, key=lambda r: r.id)[:limit]]
 
     async def next_wait_end(self, after: datetime) -> datetime | None:
         ends = [
@@ -297,7 +299,9 @@ class FakeRequestRepository(_Repo):
     async def visible_first_pages(
         self, viewer: Viewer, client_ids: Sequence[int], first: int
     ) -> dict[int, Page[Request]]:
-        return {c: await self.visible_page(viewer, RequestQuery(client_id=c), first, None) for c in client_ids}
+        return {
+            c: await self.visible_page(viewer, RequestQuery(client_id=c), first, None) for c in client_ids
+        }
 
     def _sees(self, viewer: Viewer, request: Request) -> bool:
         client = self._store.clients.get(request.client_id)

@@ -16,8 +16,9 @@ from domain.model import (
     Request,
     RequestStatus,
     RoutingReason,
+    Settings,
 )
-from domain.policy import route_request
+from domain.policy import RoutingDecision, route_request
 from domain.ports import UnitOfWork
 from domain.use_cases import Deps
 
@@ -29,18 +30,50 @@ MAX_ATTEMPTS = 5
 DISPATCH_BATCH = 500
 
 
+class RoutingInputs:
+    """What the policy reads for one decision; with `cached`, each read happens once per transaction
+    (a dispatch run judges many requests on one snapshot)."""
+
+    def __init__(self, uow: UnitOfWork, settings: Settings, *, cached: bool = False) -> None:
+        self._uow = uow
+        self.settings = settings
+        self._cached = cached
+        self._counsellors: dict[int, Counsellor | None] = {}
+        self._candidates: dict[tuple[Channel, int | None], list[Counsellor]] = {}
+
+    async def counsellor(self, counsellor_id: int | None) -> Counsellor | None:
+        if counsellor_id is None:
+            return None
+        if not self._cached or counsellor_id not in self._counsellors:
+            self._counsellors[counsellor_id] = await self._uow.counsellors.get(counsellor_id)
+        return self._counsellors[counsellor_id]
+
+    async def candidates(self, channel: Channel, primary_id: int | None) -> list[Counsellor]:
+        key = (channel, primary_id)
+        if not self._cached or key not in self._candidates:
+            self._candidates[key] = await self._uow.counsellors.candidates(channel, primary_id, CANDIDATES)
+        return self._candidates[key]
+
+    async def decide(self, request: Request, client: Client, now: datetime) -> RoutingDecision:
+        """The policy's decision for `request` on the state read through this object."""
+        primary_id = client.primary_counsellor_id
+        fallback_id = self.settings.fallback_counsellor_id if request.channel is Channel.MAIL else None
+        return route_request(
+            request,
+            await self.counsellor(primary_id),
+            await self.candidates(request.channel, primary_id),
+            await self.counsellor(fallback_id),
+            self.settings,
+            now,
+        )
+
+
 async def route(uow: UnitOfWork, request: Request, client: Client, now: datetime) -> None:
     """Route `request` of the locked `client` (rules 1 to 4); leaves it QUEUED when nobody takes it."""
-    settings = await uow.settings.get()
+    inputs = RoutingInputs(uow, await uow.settings.get())
     channel = request.channel
     for _ in range(MAX_ATTEMPTS):
-        primary_id = client.primary_counsellor_id
-        primary = await uow.counsellors.get(primary_id) if primary_id is not None else None
-        candidates = await uow.counsellors.candidates(channel, primary_id, CANDIDATES)
-        fallback = None
-        if channel is Channel.MAIL and settings.fallback_counsellor_id is not None:
-            fallback = await uow.counsellors.get(settings.fallback_counsellor_id)
-        decision = route_request(request, primary, candidates, fallback, settings, now)
+        decision = await inputs.decide(request, client, now)
         if decision.counsellor_id is None or decision.reason is None:
             if decision.wait_until is not None:
                 request.waiting_for_id, request.wait_until = decision.wait_for_id, decision.wait_until
@@ -104,12 +137,34 @@ async def make_primary(
     return change
 
 
+async def _promising(deps: Deps) -> list[Request]:
+    """Queued requests, oldest first, that the policy would move now (judged on a read snapshot).
+
+    Only these get a write transaction, so a long queue nobody can take costs reads, not locks;
+    the whole queue is judged, so requests nobody may take never hide a younger one.
+    """
+    now = deps.clock.now()
+    promising: list[Request] = []
+    async with deps.uow(write=False) as uow:
+        inputs = RoutingInputs(uow, await uow.settings.get(), cached=True)
+        after = 0
+        while batch := await uow.requests.queued(DISPATCH_BATCH, after):
+            clients = await uow.clients.get_many([r.client_id for r in batch])
+            for request in batch:
+                client = clients.get(request.client_id)
+                if client is None:
+                    continue
+                decision = await inputs.decide(request, client, now)
+                if decision.assigns or decision.wait_until != request.wait_until:
+                    promising.append(request)
+            after = batch[-1].id
+    return promising
+
+
 async def dispatch_once(deps: Deps) -> int:
     """Offer every queued request, oldest first, by the same rules as a new one; returns how many moved."""
-    async with deps.uow(write=False) as uow:
-        queued = await uow.requests.queued(DISPATCH_BATCH)
     moved = 0
-    for waiting in queued:
+    for waiting in await _promising(deps):
         async with deps.uow() as uow:
             client = await uow.clients.lock(waiting.client_id)
             request = await uow.requests.lock_queued(waiting.id)
