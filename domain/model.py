@@ -91,6 +91,8 @@ class Counsellor:
     only_own_clients: bool = False
     last_chat_assigned_at: datetime | None = None
     last_mail_assigned_at: datetime | None = None
+    # The last sign of life of a session (heartbeat, open subscription, going online).
+    last_seen_at: datetime | None = None
 
     @property
     def eligible(self) -> bool:
@@ -136,6 +138,16 @@ class Client:
     primary_counsellor_id: int | None = None
 
 
+@dataclass(frozen=True)
+class RoutingStep:
+    """One step of a routing decision, kept with the request for staff (`Request.routingTrace`)."""
+
+    at: datetime
+    outcome: str
+    counsellor_id: int | None = None
+    detail: str | None = None
+
+
 @dataclass
 class Request:
     """A client's chat or mail request, from submission to close."""
@@ -155,6 +167,12 @@ class Request:
     # While set and in the future, a queued chat waits for this primary alone.
     waiting_for_id: int | None = None
     wait_until: datetime | None = None
+    accepted_at: datetime | None = None
+    # Counsellors who let this request lapse unaccepted: it is never offered to them again.
+    excluded_ids: tuple[int, ...] = ()
+    # The client's primary was set by this very request (so a re-offer may replace it).
+    set_primary: bool = False
+    trace: tuple[RoutingStep, ...] = ()
 
     @property
     def holds_capacity(self) -> bool:
@@ -181,6 +199,8 @@ class Settings:
 
     fallback_counsellor_id: int | None = None
     primary_chat_wait_seconds: int = 0
+    presence_timeout_seconds: int = 60
+    accept_timeout_seconds: int | None = None
 
 
 @dataclass(frozen=True)

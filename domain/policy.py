@@ -8,7 +8,7 @@ checks that both agree.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from domain.model import (
@@ -18,6 +18,7 @@ from domain.model import (
     OnlineStatus,
     Request,
     RoutingReason,
+    RoutingStep,
     Settings,
 )
 
@@ -79,7 +80,7 @@ def choose_counsellor(
 
 @dataclass(frozen=True)
 class RoutingDecision:
-    """Where a request goes. `checked` claims capacity only while still free."""
+    """Where a request goes, and why. `checked` claims capacity only while still free."""
 
     counsellor_id: int | None = None
     reason: RoutingReason | None = None
@@ -87,6 +88,8 @@ class RoutingDecision:
     checked: bool = True
     wait_for_id: int | None = None
     wait_until: datetime | None = None
+    # Not part of the decision's identity: the same decision may be reached by different paths.
+    steps: tuple[RoutingStep, ...] = field(default=(), compare=False)
 
     @property
     def assigns(self) -> bool:
@@ -96,10 +99,73 @@ class RoutingDecision:
 QUEUE = RoutingDecision()
 
 
+class _Trace:
+    """Collects the steps of one decision."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.steps: list[RoutingStep] = []
+
+    def step(self, outcome: str, counsellor_id: int | None = None, detail: str | None = None) -> None:
+        self.steps.append(RoutingStep(self.now, outcome, counsellor_id, detail))
+
+    def decide(self, **fields: object) -> RoutingDecision:
+        return RoutingDecision(steps=tuple(self.steps), **fields)  # type: ignore[arg-type]
+
+
+def why_not_free(counsellor: Counsellor, channel: Channel) -> str:
+    """Why a counsellor is not free on `channel`, in words for the routing trace."""
+    if not counsellor.active:
+        return "inactive"
+    if counsellor.absent:
+        return "absent"
+    if channel is Channel.CHAT:
+        if counsellor.online_status is not OnlineStatus.ONLINE:
+            return counsellor.online_status.value.lower()
+        return f"full ({counsellor.active_chat_count}/{counsellor.chat_capacity} chats)"
+    if counsellor.mail_availability is MailAvailability.NONE:
+        return "takes no mail"
+    return f"full ({counsellor.open_mail_count}/{counsellor.mail_resources} mail requests)"
+
+
 def _waiting_for_primary(request: Request, primary: Counsellor, now: datetime) -> bool:
     return (
         request.waiting_for_id == primary.id and request.wait_until is not None and request.wait_until > now
     )
+
+
+def _to_primary(
+    request: Request, primary: Counsellor, settings: Settings, trace: _Trace
+) -> RoutingDecision | None:
+    """Rule 1: the primary takes it, the request waits for them, or None (offer it to others)."""
+    channel, now = request.channel, trace.now
+    if primary.id in request.excluded_ids:
+        trace.step("PRIMARY_SKIPPED", primary.id, "did not accept this request in time")
+        return None
+    if primary_takes(primary, channel):
+        trace.step("PRIMARY_TAKES", primary.id)
+        return trace.decide(
+            counsellor_id=primary.id, reason=RoutingReason.PRIMARY_COUNSELLOR, checked=channel is Channel.CHAT
+        )
+    trace.step("PRIMARY_SKIPPED", primary.id, why_not_free(primary, channel))
+    if channel is Channel.CHAT and primary.eligible:
+        if _waiting_for_primary(request, primary, now):
+            return trace.decide()
+        if request.wait_until is None and settings.primary_chat_wait_seconds > 0:
+            seconds = settings.primary_chat_wait_seconds
+            trace.step("WAITING_FOR_PRIMARY", primary.id, f"up to {seconds} s")
+            return trace.decide(wait_for_id=primary.id, wait_until=now + timedelta(seconds=seconds))
+        if request.waiting_for_id == primary.id and request.wait_until is not None:
+            waited = int((request.wait_until - request.created_at).total_seconds())
+            trace.step("WAIT_ENDED", primary.id, f"waited {waited} s")
+    return None
+
+
+def _chosen(chosen: Counsellor, channel: Channel, free: int, trace: _Trace) -> None:
+    last = chosen.last_assigned_at(channel)
+    idle = f"last assigned {last.isoformat()}" if last else "never assigned"
+    detail = f"holds {chosen.load(channel)} {channel.value.lower()} requests, {idle}; {free} free"
+    trace.step("CANDIDATE_CHOSEN", chosen.id, detail)
 
 
 def route_request(
@@ -110,30 +176,34 @@ def route_request(
     settings: Settings,
     now: datetime,
 ) -> RoutingDecision:
-    """Decide where a new or queued request goes (routing.md, rules 1 to 4)."""
-    channel = request.channel
-    if primary is not None:
-        if primary_takes(primary, channel):
-            return RoutingDecision(
-                primary.id, RoutingReason.PRIMARY_COUNSELLOR, checked=channel is Channel.CHAT
-            )
-        if channel is Channel.CHAT and primary.eligible:
-            if _waiting_for_primary(request, primary, now):
-                return QUEUE
-            if request.wait_until is None and settings.primary_chat_wait_seconds > 0:
-                until = now + timedelta(seconds=settings.primary_chat_wait_seconds)
-                return RoutingDecision(wait_for_id=primary.id, wait_until=until)
-        others = [c for c in candidates if c.id != primary.id]
-        chosen = choose_counsellor(others, channel, primary.id)
-        if chosen is not None:
-            return RoutingDecision(chosen.id, RoutingReason.PRIMARY_UNAVAILABLE)
-    else:
-        chosen = choose_counsellor(candidates, channel, None)
-        if chosen is not None:
-            return RoutingDecision(chosen.id, RoutingReason.FIRST_REQUEST, becomes_primary=True)
+    """Decide where a new or queued request goes (routing.md, rules 1 to 4), with its trace.
+
+    A primary set by this very request who let it lapse counts as no primary: the next
+    counsellor who takes it becomes primary instead.
+    """
+    channel, trace = request.channel, _Trace(now)
+    provisional = primary is not None and request.set_primary and primary.id in request.excluded_ids
+    if primary is not None and not provisional:
+        to_primary = _to_primary(request, primary, settings, trace)
+        if to_primary is not None:
+            return to_primary
+    others = [
+        c for c in candidates if c.id not in request.excluded_ids and (primary is None or c.id != primary.id)
+    ]
+    primary_id = None if provisional or primary is None else primary.id
+    chosen = choose_counsellor(others, channel, primary_id)
+    if chosen is not None:
+        _chosen(chosen, channel, sum(may_take(c, channel, primary_id) for c in others), trace)
+        if primary_id is not None:
+            return trace.decide(counsellor_id=chosen.id, reason=RoutingReason.PRIMARY_UNAVAILABLE)
+        return trace.decide(counsellor_id=chosen.id, reason=RoutingReason.FIRST_REQUEST, becomes_primary=True)
     if channel is Channel.MAIL and fallback is not None and fallback_takes(fallback):
-        return RoutingDecision(fallback.id, RoutingReason.FALLBACK_COUNSELLOR, checked=False)
-    return QUEUE
+        trace.step("FALLBACK_USED", fallback.id, "nobody free for mail")
+        return trace.decide(
+            counsellor_id=fallback.id, reason=RoutingReason.FALLBACK_COUNSELLOR, checked=False
+        )
+    trace.step("QUEUED", None, f"nobody free for {channel.value.lower()}")
+    return trace.decide()
 
 
 def fallback_takes(fallback: Counsellor) -> bool:

@@ -40,6 +40,7 @@ class ClientQuery:
     unassigned: bool | None = None
     search: str | None = None
     account_status: AccountStatus | None = None
+    primary_inactive: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,11 @@ class CounsellorRepository(Protocol):
         """Take one slot or resource; with `checked`, only while still free (else None)."""
 
     async def release(self, counsellor_id: int, channel: Channel) -> Counsellor | None: ...
+    async def touch(self, counsellor_ids: Sequence[int], now: datetime) -> None:
+        """Record a sign of life of these counsellors' sessions."""
+
+    async def lapse(self, silent_since: datetime) -> list[Counsellor]:
+        """Set OFFLINE, exactly once, everyone not OFFLINE whose last sign of life is older; returns them."""
 
 
 class ClientRepository(Protocol):
@@ -92,6 +98,9 @@ class ClientRepository(Protocol):
         """Counsellors holding an ASSIGNED request of the client."""
 
     async def holders_of(self, client_ids: Sequence[int]) -> dict[int, set[int]]: ...
+    async def primary_of(self, counsellor_id: int) -> list[Client]:
+        """Every client whose primary this counsellor is (locked until commit)."""
+
     async def related_counsellor_ids(self, client_id: int) -> set[int]:
         """Counsellors on the client's requests and history: those a client may read."""
 
@@ -113,6 +122,23 @@ class RequestRepository(Protocol):
 
     async def queued(self, limit: int, after_id: int = 0) -> list[Request]:
         """Queued requests, oldest first, after the request `after_id`."""
+
+    async def oldest_queued_of(self, client_id: int) -> Request | None: ...
+    async def stop_waiting_for(self, counsellor_id: int) -> int:
+        """End every wait for this counsellor (they became inactive or absent); returns how many."""
+
+    async def unaccepted(self, assigned_before: datetime, limit: int) -> list[Request]:
+        """Assigned chats not accepted and assigned before the given time, oldest first."""
+
+    async def lock_unaccepted(self, request_id: int, assigned_before: datetime) -> Request | None:
+        """The request if still assigned, unaccepted and overdue; held until commit (skipped if locked)."""
+
+    async def queue_position(self, request: Request, now: datetime) -> int:
+        """1-based position among the queued requests of the same pool: one primary's waiting
+        chats, or everyone's (a wait that ended joins the general queue)."""
+
+    async def assignments_since(self, channel: Channel, since: datetime) -> int:
+        """How many requests of the channel were assigned since then (for wait estimates)."""
 
     async def next_wait_end(self, after: datetime) -> datetime | None:
         """When the next wait for a primary that is still running ends."""

@@ -22,6 +22,7 @@ from domain.use_cases.routing import Dispatcher
 from graph.auth import Argon2Hasher, TokenSigner
 from graph.config import Config
 from graph.context import AppState, Context
+from graph.presence_keeper import PresenceKeeper
 from graph.schema import schema
 from persistence.database import create_engines
 from persistence.event_bus import EventBus
@@ -68,9 +69,11 @@ def create_app(config: Config | None = None) -> Starlette:
     deps = Deps(uow=SqlUnitOfWorkFactory(engines, bus.publish), clock=SystemClock(), hasher=Argon2Hasher())
     dispatcher = Dispatcher(deps)
     deps.dispatch = dispatcher.run
-    state = AppState(deps=deps, signer=TokenSigner(config.secret_key, config.token_ttl_seconds), bus=bus)
+    presence = PresenceKeeper(deps)
+    signer = TokenSigner(config.secret_key, config.token_ttl_seconds)
+    state = AppState(deps=deps, signer=signer, bus=bus, presence=presence)
     graphql = StammGraphQL(state, config)
-    sweeper = QueueSweeper(deps, dispatcher, bus, config.sweep_seconds)
+    sweeper = QueueSweeper(deps, dispatcher, bus, config.sweep_seconds, config.timer_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -80,9 +83,11 @@ def create_app(config: Config | None = None) -> Starlette:
         if config.admin_email and config.admin_password:
             await _ensure_admin(deps, config.admin_email, config.admin_password)
         await sweeper.start()
+        await presence.start()
         try:
             yield
         finally:
+            await presence.stop()
             await sweeper.stop()
             await bus.disconnect()
             await engines.dispose()

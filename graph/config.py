@@ -41,6 +41,7 @@ class Config:
     port: int
     sweep_seconds: float
     allowed_origins: tuple[str, ...]
+    timer_seconds: float = 1.0
 
     @classmethod
     def from_env(cls) -> Config:
@@ -58,5 +59,6 @@ class Config:
             host=os.environ.get("HOST", "127.0.0.1"),
             port=int(os.environ.get("PORT", "8000")),
             sweep_seconds=float(os.environ.get("STAMM_SWEEP_SECONDS", "30")),
+            timer_seconds=float(os.environ.get("STAMM_TIMER_SECONDS", "1")),
             allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
         )

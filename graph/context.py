@@ -26,6 +26,7 @@ class AppState:
     deps: Deps
     signer: TokenSigner
     bus: Any  # persistence.event_bus.EventBus; typed loosely so tests can swap it
+    presence: Any = None  # graph.presence_keeper.PresenceKeeper, when subscriptions count as alive
 
 
 class Loaders:

@@ -20,6 +20,9 @@ class ClientFilter:
         default=None, description="Matches display name, e-mail, name or client code, case-insensitively."
     )
     account_status: enums.AccountStatus | None = None
+    primary_inactive: bool | None = strawberry.field(
+        default=None, description="Clients whose primary counsellor is inactive (to reassign them)."
+    )
 
 
 @strawberry.input
@@ -131,3 +134,28 @@ class SubmitRequestInput:
         default=None,
         description="A retried submit with the same key returns the first request instead of a new one.",
     )
+
+
+@strawberry.input
+class UpdateSettingsInput:
+    primary_chat_wait_seconds: int | None = strawberry.field(
+        default=None,
+        description="Seconds a chat waits for a busy primary before others are offered it (0: none).",
+    )
+    presence_timeout_seconds: int | None = strawberry.field(
+        default=None, description="Seconds without a sign of life after which a counsellor goes OFFLINE."
+    )
+    accept_timeout_seconds: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Seconds to accept an assigned chat before it is offered again; null: off.",
+    )
+    fallback_counsellor_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="Null clears the fallback counsellor."
+    )
+
+
+@strawberry.input
+class ReassignClientsInput:
+    from_counsellor_id: strawberry.ID
+    to_counsellor_id: strawberry.ID
+    reason: str | None = None

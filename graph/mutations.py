@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from domain.model import Viewer as DomainViewer
-from domain.use_cases import accounts, clients, counsellors, requests
+from domain.use_cases import acceptance, accounts, clients, counsellors, presence, requests
 from domain.use_cases.clients import ClientProfile
 from domain.use_cases.counsellors import CounsellorUpdate, NewCounsellor
 from graph import enums, ids
@@ -13,12 +13,14 @@ from graph.inputs import (
     ChangePrimaryCounsellorInput,
     CreateClientInput,
     CreateCounsellorInput,
+    ReassignClientsInput,
     RegisterClientInput,
     SetAbsenceInput,
     SetMailAvailabilityInput,
     SubmitRequestInput,
     UpdateClientProfileInput,
     UpdateCounsellorInput,
+    UpdateSettingsInput,
 )
 from graph.queries import viewer_of
 from graph.types import Client, Counsellor, GraphInfo, Request, Session, Settings
@@ -157,6 +159,46 @@ class Mutation:
         return Settings(
             s=await counsellors.set_fallback_counsellor(info.context.deps, viewer, target), viewer=viewer
         )
+
+    @strawberry.mutation(description="Admin: routing settings.")
+    async def update_settings(self, info: GraphInfo, input: UpdateSettingsInput) -> Settings:
+        viewer = await info.context.viewer()
+        fallback: object = counsellors.UNCHANGED
+        if input.fallback_counsellor_id is not strawberry.UNSET:
+            fallback = ids.decode_optional(
+                input.fallback_counsellor_id, "Counsellor", "input.fallbackCounsellorId"
+            )
+        accept = (
+            counsellors.UNCHANGED
+            if input.accept_timeout_seconds is strawberry.UNSET
+            else input.accept_timeout_seconds
+        )
+        update = counsellors.SettingsUpdate(
+            input.primary_chat_wait_seconds, input.presence_timeout_seconds, accept, fallback
+        )
+        return Settings(s=await counsellors.update_settings(info.context.deps, viewer, update), viewer=viewer)
+
+    @strawberry.mutation(
+        description="Counsellors: a sign of life of the session; keeps an ONLINE counsellor online."
+    )
+    async def heartbeat(self, info: GraphInfo) -> Counsellor:
+        viewer = await info.context.viewer()
+        return Counsellor.of(await presence.heartbeat(info.context.deps, viewer), viewer)
+
+    @strawberry.mutation(description="The counsellor holding an assigned request accepts it.")
+    async def accept_request(self, info: GraphInfo, id: strawberry.ID) -> Request:
+        viewer = await info.context.viewer()
+        found = await acceptance.accept_request(info.context.deps, viewer, ids.decode(id, "Request"))
+        return Request.of(found, viewer)
+
+    @strawberry.mutation(
+        description="Admin: move every client of one primary counsellor to another; the number moved."
+    )
+    async def reassign_clients(self, info: GraphInfo, input: ReassignClientsInput) -> int:
+        viewer = await info.context.viewer()
+        source = ids.decode(input.from_counsellor_id, "Counsellor", "input.fromCounsellorId")
+        target = ids.decode(input.to_counsellor_id, "Counsellor", "input.toCounsellorId")
+        return await clients.reassign_clients(info.context.deps, viewer, source, target, input.reason)
 
     @strawberry.mutation
     async def submit_request(self, info: GraphInfo, input: SubmitRequestInput) -> Request:

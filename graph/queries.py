@@ -43,10 +43,14 @@ async def viewer_of(info: GraphInfo, viewer: DomainViewer) -> Viewer:
     return Viewer(role=viewer.role, counsellor=Counsellor.of(counsellor, viewer), client=None)
 
 
-def availability_of(found: AvailabilityView) -> Availability:
+def availability_of(found: AvailabilityView, viewer: DomainViewer) -> Availability:
     presence = CounsellorPresence.of(found.primary) if found.primary else None
+    queued = Request.of(found.queued, viewer) if found.queued else None
     return Availability(
-        chat_available=found.chat_available, mail_available=found.mail_available, primary_counsellor=presence
+        chat_available=found.chat_available,
+        mail_available=found.mail_available,
+        primary_counsellor=presence,
+        queued_request=queued,
     )
 
 
@@ -56,7 +60,7 @@ def _client_query(viewer_id: int | None, f: ClientFilter | None) -> ClientQuery:
     primary = ids.decode_optional(f.primary_counsellor_id, "Counsellor", "filter.primaryCounsellorId")
     if f.primary_is_me:
         primary = viewer_id
-    return ClientQuery(primary, f.unassigned, f.search, f.account_status)
+    return ClientQuery(primary, f.unassigned, f.search, f.account_status, f.primary_inactive)
 
 
 @strawberry.type
@@ -143,7 +147,7 @@ class Query:
     @strawberry.field
     async def availability(self, info: GraphInfo) -> Availability:
         viewer = await info.context.viewer()
-        return availability_of(await availability_use_case.availability(info.context.deps, viewer))
+        return availability_of(await availability_use_case.availability(info.context.deps, viewer), viewer)
 
     @strawberry.field(description="Staff.")
     async def settings(self, info: GraphInfo) -> Settings:

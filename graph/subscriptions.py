@@ -7,6 +7,7 @@ between) and re-checks its token on every event and when it expires.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -47,7 +48,20 @@ def _seconds_left(viewer: Viewer, now: datetime) -> float | None:
 async def changes(
     info: GraphInfo, viewer: Viewer, events: AsyncIterator[Event]
 ) -> AsyncIterator[tuple[Viewer, Event]]:
-    """Events with the viewer re-checked for each; ends with UNAUTHENTICATED when the token lapses."""
+    """Events with the viewer re-checked for each; ends with UNAUTHENTICATED when the token lapses.
+
+    While it runs, a counsellor's subscription counts as a sign of life of their session.
+    """
+    keeper = info.context.state.presence
+    holding = keeper.holding(viewer.counsellor_id) if keeper is not None else contextlib.nullcontext()
+    async with holding:
+        async for item in _checked(info, viewer, events):
+            yield item
+
+
+async def _checked(
+    info: GraphInfo, viewer: Viewer, events: AsyncIterator[Event]
+) -> AsyncIterator[tuple[Viewer, Event]]:
     while True:
         try:
             event = await asyncio.wait_for(anext(events), timeout=_seconds_left(viewer, datetime.now(UTC)))
@@ -67,7 +81,7 @@ async def _with_texts(info: GraphInfo, viewer: Viewer, snapshot: DomainRequest) 
         stored = await requests.get_request(info.context.deps, viewer, snapshot.id)
     except NotFound:
         return None
-    return replace(snapshot, message=stored.message, subject=stored.subject)
+    return replace(snapshot, message=stored.message, subject=stored.subject, trace=stored.trace)
 
 
 @strawberry.type
@@ -110,14 +124,14 @@ class Subscription:
         try:
             async with info.context.state.bus.subscribe() as events:
                 last = await availability_use_case.availability(deps, viewer)
-                yield availability_of(last)
+                yield availability_of(last, viewer)
                 async for viewer_now, event in changes(info, viewer, events):
-                    if isinstance(event, RequestChanged):
-                        continue  # loads change through CounsellorStateChanged
+                    if isinstance(event, RequestChanged) and not viewer_now.is_client:
+                        continue  # loads change through CounsellorStateChanged; queues matter to clients
                     now = await availability_use_case.availability(deps, viewer_now)
                     if now != last:
                         last = now
-                        yield availability_of(now)
+                        yield availability_of(now, viewer_now)
         except DomainError as exc:
             raise domain_error(exc) from exc
 

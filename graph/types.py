@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import strawberry
@@ -12,6 +12,7 @@ from domain import model
 from domain.ports import ClientQuery, Page, RequestQuery
 from domain.use_cases import reads
 from domain.use_cases.availability import Presence
+from domain.use_cases.queue import queue_status
 from domain.visibility import presence_only, sees_client
 from graph import enums, ids
 from graph.context import Context
@@ -305,6 +306,64 @@ class Request(Node):
     def closed_at(self) -> datetime | None:
         return self.r.closed_at
 
+    @strawberry.field(description="When the holding counsellor accepted it.")
+    def accepted_at(self) -> datetime | None:
+        return self.r.accepted_at
+
+    @strawberry.field(
+        description="While a queued chat waits for the client's busy primary alone: until when."
+    )
+    def waiting_for_primary_until(self) -> datetime | None:
+        if self.r.status is not model.RequestStatus.QUEUED or self.r.wait_until is None:
+            return None
+        return self.r.wait_until if self.r.wait_until > datetime.now(UTC) else None
+
+    @strawberry.field(
+        description="Position among the requests waiting for the same counsellors; null unless QUEUED."
+    )
+    async def queue_position(self, info: GraphInfo) -> int | None:
+        status = await queue_status(info.context.deps, self.r)
+        return status.position if status else None
+
+    @strawberry.field(
+        description="Estimated seconds until it is assigned, from recent assignment rates; null unless QUEUED or without recent data."
+    )
+    async def estimated_wait_seconds(self, info: GraphInfo) -> int | None:
+        status = await queue_status(info.context.deps, self.r)
+        return status.estimated_wait_seconds if status else None
+
+    @strawberry.field(
+        description="Staff: the steps of each routing decision, oldest first; null for clients."
+    )
+    def routing_trace(self) -> list[RoutingStep] | None:
+        if presence_only(self.viewer):
+            return None
+        return [RoutingStep(s=step, viewer=self.viewer) for step in self.r.trace]
+
+
+@strawberry.type(description="One step of a routing decision.")
+class RoutingStep:
+    s: strawberry.Private[model.RoutingStep]
+    viewer: strawberry.Private[model.Viewer]
+
+    @strawberry.field
+    def at(self) -> datetime:
+        return self.s.at
+
+    @strawberry.field
+    async def counsellor(self, info: GraphInfo) -> Counsellor | None:
+        return await counsellor_by_id(info, self.viewer, self.s.counsellor_id)
+
+    @strawberry.field(
+        description="PRIMARY_TAKES, PRIMARY_SKIPPED, WAITING_FOR_PRIMARY, WAIT_ENDED, CANDIDATE_CHOSEN, FALLBACK_USED, QUEUED, ACCEPT_TIMEOUT or MANUAL."
+    )
+    def outcome(self) -> str:
+        return self.s.outcome
+
+    @strawberry.field
+    def detail(self) -> str | None:
+        return self.s.detail
+
 
 @strawberry.type
 class ClientEdge:
@@ -416,6 +475,9 @@ class Availability:
     )
     primary_counsellor: CounsellorPresence | None = strawberry.field(
         description="The viewer's primary counsellor; null for anonymous visitors and clients without one."
+    )
+    queued_request: Request | None = strawberry.field(
+        default=None, description="The client's oldest QUEUED request, with its position and estimated wait."
     )
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, union, update
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.model import Client, RequestStatus, Viewer
 from domain.ports import ClientQuery, Page
 from persistence import rows
 from persistence.tables import clients as t
+from persistence.tables import counsellors, requests
 from persistence.tables import primary_counsellor_changes as changes
-from persistence.tables import requests
 
 
 def held_client_ids(counsellor_id: int) -> Select[Any]:
@@ -47,12 +47,16 @@ def _filters(query: ClientQuery) -> list[ColumnElement[bool]]:
         conditions.append(t.c.primary_counsellor_id.is_(None))
     elif query.unassigned is False:
         conditions.append(t.c.primary_counsellor_id.is_not(None))
+    if query.primary_inactive is not None:
+        inactive = select(counsellors.c.id).where(counsellors.c.active == false())
+        in_inactive = t.c.primary_counsellor_id.in_(inactive)
+        conditions.append(
+            in_inactive if query.primary_inactive else or_(~in_inactive, t.c.primary_counsellor_id.is_(None))
+        )
     if query.account_status is not None:
         conditions.append(t.c.account_status == query.account_status.value)
     if query.search:
-        pattern = _like(query.search)
-        columns = (t.c.sort_name, t.c.email, t.c.first_name, t.c.last_name, t.c.client_code)
-        conditions.append(or_(*(func.lower(c).like(pattern, escape="\\") for c in columns)))
+        conditions.append(t.c.search_text.like(_like(query.search), escape="\\"))
     return conditions
 
 
@@ -125,6 +129,10 @@ class SqlClientRepository:
         for client_id, counsellor_id in await self._conn.execute(query):
             found[client_id].add(counsellor_id)
         return found
+
+    async def primary_of(self, counsellor_id: int) -> list[Client]:
+        query = select(t).where(t.c.primary_counsellor_id == counsellor_id).order_by(t.c.id).with_for_update()
+        return [rows.client(r) for r in await self._conn.execute(query)]
 
     async def related_counsellor_ids(self, client_id: int) -> set[int]:
         query = union(

@@ -105,6 +105,25 @@ class SqlCounsellorRepository:
         row = (await self._conn.execute(statement)).first()
         return rows.counsellor(row) if row else None
 
+    async def touch(self, counsellor_ids: Sequence[int], now: datetime) -> None:
+        if counsellor_ids:
+            await self._conn.execute(
+                update(t).where(t.c.id.in_(set(counsellor_ids))).values(last_seen_at=now)
+            )
+
+    async def lapse(self, silent_since: datetime) -> list[Counsellor]:
+        # Conditional, so with several processes each lapse is reported by exactly one.
+        statement = (
+            update(t)
+            .where(
+                t.c.online_status != OnlineStatus.OFFLINE.value,
+                or_(t.c.last_seen_at.is_(None), t.c.last_seen_at < silent_since),
+            )
+            .values(online_status=OnlineStatus.OFFLINE.value)
+            .returning(t)
+        )
+        return [rows.counsellor(r) for r in await self._conn.execute(statement)]
+
     async def release(self, counsellor_id: int, channel: Channel) -> Counsellor | None:
         load, _ = _load_columns(channel)
         statement = (

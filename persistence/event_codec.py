@@ -19,6 +19,8 @@ from domain.events import (
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):
@@ -38,7 +40,7 @@ def encode(event: Event) -> str:
         }
     elif isinstance(event, RequestChanged):
         # Message texts never travel on the bus: subscribers read them from the database.
-        request = _fields(event.request, ("message", "subject", "idempotency_key"))
+        request = _fields(event.request, ("message", "subject", "idempotency_key", "trace"))
         body = {"kind": "request", "request": request, "assigned": event.assigned}
     elif isinstance(event, PrimaryCounsellorChanged):
         body = {"kind": "primary", "change": _fields(event.change), "visible_to": sorted(event.visible_to)}
@@ -77,6 +79,8 @@ def _typed(hint: str, value: Any) -> Any:
         return None
     if "datetime" in hint:
         return datetime.fromisoformat(value)
+    if hint.startswith("tuple"):
+        return tuple(value)
     for name, cls in _ENUMS.items():
         if hint.startswith(name):
             return cls(value)

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.model import Request, RequestStatus, Viewer
+from domain.model import Channel, Request, RequestStatus, Viewer
 from domain.ports import Page, RequestQuery
 from persistence import rows
 from persistence.tables import clients, request_handlers
@@ -113,6 +113,65 @@ class SqlRequestRepository:
             .limit(limit)
         )
         return [rows.request(r) for r in await self._conn.execute(query)]
+
+    async def oldest_queued_of(self, client_id: int) -> Request | None:
+        query = (
+            select(t)
+            .where(t.c.client_id == client_id, t.c.status == RequestStatus.QUEUED.value)
+            .order_by(t.c.id)
+            .limit(1)
+        )
+        row = (await self._conn.execute(query)).first()
+        return rows.request(row) if row else None
+
+    async def stop_waiting_for(self, counsellor_id: int) -> int:
+        statement = (
+            update(t)
+            .where(t.c.status == RequestStatus.QUEUED.value, t.c.waiting_for_id == counsellor_id)
+            .values(waiting_for_id=None)
+        )
+        return (await self._conn.execute(statement)).rowcount or 0
+
+    def _overdue(self, assigned_before: datetime) -> ColumnElement[bool]:
+        return and_(
+            t.c.status == RequestStatus.ASSIGNED.value,
+            t.c.channel == Channel.CHAT.value,
+            t.c.accepted_at.is_(None),
+            t.c.assigned_at < assigned_before,
+        )
+
+    async def unaccepted(self, assigned_before: datetime, limit: int) -> list[Request]:
+        query = select(t).where(self._overdue(assigned_before)).order_by(t.c.assigned_at, t.c.id).limit(limit)
+        return [rows.request(r) for r in await self._conn.execute(query)]
+
+    async def lock_unaccepted(self, request_id: int, assigned_before: datetime) -> Request | None:
+        query = (
+            select(t)
+            .where(t.c.id == request_id, self._overdue(assigned_before))
+            .with_for_update(skip_locked=True)
+        )
+        row = (await self._conn.execute(query)).first()
+        return rows.request(row) if row else None
+
+    async def queue_position(self, request: Request, now: datetime) -> int:
+        waiting = (
+            request.waiting_for_id is not None and request.wait_until is not None and request.wait_until > now
+        )
+        if waiting:
+            same_wait = and_(t.c.waiting_for_id == request.waiting_for_id, t.c.wait_until > now)
+        else:
+            same_wait = or_(t.c.waiting_for_id.is_(None), t.c.wait_until.is_(None), t.c.wait_until <= now)
+        query = select(func.count()).where(
+            t.c.status == RequestStatus.QUEUED.value,
+            t.c.channel == request.channel.value,
+            same_wait,
+            t.c.id <= request.id,
+        )
+        return int((await self._conn.execute(query)).scalar_one())
+
+    async def assignments_since(self, channel: Channel, since: datetime) -> int:
+        query = select(func.count()).where(t.c.channel == channel.value, t.c.assigned_at >= since)
+        return int((await self._conn.execute(query)).scalar_one())
 
     async def next_wait_end(self, after: datetime) -> datetime | None:
         query = select(func.min(t.c.wait_until)).where(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row
@@ -22,6 +23,7 @@ from domain.model import (
     Request,
     RequestStatus,
     RoutingReason,
+    RoutingStep,
     StaffRole,
 )
 
@@ -53,6 +55,7 @@ def counsellor(row: Row[Any]) -> Counsellor:
         only_own_clients=m["only_own_clients"],
         last_chat_assigned_at=m["last_chat_assigned_at"],
         last_mail_assigned_at=m["last_mail_assigned_at"],
+        last_seen_at=m["last_seen_at"],
         created_at=m["created_at"],
     )
 
@@ -98,9 +101,16 @@ def client(row: Row[Any]) -> Client:
     )
 
 
+def search_text(c: Client) -> str:
+    """What the client overview's search matches, case-folded in Python (Unicode-aware)."""
+    parts = (c.display_name, c.email, c.first_name, c.last_name, c.client_code)
+    return " ".join(p for p in parts if p).casefold()
+
+
 def client_values(c: Client) -> dict[str, Any]:
     """The columns `save` writes: everything but the primary counsellor."""
     return {
+        "search_text": search_text(c),
         "client_code": c.client_code,
         "display_name": c.display_name,
         "sort_name": sort_name(c.display_name),
@@ -135,7 +145,29 @@ def request(row: Row[Any]) -> Request:
         idempotency_key=m["idempotency_key"],
         waiting_for_id=m["waiting_for_id"],
         wait_until=m["wait_until"],
+        accepted_at=m["accepted_at"],
+        excluded_ids=tuple(m["excluded_ids"] or ()),
+        set_primary=m["set_primary"],
+        trace=tuple(_step(s) for s in m["trace"] or ()),
     )
+
+
+def _step(stored: dict[str, Any]) -> RoutingStep:
+    return RoutingStep(
+        at=datetime.fromisoformat(stored["at"]),
+        outcome=stored["outcome"],
+        counsellor_id=stored.get("counsellor_id"),
+        detail=stored.get("detail"),
+    )
+
+
+def _stored_step(step: RoutingStep) -> dict[str, Any]:
+    return {
+        "at": step.at.isoformat(),
+        "outcome": step.outcome,
+        "counsellor_id": step.counsellor_id,
+        "detail": step.detail,
+    }
 
 
 def request_values(r: Request) -> dict[str, Any]:
@@ -153,6 +185,10 @@ def request_values(r: Request) -> dict[str, Any]:
         "idempotency_key": r.idempotency_key,
         "waiting_for_id": r.waiting_for_id,
         "wait_until": r.wait_until,
+        "accepted_at": r.accepted_at,
+        "excluded_ids": list(r.excluded_ids),
+        "set_primary": r.set_primary,
+        "trace": [_stored_step(step) for step in r.trace],
     }
 
 
@@ -187,8 +223,6 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
 
 def request_time(value: Any) -> Any:
     """An aggregate's datetime, which bypasses the column type: attach UTC on SQLite."""
-    from datetime import UTC, datetime
-
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if isinstance(value, datetime) and value.tzinfo is None:

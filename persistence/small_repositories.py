@@ -55,6 +55,8 @@ class SqlSettingsRepository:
         return Settings(
             fallback_counsellor_id=row.fallback_counsellor_id,
             primary_chat_wait_seconds=row.primary_chat_wait_seconds,
+            presence_timeout_seconds=row.presence_timeout_seconds,
+            accept_timeout_seconds=row.accept_timeout_seconds,
         )
 
     async def save(self, settings: Settings) -> None:
@@ -62,6 +64,8 @@ class SqlSettingsRepository:
         values = {
             "fallback_counsellor_id": settings.fallback_counsellor_id,
             "primary_chat_wait_seconds": settings.primary_chat_wait_seconds,
+            "presence_timeout_seconds": settings.presence_timeout_seconds,
+            "accept_timeout_seconds": settings.accept_timeout_seconds,
         }
         result = await self._conn.execute(update(t).where(t.c.id == SETTINGS_ROW).values(values))
         if not result.rowcount:

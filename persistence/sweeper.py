@@ -1,14 +1,22 @@
-"""Keeps the queue moving without relying on events: wait expiries, periodic sweeps, remote changes."""
+"""The timers: wait expiries, presence lapses, accept timeouts, and the periodic queue sweep.
+
+Every process runs them; each expiry is claimed in the database (a conditional UPDATE or a
+row lock with SKIP LOCKED), so it takes effect exactly once, and nothing lives only in a
+process's memory: a restarted process picks up where the state in the database says.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 
 from domain.events import CounsellorStateChanged, PrimaryCounsellorChanged, RequestChanged, StateMayBeStale
 from domain.model import RequestStatus
 from domain.use_cases import Deps
+from domain.use_cases.acceptance import take_back_unaccepted
+from domain.use_cases.presence import lapse_silent_counsellors
 from domain.use_cases.routing import Dispatcher
 from persistence.event_bus import EventBus
 
@@ -16,13 +24,17 @@ log = logging.getLogger(__name__)
 
 
 class QueueSweeper:
-    """Runs the dispatcher when a wait ends, every `period` seconds, and on changes from other processes."""
+    """Runs the timers every `tick` seconds, the dispatcher when a wait ends and every `period`
+    seconds, and the dispatcher on changes committed by other processes."""
 
-    def __init__(self, deps: Deps, dispatcher: Dispatcher, bus: EventBus, period: float) -> None:
+    def __init__(
+        self, deps: Deps, dispatcher: Dispatcher, bus: EventBus, period: float, tick: float = 1.0
+    ) -> None:
         self._deps = deps
         self._dispatcher = dispatcher
         self._bus = bus
         self._period = period
+        self._tick = tick
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -35,24 +47,35 @@ class QueueSweeper:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _sleep_seconds(self) -> float:
+    async def _until_wait_end(self) -> float | None:
         now = self._deps.clock.now()
         async with self._deps.uow(write=False) as uow:
             wait_end = await uow.requests.next_wait_end(now)
-        if wait_end is None:
-            return self._period
-        return min(self._period, max((wait_end - now).total_seconds(), 0.0) + 0.01)
+        return None if wait_end is None else max((wait_end - now).total_seconds(), 0.0) + 0.01
+
+    async def run_timers(self) -> None:
+        """One round: lapse silent counsellors, take back unaccepted chats."""
+        await lapse_silent_counsellors(self._deps)
+        await take_back_unaccepted(self._deps)
 
     async def _timer(self) -> None:
+        last_sweep = time.monotonic()
         while True:
             try:
-                await asyncio.sleep(await self._sleep_seconds())
-                await self._dispatcher.run()
+                until_wait_end = await self._until_wait_end()
+                await asyncio.sleep(
+                    min(self._tick, until_wait_end if until_wait_end is not None else self._tick)
+                )
+                await self.run_timers()
+                due = time.monotonic() - last_sweep >= self._period
+                if due or (until_wait_end is not None and until_wait_end <= self._tick):
+                    last_sweep = time.monotonic()
+                    await self._dispatcher.run()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("queue sweep failed; trying again")
-                await asyncio.sleep(self._period)
+                log.warning("timer round failed; trying again", exc_info=True)
+                await asyncio.sleep(self._tick)
 
     async def _listen(self) -> None:
         """A change committed anywhere that could free capacity wakes this process's dispatcher."""
@@ -65,7 +88,7 @@ class QueueSweeper:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("event listener failed; resubscribing")
+                log.warning("event listener failed; resubscribing", exc_info=True)
                 await asyncio.sleep(1)
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Column,
@@ -75,6 +76,7 @@ counsellors = Table(
     Column("only_own_clients", Boolean, nullable=False, default=False),
     Column("last_chat_assigned_at", UtcDateTime),
     Column("last_mail_assigned_at", UtcDateTime),
+    Column("last_seen_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     CheckConstraint("active_chat_count >= 0", name="chat_load"),
     CheckConstraint("open_mail_count >= 0", name="mail_load"),
@@ -102,6 +104,8 @@ clients = Table(
     Column("last_login_at", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
     Column("primary_counsellor_id", Integer, ForeignKey("counsellors.id")),
+    # Case-folded name, e-mail and code: databases disagree on lower() beyond ASCII.
+    Column("search_text", Text, nullable=False, default=""),
     Index("ix_clients_sort_name", "sort_name", "id"),
     Index("ix_clients_primary", "primary_counsellor_id", "sort_name", "id"),
 )
@@ -123,10 +127,15 @@ requests = Table(
     Column("idempotency_key", String(128)),
     Column("waiting_for_id", Integer, ForeignKey("counsellors.id")),
     Column("wait_until", UtcDateTime),
+    Column("accepted_at", UtcDateTime),
+    Column("excluded_ids", JSON, nullable=False, default=list),
+    Column("set_primary", Boolean, nullable=False, default=False),
+    Column("trace", JSON, nullable=False, default=list),
     UniqueConstraint("client_id", "idempotency_key", name="uq_requests_idempotency"),
     Index("ix_requests_status", "status", "id"),
     Index("ix_requests_client", "client_id", "id"),
     Index("ix_requests_counsellor", "counsellor_id", "status"),
+    Index("ix_requests_unaccepted", "status", "accepted_at", "assigned_at"),
 )
 
 request_handlers = Table(
@@ -157,6 +166,8 @@ settings = Table(
     Column("id", Integer, primary_key=True),
     Column("fallback_counsellor_id", Integer, ForeignKey("counsellors.id")),
     Column("primary_chat_wait_seconds", Integer, nullable=False, default=0),
+    Column("presence_timeout_seconds", Integer, nullable=False, default=60),
+    Column("accept_timeout_seconds", Integer),
 )
 
 revoked_tokens = Table(

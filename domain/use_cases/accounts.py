@@ -10,6 +10,7 @@ from domain.model import AccountStatus, Client, InvitationStatus, Role, StaffRol
 from domain.use_cases import Deps
 from domain.use_cases.clients import unused_client_code
 from domain.use_cases.counsellors import NewCounsellor, add_counsellor
+from domain.use_cases.presence import sign_off
 
 _BAD_LOGIN = "E-mail or password is wrong."
 # Verified when no account matches, so that a wrong e-mail costs as long as a wrong password.
@@ -100,6 +101,8 @@ async def logout(deps: Deps, viewer: Viewer) -> bool:
     async with deps.uow() as uow:
         await uow.tokens.revoke(viewer.token_id, viewer.expires_at)
         await uow.commit()
+    if viewer.counsellor_id is not None:
+        await sign_off(deps, viewer.counsellor_id)
     return True
 
 

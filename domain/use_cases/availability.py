@@ -8,6 +8,7 @@ from domain.model import Channel, Counsellor, Request, RequestStatus, Viewer
 from domain.policy import may_take, primary_takes, route_request
 from domain.ports import UnitOfWork
 from domain.use_cases import Deps
+from domain.use_cases.queue import QueueStatus, queue_status
 from domain.use_cases.routing import CANDIDATES
 
 
@@ -25,6 +26,9 @@ class AvailabilityView:
     chat_available: bool
     mail_available: bool
     primary: Presence | None = None
+    # The client's oldest QUEUED request and where it stands.
+    queued: Request | None = None
+    queue: QueueStatus | None = None
 
 
 def presence(counsellor: Counsellor, primary_id: int | None) -> Presence:
@@ -62,4 +66,6 @@ async def availability(deps: Deps, viewer: Viewer) -> AvailabilityView:
                 primary = await uow.counsellors.get(client.primary_counsellor_id)
         chat = await _would_deliver(uow, deps, Channel.CHAT, primary)
         mail = await _would_deliver(uow, deps, Channel.MAIL, primary)
-    return AvailabilityView(chat, mail, presence(primary, primary.id) if primary else None)
+        queued = await uow.requests.oldest_queued_of(viewer.client_id) if viewer.client_id else None
+    status = await queue_status(deps, queued) if queued else None
+    return AvailabilityView(chat, mail, presence(primary, primary.id) if primary else None, queued, status)

@@ -7,7 +7,7 @@ import string
 from dataclasses import dataclass
 
 from domain import validation
-from domain.errors import BadUserInput, Conflict
+from domain.errors import BadUserInput, Conflict, Forbidden
 from domain.model import (
     AssignmentSource,
     Client,
@@ -169,6 +169,29 @@ async def change_primary_counsellor(
         await uow.commit()
     await deps.dispatch()
     return client
+
+
+async def reassign_clients(
+    deps: Deps, viewer: Viewer, from_id: int, to_id: int, reason: str | None
+) -> int:
+    """Admins move every client of one primary to another in one transaction, a history entry each."""
+    me = require_staff(viewer)
+    if not viewer.is_admin:
+        raise Forbidden("Only admins may reassign clients.")
+    reason = validation.optional_text(reason, "input.reason", validation.MAX_REASON)
+    if from_id == to_id:
+        raise BadUserInput("Choose another counsellor to move the clients to.", field="input.toCounsellorId")
+    async with deps.uow() as uow:
+        if await uow.counsellors.get(from_id) is None:
+            raise not_found("Counsellor", "input.fromCounsellorId")
+        await _active_counsellor(uow, to_id, "input.toCounsellorId")
+        moving = await uow.clients.primary_of(from_id)
+        now = deps.clock.now()
+        for client in moving:
+            await make_primary(uow, client, to_id, AssignmentSource.MANUAL, now, me, reason)
+        await uow.commit()
+    await deps.dispatch()
+    return len(moving)
 
 
 async def client_page(

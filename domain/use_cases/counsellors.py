@@ -109,14 +109,20 @@ async def update_counsellor(deps: Deps, viewer: Viewer, update: CounsellorUpdate
 
 
 async def _change_counsellor(
-    deps: Deps, counsellor_id: int, change: Callable[[Counsellor], None], field: str
+    deps: Deps, counsellor_id: int, change: Callable[[Counsellor], None], field: str, *, seen: bool = False
 ) -> Counsellor:
-    """Apply `change` in one transaction, publish the new state, then dispatch the queue."""
+    """Apply `change` in one transaction, publish the new state, then dispatch the queue.
+
+    `seen`: the change is also a sign of life of the counsellor's session.
+    """
     async with deps.uow() as uow:
         counsellor = await uow.counsellors.get(counsellor_id)
         if counsellor is None:
             raise not_found("Counsellor", field)
         change(counsellor)
+        if seen:
+            counsellor.last_seen_at = deps.clock.now()
+            await uow.counsellors.touch([counsellor_id], counsellor.last_seen_at)
         await uow.counsellors.save(counsellor)
         uow.record(CounsellorStateChanged(counsellor))
         await uow.commit()
@@ -132,7 +138,9 @@ async def set_online_status(
     def change(c: Counsellor) -> None:
         c.online_status = status
 
-    return await _change_counsellor(deps, target, change, "counsellorId")
+    return await _change_counsellor(
+        deps, target, change, "counsellorId", seen=status is not OnlineStatus.OFFLINE
+    )
 
 
 async def set_chat_capacity(
@@ -195,6 +203,71 @@ async def set_fallback_counsellor(deps: Deps, viewer: Viewer, counsellor_id: int
         await uow.commit()
     await deps.dispatch()
     return settings
+
+
+UNCHANGED = object()
+MAX_WAIT_SECONDS = 3_600
+
+
+@dataclass(frozen=True)
+class SettingsUpdate:
+    """Fields left as UNCHANGED keep their value; accept_timeout_seconds None switches it off."""
+
+    primary_chat_wait_seconds: int | None = None
+    presence_timeout_seconds: int | None = None
+    accept_timeout_seconds: int | object | None = None
+    fallback_counsellor_id: int | object | None = None
+
+
+UNCHANGED = object()
+MAX_WAIT_SECONDS = 3_600
+
+
+async def update_settings(deps: Deps, viewer: Viewer, update: SettingsUpdate) -> Settings:
+    """Admins change the routing settings; a shorter wait or a new fallback may move queued requests."""
+    require_admin(viewer)
+    async with deps.uow() as uow:
+        settings = await uow.settings.get()
+        if update.primary_chat_wait_seconds is not None:
+            settings.primary_chat_wait_seconds = validation.whole_number(
+                update.primary_chat_wait_seconds, "input.primaryChatWaitSeconds", MAX_WAIT_SECONDS
+            )
+        if update.presence_timeout_seconds is not None:
+            seconds = validation.whole_number(
+                update.presence_timeout_seconds, "input.presenceTimeoutSeconds", 86_400
+            )
+            if seconds < 10:
+                raise BadUserInput(
+                    "presenceTimeoutSeconds must be at least 10.", field="input.presenceTimeoutSeconds"
+                )
+            settings.presence_timeout_seconds = seconds
+        if update.accept_timeout_seconds is not UNCHANGED:
+            timeout = update.accept_timeout_seconds
+            if timeout is not None:
+                assert isinstance(timeout, int)
+                if timeout < 5:
+                    raise BadUserInput(
+                        "acceptTimeoutSeconds must be at least 5.", field="input.acceptTimeoutSeconds"
+                    )
+                validation.whole_number(timeout, "input.acceptTimeoutSeconds", MAX_WAIT_SECONDS)
+            settings.accept_timeout_seconds = timeout
+        if update.fallback_counsellor_id is not UNCHANGED:
+            fallback_id = update.fallback_counsellor_id
+            assert fallback_id is None or isinstance(fallback_id, int)
+            await _check_fallback(uow, fallback_id, "input.fallbackCounsellorId")
+            settings.fallback_counsellor_id = fallback_id
+        await uow.settings.save(settings)
+        await uow.commit()
+    await deps.dispatch()
+    return settings
+
+
+async def _check_fallback(uow: UnitOfWork, counsellor_id: int | None, field: str) -> None:
+    if counsellor_id is None:
+        return
+    fallback = await uow.counsellors.get(counsellor_id)
+    if fallback is None or not fallback.active:
+        raise BadUserInput("The fallback counsellor must be an active counsellor.", field=field)
 
 
 async def get_settings(deps: Deps, viewer: Viewer) -> Settings:

@@ -11,6 +11,7 @@ from domain.model import (
     Request,
     RequestStatus,
     RoutingReason,
+    RoutingStep,
     Viewer,
 )
 from domain.ports import UnitOfWork
@@ -70,9 +71,7 @@ def _same_submission(earlier: Request, channel: Channel, subject: str | None, me
     return earlier
 
 
-async def _visible_request(
-    uow: UnitOfWork, viewer: Viewer, request_id: int, *, lock: bool = False
-) -> Request:
+async def visible_request(uow: UnitOfWork, viewer: Viewer, request_id: int, *, lock: bool = False) -> Request:
     request = await (uow.requests.lock(request_id) if lock else uow.requests.get(request_id))
     if request is None:
         raise not_found("Request")
@@ -89,16 +88,16 @@ async def _visible_request(
 async def get_request(deps: Deps, viewer: Viewer, request_id: int) -> Request:
     """The request if the viewer may see it, else NOT_FOUND."""
     async with deps.uow(write=False) as uow:
-        return await _visible_request(uow, viewer, request_id)
+        return await visible_request(uow, viewer, request_id)
 
 
 async def assign_request(deps: Deps, viewer: Viewer, request_id: int, counsellor_id: int) -> Request:
     """Staff hand a QUEUED or ASSIGNED request to an eligible counsellor, whatever their capacity."""
     me = require_staff(viewer)
     async with deps.uow() as uow:
-        found = await _visible_request(uow, viewer, request_id)
+        found = await visible_request(uow, viewer, request_id)
         client = await uow.clients.lock(found.client_id)
-        request = await _visible_request(uow, viewer, request_id, lock=True)
+        request = await visible_request(uow, viewer, request_id, lock=True)
         if client is None:
             raise not_found("Request")
         if request.status not in (RequestStatus.QUEUED, RequestStatus.ASSIGNED):
@@ -115,6 +114,8 @@ async def assign_request(deps: Deps, viewer: Viewer, request_id: int, counsellor
         assert holder is not None  # unchecked claims always succeed on an existing counsellor
         if client.primary_counsellor_id is None:
             await make_primary(uow, client, counsellor_id, AssignmentSource.MANUAL, now, changed_by_id=me)
+        request.trace += (RoutingStep(now, "MANUAL", counsellor_id, "assigned by hand"),)
+        request.accepted_at = None
         await assign(uow, request, holder, RoutingReason.MANUAL, now)
         await uow.commit()
     await deps.dispatch()
@@ -133,7 +134,7 @@ async def close_request(deps: Deps, viewer: Viewer, request_id: int) -> Request:
     """The holding counsellor or an admin closes an ASSIGNED request, freeing what it held."""
     me = require_staff(viewer)
     async with deps.uow() as uow:
-        request = await _visible_request(uow, viewer, request_id, lock=True)
+        request = await visible_request(uow, viewer, request_id, lock=True)
         if request.status is not RequestStatus.ASSIGNED:
             raise Conflict(
                 f"Only an assigned request can be closed; this one is {request.status.value}.", field="id"
@@ -148,7 +149,7 @@ async def close_request(deps: Deps, viewer: Viewer, request_id: int) -> Request:
 async def cancel_request(deps: Deps, viewer: Viewer, request_id: int) -> Request:
     """The client cancels their QUEUED request; staff who see it a QUEUED or ASSIGNED one."""
     async with deps.uow() as uow:
-        request = await _visible_request(uow, viewer, request_id, lock=True)
+        request = await visible_request(uow, viewer, request_id, lock=True)
         allowed = (
             (RequestStatus.QUEUED,) if viewer.is_client else (RequestStatus.QUEUED, RequestStatus.ASSIGNED)
         )

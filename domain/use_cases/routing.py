@@ -48,10 +48,13 @@ class RoutingInputs:
             self._counsellors[counsellor_id] = await self._uow.counsellors.get(counsellor_id)
         return self._counsellors[counsellor_id]
 
-    async def candidates(self, channel: Channel, primary_id: int | None) -> list[Counsellor]:
+    async def candidates(
+        self, channel: Channel, primary_id: int | None, excluded: int = 0
+    ) -> list[Counsellor]:
         key = (channel, primary_id)
-        if not self._cached or key not in self._candidates:
-            self._candidates[key] = await self._uow.counsellors.candidates(channel, primary_id, CANDIDATES)
+        if not self._cached or key not in self._candidates or excluded:
+            limit = CANDIDATES + excluded  # excluded counsellors may head the list
+            self._candidates[key] = await self._uow.counsellors.candidates(channel, primary_id, limit)
         return self._candidates[key]
 
     async def decide(self, request: Request, client: Client, now: datetime) -> RoutingDecision:
@@ -61,7 +64,7 @@ class RoutingInputs:
         return route_request(
             request,
             await self.counsellor(primary_id),
-            await self.candidates(request.channel, primary_id),
+            await self.candidates(request.channel, primary_id, len(request.excluded_ids)),
             await self.counsellor(fallback_id),
             self.settings,
             now,
@@ -77,12 +80,16 @@ async def route(uow: UnitOfWork, request: Request, client: Client, now: datetime
         if decision.counsellor_id is None or decision.reason is None:
             if decision.wait_until is not None:
                 request.waiting_for_id, request.wait_until = decision.wait_for_id, decision.wait_until
+            if request.status is RequestStatus.QUEUED and (decision.wait_until or not request.trace):
+                request.trace += decision.steps  # a new queue entry or wait: worth explaining
             return
         counsellor = await uow.counsellors.claim(decision.counsellor_id, channel, now, decision.checked)
         if counsellor is None:
             continue  # another router took that slot first: look again
+        request.trace += decision.steps
         if decision.becomes_primary:
             await make_primary(uow, client, counsellor.id, AssignmentSource.AUTOMATIC, now)
+            request.set_primary = True
         await assign(uow, request, counsellor, decision.reason, now)
         return
     log.info("request %s stays queued after %s lost claims", request.id, MAX_ATTEMPTS)

@@ -1,0 +1,65 @@
+"""Open subscriptions are signs of life: a counsellor with one stays ONLINE."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+
+from domain.use_cases import Deps
+from domain.use_cases.presence import keep_alive
+
+log = logging.getLogger(__name__)
+
+
+class PresenceKeeper:
+    """Counts each counsellor's open subscriptions in this process and reports them as alive.
+
+    When the last one closes, reporting stops and the presence timeout starts to run.
+    """
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+        self._open: Counter[int] = Counter()
+        self._task: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def holding(self, counsellor_id: int | None) -> AsyncIterator[None]:
+        if counsellor_id is None:
+            yield
+            return
+        self._open[counsellor_id] += 1
+        try:
+            await keep_alive(self._deps, [counsellor_id])
+            yield
+        finally:
+            self._open[counsellor_id] -= 1
+            if self._open[counsellor_id] <= 0:
+                del self._open[counsellor_id]
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._report())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _interval(self) -> float:
+        async with self._deps.uow(write=False) as uow:
+            timeout = (await uow.settings.get()).presence_timeout_seconds
+        return max(0.2, min(10.0, timeout / 3))
+
+    async def _report(self) -> None:
+        while True:
+            try:
+                await asyncio.sleep(await self._interval())
+                await keep_alive(self._deps, list(self._open))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("could not report open subscriptions as alive; trying again", exc_info=True)
+                await asyncio.sleep(1)
