@@ -34,3 +34,7 @@ class Conflict(DomainError):
 
 class ServiceUnavailable(DomainError):
     code = "SERVICE_UNAVAILABLE"
+
+
+class RateLimited(DomainError):
+    code = "RATE_LIMITED"

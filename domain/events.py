@@ -31,8 +31,16 @@ class PrimaryCounsellorChanged:
 
 
 @dataclass(frozen=True)
+class SessionsEnded:
+    """Every session of an account ended (password change, deactivation): close its subscriptions."""
+
+    counsellor_id: int | None = None
+    client_id: int | None = None
+
+
+@dataclass(frozen=True)
 class StateMayBeStale:
     """Events may have been lost (the bus reconnected, or a subscriber fell behind): re-read the state."""
 
 
-Event = CounsellorStateChanged | RequestChanged | PrimaryCounsellorChanged | StateMayBeStale
+Event = CounsellorStateChanged | RequestChanged | PrimaryCounsellorChanged | SessionsEnded | StateMayBeStale

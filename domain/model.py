@@ -93,6 +93,8 @@ class Counsellor:
     last_mail_assigned_at: datetime | None = None
     # The last sign of life of a session (heartbeat, open subscription, going online).
     last_seen_at: datetime | None = None
+    # Tokens carry the generation they were issued in; raising it ends every session.
+    session_generation: int = 0
 
     @property
     def eligible(self) -> bool:
@@ -136,6 +138,8 @@ class Client:
     password_hash: str | None = None
     last_login_at: datetime | None = None
     primary_counsellor_id: int | None = None
+    session_generation: int = 0
+    erased_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,7 @@ class Viewer:
     client_id: int | None = None
     token_id: str | None = None
     expires_at: datetime | None = None
+    session_generation: int = 0
     # Clients a mutation's response shows to the one who changed them, even if handed over.
     granted_client_ids: frozenset[int] = frozenset()
 
@@ -249,3 +254,16 @@ class Invitation:
     id: int = 0
     sent_at: datetime | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One staff action worth answering for later: who, what, when."""
+
+    at: datetime
+    actor_id: int | None
+    action: str
+    subject_type: str
+    subject_id: int
+    detail: str | None = None
+    id: int = 0

@@ -10,6 +10,7 @@ from typing import Generic, Protocol, TypeVar
 from domain.events import Event
 from domain.model import (
     AccountStatus,
+    AuditEntry,
     Channel,
     Client,
     Counsellor,
@@ -101,6 +102,9 @@ class ClientRepository(Protocol):
     async def primary_of(self, counsellor_id: int) -> list[Client]:
         """Every client whose primary this counsellor is (locked until commit)."""
 
+    async def erase(self, client: Client) -> None:
+        """Overwrite the client's personal data and sign-in with the (pseudonymised) values given."""
+
     async def related_counsellor_ids(self, client_id: int) -> set[int]:
         """Counsellors on the client's requests and history: those a client may read."""
 
@@ -124,6 +128,15 @@ class RequestRepository(Protocol):
         """Queued requests, oldest first, after the request `after_id`."""
 
     async def oldest_queued_of(self, client_id: int) -> Request | None: ...
+    async def count_of_client(self, client_id: int, since: datetime | None, open_only: bool) -> int:
+        """The client's requests created since then, or (open_only) those QUEUED or ASSIGNED."""
+
+    async def of_client(self, client_id: int) -> list[Request]:
+        """Every request of the client, oldest first (for exports and erasure)."""
+
+    async def erase_texts(self, client_id: int) -> int:
+        """Remove subject and message of every request of the client."""
+
     async def stop_waiting_for(self, counsellor_id: int) -> int:
         """End every wait for this counsellor (they became inactive or absent); returns how many."""
 
@@ -167,8 +180,24 @@ class TokenRepository(Protocol):
     async def is_revoked(self, token_id: str) -> bool: ...
 
 
+class RateLimitRepository(Protocol):
+    async def count(self, key: str, since: datetime) -> int:
+        """Hits of `key` since then (every process's)."""
+
+    async def hit(self, key: str, now: datetime) -> None: ...
+    async def clear(self, key: str) -> None: ...
+
+
+class AuditLog(Protocol):
+    async def add(self, entry: AuditEntry) -> None: ...
+    async def page(self, first: int, after: str | None) -> Page[AuditEntry]:
+        """Newest first."""
+
+
 class InvitationOutbox(Protocol):
     async def add(self, invitation: Invitation) -> None: ...
+    async def of_client(self, client_id: int) -> list[Invitation]: ...
+    async def erase_for(self, client_id: int) -> None: ...
 
 
 class UnitOfWork(Protocol):
@@ -181,6 +210,8 @@ class UnitOfWork(Protocol):
     settings: SettingsRepository
     tokens: TokenRepository
     outbox: InvitationOutbox
+    limits: RateLimitRepository
+    audit: AuditLog
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

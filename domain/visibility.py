@@ -19,10 +19,12 @@ def require_staff(viewer: Viewer) -> int:
     return viewer.counsellor_id
 
 
-def require_admin(viewer: Viewer) -> None:
-    require_staff(viewer)
+def require_admin(viewer: Viewer) -> int:
+    """The admin's counsellor id; FORBIDDEN for everyone else."""
+    me = require_staff(viewer)
     if not viewer.is_admin:
         raise Forbidden("Only admins may do this.")
+    return me
 
 
 def require_client(viewer: Viewer) -> int:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -22,8 +24,10 @@ from domain.use_cases.routing import Dispatcher
 from graph.auth import Argon2Hasher, TokenSigner
 from graph.config import Config
 from graph.context import AppState, Context
+from graph.hardening import BodySizeLimit
 from graph.presence_keeper import PresenceKeeper
-from graph.schema import schema
+from graph.schema import build_schema
+from persistence.crypto import TextCipher
 from persistence.database import create_engines
 from persistence.event_bus import EventBus
 from persistence.migrate import migrate
@@ -41,15 +45,20 @@ class SystemClock:
 class StammGraphQL(GraphQL[Context, None]):
     def __init__(self, state: AppState, config: Config) -> None:
         super().__init__(
-            schema,
-            connection_init_wait_timeout=timedelta(seconds=10),
-            max_subscriptions_per_connection=20,
+            build_schema(config.api),
+            connection_init_wait_timeout=timedelta(seconds=config.api.ws_init_timeout_seconds),
+            max_subscriptions_per_connection=config.api.ws_max_subscriptions,
             allowed_origins=config.allowed_origins,
         )
         self.state = state
 
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
         return Context(self.state, request)
+
+
+def text_cipher(config: Config) -> TextCipher:
+    """The cipher of request texts; a Config built by hand without a key gets a key for this run only."""
+    return TextCipher(config.data_key or secrets.token_bytes(32))
 
 
 async def _ensure_admin(deps: Deps, email: str, password: str) -> None:
@@ -66,7 +75,12 @@ def create_app(config: Config | None = None) -> Starlette:
     config = config or Config.from_env()
     engines = create_engines(config.database_url)
     bus = EventBus(config.broadcast_url)
-    deps = Deps(uow=SqlUnitOfWorkFactory(engines, bus.publish), clock=SystemClock(), hasher=Argon2Hasher())
+    deps = Deps(
+        uow=SqlUnitOfWorkFactory(engines, bus.publish, text_cipher(config)),
+        clock=SystemClock(),
+        hasher=Argon2Hasher(),
+        limits=config.limits,
+    )
     dispatcher = Dispatcher(deps)
     deps.dispatch = dispatcher.run
     presence = PresenceKeeper(deps)
@@ -113,6 +127,7 @@ def create_app(config: Config | None = None) -> Starlette:
             Route("/readyz", readyz),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(BodySizeLimit, max_bytes=config.api.max_body_bytes)],
     )
     app.state.stamm = state
     return app

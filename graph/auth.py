@@ -38,6 +38,7 @@ class TokenClaims:
     account_id: int
     token_id: str
     expires_at: datetime
+    generation: int = 0
 
 
 class TokenSigner:
@@ -59,6 +60,7 @@ class TokenSigner:
             "role": viewer.role.value if viewer.role else None,
             "jti": secrets.token_urlsafe(16),
             "iat": int(now.timestamp()),
+            "gen": viewer.session_generation,
             "exp": int(expires.timestamp()),
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM), expires.replace(microsecond=0)
@@ -73,9 +75,8 @@ class TokenSigner:
             role = Role(claims["role"])
             if (kind == "client") != (role is Role.CLIENT):
                 raise ValueError("role and subject disagree")
-            return TokenClaims(
-                role, int(raw_id), str(claims["jti"]), datetime.fromtimestamp(claims["exp"], UTC)
-            )
+            expires = datetime.fromtimestamp(claims["exp"], UTC)
+            return TokenClaims(role, int(raw_id), str(claims["jti"]), expires, int(claims.get("gen", 0)))
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("The token has expired.") from exc
         except (jwt.InvalidTokenError, ValueError, KeyError) as exc:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from domain.limits import Limits
+from graph.hardening import ApiLimits
+from persistence.crypto import data_key
 from persistence.migrate import DEFAULT_DATABASE_URL
 
 
@@ -27,6 +30,16 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _limits() -> Limits:
+    """Abuse limits from STAMM_LIMIT_<NAME> (e.g. STAMM_LIMIT_SUBMITS_PER_HOUR), defaults in domain/limits.py."""
+    defaults = Limits()
+    values = {
+        f.name: int(os.environ.get(f"STAMM_LIMIT_{f.name.upper()}", getattr(defaults, f.name)))
+        for f in fields(Limits)
+    }
+    return Limits(**values)
+
+
 @dataclass(frozen=True)
 class Config:
     database_url: str
@@ -42,6 +55,10 @@ class Config:
     sweep_seconds: float
     allowed_origins: tuple[str, ...]
     timer_seconds: float = 1.0
+    # 32 bytes for AES-GCM of request texts; from_env reads STAMM_DATA_KEY or the generated key file.
+    data_key: bytes = b""
+    limits: Limits = field(default_factory=Limits)
+    api: ApiLimits = field(default_factory=ApiLimits)
 
     @classmethod
     def from_env(cls) -> Config:
@@ -59,6 +76,9 @@ class Config:
             host=os.environ.get("HOST", "127.0.0.1"),
             port=int(os.environ.get("PORT", "8000")),
             sweep_seconds=float(os.environ.get("STAMM_SWEEP_SECONDS", "30")),
-            timer_seconds=float(os.environ.get("STAMM_TIMER_SECONDS", "1")),
             allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            timer_seconds=float(os.environ.get("STAMM_TIMER_SECONDS", "1")),
+            data_key=data_key(data_dir),
+            limits=_limits(),
+            api=ApiLimits.from_env(),
         )

@@ -101,10 +101,20 @@ class Context:
         else:
             claims = self.state.signer.read(token)
             viewer = await current_viewer(
-                self.deps, claims.role, claims.account_id, claims.token_id, claims.expires_at
+                self.deps,
+                claims.role,
+                claims.account_id,
+                claims.token_id,
+                claims.expires_at,
+                claims.generation,
             )
         self._viewer = viewer
         return viewer
+
+    @property
+    def address(self) -> str | None:
+        """The caller's network address (behind a proxy: the proxy's, unless it is trusted)."""
+        return self.request.client.host if self.request.client else None
 
     async def signed_in(self) -> Viewer:
         viewer = await self.viewer()

@@ -8,7 +8,7 @@ import logging
 import uvicorn
 
 from domain.use_cases import Deps
-from graph.app import SystemClock, create_app
+from graph.app import SystemClock, create_app, text_cipher
 from graph.auth import Argon2Hasher
 from graph.config import Config
 from graph.demo import seed_demo
@@ -27,9 +27,8 @@ async def prepare(config: Config) -> list[str] | None:
             await migrate(engines.write)
         if not config.demo:
             return None
-        deps = Deps(
-            uow=SqlUnitOfWorkFactory(engines, bus.publish), clock=SystemClock(), hasher=Argon2Hasher()
-        )
+        factory = SqlUnitOfWorkFactory(engines, bus.publish, text_cipher(config))
+        deps = Deps(uow=factory, clock=SystemClock(), hasher=Argon2Hasher())
         await bus.connect()
         try:
             return await seed_demo(deps)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.scalars import JSON
 
 from domain.model import Viewer as DomainViewer
-from domain.use_cases import acceptance, accounts, clients, counsellors, presence, requests
+from domain.use_cases import acceptance, accounts, clients, counsellors, presence, privacy, requests
 from domain.use_cases.clients import ClientProfile
 from domain.use_cases.counsellors import CounsellorUpdate, NewCounsellor
 from graph import enums, ids
@@ -39,7 +40,8 @@ def _profile(i: CreateClientInput | UpdateClientProfileInput) -> ClientProfile:
 class Mutation:
     @strawberry.mutation
     async def login(self, info: GraphInfo, email: str, password: str) -> Session:
-        return await _session(info, await accounts.login(info.context.deps, email, password))
+        found = await accounts.login(info.context.deps, email, password, info.context.address)
+        return await _session(info, found)
 
     @strawberry.mutation(description="Revokes the token it is sent with.")
     async def logout(self, info: GraphInfo) -> bool:
@@ -48,9 +50,40 @@ class Mutation:
     @strawberry.mutation
     async def register_client(self, info: GraphInfo, input: RegisterClientInput) -> Session:
         account = await accounts.register_client(
-            info.context.deps, input.display_name, input.email, input.password, input.language
+            info.context.deps,
+            input.display_name,
+            input.email,
+            input.password,
+            input.language,
+            info.context.address,
         )
         return await _session(info, account)
+
+    @strawberry.mutation(
+        description="Changes the viewer's password and ends every session of the account; returns a new one."
+    )
+    async def change_password(self, info: GraphInfo, current_password: str, new_password: str) -> Session:
+        viewer = await info.context.viewer()
+        account = await accounts.change_password(info.context.deps, viewer, current_password, new_password)
+        return await _session(info, account)
+
+    @strawberry.mutation(
+        description="Admin: everything stored about a client, as JSON (GDPR Art. 15); audited."
+    )
+    async def export_client_data(self, info: GraphInfo, client_id: strawberry.ID) -> JSON:
+        viewer = await info.context.viewer()
+        target = ids.decode(client_id, "Client", "clientId")
+        return JSON(await privacy.export_client_data(info.context.deps, viewer, target))
+
+    @strawberry.mutation(
+        description="Admin: erase a client's personal data and message texts (GDPR Art. 17); audited."
+    )
+    async def erase_client(self, info: GraphInfo, client_id: strawberry.ID) -> Client:
+        viewer = await info.context.viewer()
+        found = await privacy.erase_client(
+            info.context.deps, viewer, ids.decode(client_id, "Client", "clientId")
+        )
+        return Client.of(found, viewer)
 
     @strawberry.mutation
     async def create_counsellor(self, info: GraphInfo, input: CreateCounsellorInput) -> Counsellor:

@@ -8,13 +8,15 @@ from domain.errors import NotFound
 from domain.model import Role as DomainRole
 from domain.model import Viewer as DomainViewer
 from domain.ports import ClientQuery, RequestQuery
+from domain.use_cases import audit, clients, counsellors, requests
 from domain.use_cases import availability as availability_use_case
-from domain.use_cases import clients, counsellors, requests
 from domain.use_cases.availability import AvailabilityView
 from domain.visibility import require_authenticated, require_staff
 from graph import ids
 from graph.inputs import ClientFilter, CounsellorFilter, RequestFilter
+from graph.paging import page_size
 from graph.types import (
+    AuditEntryConnection,
     Availability,
     Client,
     ClientConnection,
@@ -26,6 +28,7 @@ from graph.types import (
     RequestConnection,
     Settings,
     Viewer,
+    audit_connection,
     client_connection,
     request_connection,
 )
@@ -148,6 +151,14 @@ class Query:
     async def availability(self, info: GraphInfo) -> Availability:
         viewer = await info.context.viewer()
         return availability_of(await availability_use_case.availability(info.context.deps, viewer), viewer)
+
+    @strawberry.field(description="Admins: staff actions, newest first.")
+    async def audit_log(
+        self, info: GraphInfo, first: int | None = None, after: str | None = None
+    ) -> AuditEntryConnection:
+        viewer = await info.context.viewer()
+        page = await audit.audit_page(info.context.deps, viewer, page_size(first), after)
+        return audit_connection(page, viewer, after)
 
     @strawberry.field(description="Staff.")
     async def settings(self, info: GraphInfo) -> Settings:

@@ -11,6 +11,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.types import ExecutionContext
 
 from graph.errors import ErrorCodes, is_expected
+from graph.hardening import ApiLimits
 from graph.mutations import Mutation
 from graph.queries import Query
 from graph.subscriptions import Subscription
@@ -29,13 +30,20 @@ class StammSchema(strawberry.Schema):
                 log.error("unexpected error: %s", error.message, exc_info=error.original_error)
 
 
-def build_schema(**options: Any) -> StammSchema:
+def build_schema(limits: ApiLimits | None = None, **options: Any) -> StammSchema:
+    """The schema with caches, error codes and the request limits (defaults when None)."""
+    extensions: list[Any] = [
+        ErrorCodes,
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+        *(limits or ApiLimits()).extensions(),
+    ]
     return StammSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Counsellor, Client, Request],
-        extensions=[ErrorCodes, lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
+        extensions=extensions,
         **options,
     )
 

@@ -11,8 +11,10 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import strawberry
+from starlette.websockets import WebSocket
 
 from domain.errors import DomainError, NotFound, Unauthenticated
 from domain.events import (
@@ -66,13 +68,25 @@ async def _checked(
         try:
             event = await asyncio.wait_for(anext(events), timeout=_seconds_left(viewer, datetime.now(UTC)))
         except TimeoutError:
-            raise domain_error(Unauthenticated("The token has expired.")) from None
+            await _end_session(info, Unauthenticated("The token has expired."))
         except StopAsyncIteration:
             return
         if not viewer.is_anonymous:
-            viewer = await _viewer(info)
+            try:
+                viewer = await info.context.viewer()
+            except Unauthenticated as exc:
+                await _end_session(info, exc)
         info.context.fresh_loaders()
         yield viewer, event
+
+
+async def _end_session(info: GraphInfo, reason: Unauthenticated) -> NoReturn:
+    """The token expired or its session ended: close the websocket (4401), then fail the operation."""
+    socket = info.context.request
+    if isinstance(socket, WebSocket):
+        with contextlib.suppress(Exception):
+            await socket.close(code=4401, reason="Unauthorized")
+    raise domain_error(reason)
 
 
 async def _with_texts(info: GraphInfo, viewer: Viewer, snapshot: DomainRequest) -> DomainRequest | None:

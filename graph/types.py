@@ -497,3 +497,51 @@ class Settings:
     )
     def primary_chat_wait_seconds(self) -> int:
         return self.s.primary_chat_wait_seconds
+
+
+@strawberry.type(description="One staff action in the audit log.")
+class AuditEntry:
+    e: strawberry.Private[model.AuditEntry]
+    viewer: strawberry.Private[model.Viewer]
+
+    @strawberry.field
+    def at(self) -> datetime:
+        return self.e.at
+
+    @strawberry.field
+    async def actor(self, info: GraphInfo) -> Counsellor | None:
+        return await counsellor_by_id(info, self.viewer, self.e.actor_id)
+
+    @strawberry.field(
+        description="CLIENT_READ, CLIENT_EXPORTED, CLIENT_ERASED, PRIMARY_CHANGED or REQUEST_ASSIGNED."
+    )
+    def action(self) -> str:
+        return self.e.action
+
+    @strawberry.field(description="The id of what the action concerned (a Client or Request id).")
+    def subject_id(self) -> strawberry.ID:
+        return ids.encode(self.e.subject_type, self.e.subject_id)
+
+    @strawberry.field
+    def detail(self) -> str | None:
+        return self.e.detail
+
+
+@strawberry.type
+class AuditEntryEdge:
+    cursor: str
+    node: AuditEntry
+
+
+@strawberry.type
+class AuditEntryConnection:
+    edges: list[AuditEntryEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+def audit_connection(
+    page: Page[model.AuditEntry], viewer: model.Viewer, after: str | None
+) -> AuditEntryConnection:
+    edges = [AuditEntryEdge(cursor=cursor, node=AuditEntry(e=e, viewer=viewer)) for cursor, e in page.items]
+    return AuditEntryConnection(edges=edges, page_info=_page_info(page, after), total_count=page.total)  # type: ignore[arg-type]

@@ -134,6 +134,9 @@ class SqlClientRepository:
         query = select(t).where(t.c.primary_counsellor_id == counsellor_id).order_by(t.c.id).with_for_update()
         return [rows.client(r) for r in await self._conn.execute(query)]
 
+    async def erase(self, client: Client) -> None:
+        await self._conn.execute(update(t).where(t.c.id == client.id).values(rows.client_values(client)))
+
     async def related_counsellor_ids(self, client_id: int) -> set[int]:
         query = union(
             select(requests.c.counsellor_id.label("id")).where(requests.c.client_id == client_id),

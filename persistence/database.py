@@ -35,7 +35,9 @@ class Engines:
 def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
     # SQLite allows one writer: BEGIN IMMEDIATE takes the write lock up front, so a
     # read-then-update in a write transaction cannot be overtaken (and waits, not fails).
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_async_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -69,6 +71,8 @@ def create_engines(url: str) -> Engines:
         max_overflow=20,
         pool_pre_ping=True,
         pool_timeout=CONNECT_TIMEOUT_S,
+        # Parameters are personal data (e-mails, messages): never in error messages or logs.
+        hide_parameters=True,
         connect_args={"timeout": CONNECT_TIMEOUT_S, "command_timeout": COMMAND_TIMEOUT_S},
     )
     return Engines(write=engine, read=engine)

@@ -14,6 +14,7 @@ from domain.events import (
     Event,
     PrimaryCounsellorChanged,
     RequestChanged,
+    SessionsEnded,
     StateMayBeStale,
 )
 
@@ -44,6 +45,8 @@ def encode(event: Event) -> str:
         body = {"kind": "request", "request": request, "assigned": event.assigned}
     elif isinstance(event, PrimaryCounsellorChanged):
         body = {"kind": "primary", "change": _fields(event.change), "visible_to": sorted(event.visible_to)}
+    elif isinstance(event, SessionsEnded):
+        body = {"kind": "sessions", "counsellor_id": event.counsellor_id, "client_id": event.client_id}
     else:
         body = {"kind": "stale"}
     return json.dumps(body, separators=(",", ":"))
@@ -95,5 +98,7 @@ def decode(text: str) -> Event:
         return RequestChanged(_build(model.Request, body["request"]), bool(body["assigned"]))
     if body["kind"] == "stale":
         return StateMayBeStale()
+    if body["kind"] == "sessions":
+        return SessionsEnded(body["counsellor_id"], body["client_id"])
     change = _build(model.PrimaryCounsellorChange, body["change"])
     return PrimaryCounsellorChanged(change, frozenset(body["visible_to"]))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.model import Channel, Request, RequestStatus, Viewer
 from domain.ports import Page, RequestQuery
 from persistence import rows
+from persistence.crypto import TextCipher
 from persistence.tables import clients, request_handlers
 from persistence.tables import requests as t
 
@@ -41,12 +43,27 @@ def _filters(query: RequestQuery) -> list[ColumnElement[bool]]:
 
 
 class SqlRequestRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
+    """Requests; subject and message are encrypted on the way in and decrypted on the way out."""
+
+    def __init__(self, conn: AsyncConnection, cipher: TextCipher) -> None:
         self._conn = conn
+        self._cipher = cipher
+
+    def _read(self, row: Row[Any]) -> Request:
+        request = self._read(row)
+        request.subject = self._cipher.decrypt(request.subject)
+        request.message = self._cipher.decrypt(request.message)
+        return request
+
+    def _values(self, request: Request) -> dict[str, Any]:
+        values = self._values(request)
+        values["subject"] = self._cipher.encrypt(request.subject)
+        values["message"] = self._cipher.encrypt(request.message)
+        return values
 
     async def get(self, request_id: int) -> Request | None:
         row = (await self._conn.execute(select(t).where(t.c.id == request_id))).first()
-        return rows.request(row) if row else None
+        return self._read(row) if row else None
 
     async def get_many(self, ids: Sequence[int]) -> dict[int, Request]:
         if not ids:
@@ -57,16 +74,16 @@ class SqlRequestRepository:
     async def by_idempotency_key(self, client_id: int, key: str) -> Request | None:
         query = select(t).where(t.c.client_id == client_id, t.c.idempotency_key == key)
         row = (await self._conn.execute(query)).first()
-        return rows.request(row) if row else None
+        return self._read(row) if row else None
 
     async def add(self, request: Request) -> Request:
-        row = (await self._conn.execute(t.insert().values(rows.request_values(request)).returning(t))).one()
-        stored = rows.request(row)
+        row = (await self._conn.execute(t.insert().values(self._values(request)).returning(t))).one()
+        stored = self._read(row)
         request.id = stored.id
         return request
 
     async def save(self, request: Request) -> None:
-        await self._conn.execute(update(t).where(t.c.id == request.id).values(rows.request_values(request)))
+        await self._conn.execute(update(t).where(t.c.id == request.id).values(self._values(request)))
 
     async def record_handler(self, request_id: int, counsellor_id: int) -> None:
         known = select(request_handlers.c.request_id).where(
@@ -94,7 +111,7 @@ class SqlRequestRepository:
 
     async def lock(self, request_id: int) -> Request | None:
         row = (await self._conn.execute(select(t).where(t.c.id == request_id).with_for_update())).first()
-        return rows.request(row) if row else None
+        return self._read(row) if row else None
 
     async def lock_queued(self, request_id: int) -> Request | None:
         query = (
@@ -103,7 +120,7 @@ class SqlRequestRepository:
             .with_for_update(skip_locked=True)
         )
         row = (await self._conn.execute(query)).first()
-        return rows.request(row) if row else None
+        return self._read(row) if row else None
 
     async def queued(self, limit: int, after_id: int = 0) -> list[Request]:
         query = (
@@ -112,7 +129,7 @@ class SqlRequestRepository:
             .order_by(t.c.id)
             .limit(limit)
         )
-        return [rows.request(r) for r in await self._conn.execute(query)]
+        return [self._read(r) for r in await self._conn.execute(query)]
 
     async def oldest_queued_of(self, client_id: int) -> Request | None:
         query = (
@@ -122,7 +139,23 @@ class SqlRequestRepository:
             .limit(1)
         )
         row = (await self._conn.execute(query)).first()
-        return rows.request(row) if row else None
+        return self._read(row) if row else None
+
+    async def count_of_client(self, client_id: int, since: datetime | None, open_only: bool) -> int:
+        query = select(func.count()).where(t.c.client_id == client_id)
+        if since is not None:
+            query = query.where(t.c.created_at >= since)
+        if open_only:
+            query = query.where(t.c.status.in_([RequestStatus.QUEUED.value, RequestStatus.ASSIGNED.value]))
+        return int((await self._conn.execute(query)).scalar_one())
+
+    async def of_client(self, client_id: int) -> list[Request]:
+        query = select(t).where(t.c.client_id == client_id).order_by(t.c.id)
+        return [self._read(r) for r in await self._conn.execute(query)]
+
+    async def erase_texts(self, client_id: int) -> int:
+        statement = update(t).where(t.c.client_id == client_id).values(subject=None, message=None)
+        return (await self._conn.execute(statement)).rowcount or 0
 
     async def stop_waiting_for(self, counsellor_id: int) -> int:
         statement = (
@@ -142,7 +175,7 @@ class SqlRequestRepository:
 
     async def unaccepted(self, assigned_before: datetime, limit: int) -> list[Request]:
         query = select(t).where(self._overdue(assigned_before)).order_by(t.c.assigned_at, t.c.id).limit(limit)
-        return [rows.request(r) for r in await self._conn.execute(query)]
+        return [self._read(r) for r in await self._conn.execute(query)]
 
     async def lock_unaccepted(self, request_id: int, assigned_before: datetime) -> Request | None:
         query = (
@@ -151,7 +184,7 @@ class SqlRequestRepository:
             .with_for_update(skip_locked=True)
         )
         row = (await self._conn.execute(query)).first()
-        return rows.request(row) if row else None
+        return self._read(row) if row else None
 
     async def queue_position(self, request: Request, now: datetime) -> int:
         waiting = (
@@ -192,7 +225,7 @@ class SqlRequestRepository:
         )
         found: dict[int, list[Request]] = {i: [] for i in client_ids}
         for row in await self._conn.execute(query):
-            found[row.client_id].append(rows.request(row))
+            found[row.client_id].append(self._read(row))
         counts = select(t.c.client_id, func.count()).where(where).group_by(t.c.client_id)
         totals = {client_id: total for client_id, total in await self._conn.execute(counts)}
         return {
@@ -212,7 +245,7 @@ class SqlRequestRepository:
         if after is not None:
             (last_id,) = rows.decode_cursor(after, 1)
             page = page.where(t.c.id < last_id)
-        found = [rows.request(r) for r in await self._conn.execute(page)]
+        found = [self._read(r) for r in await self._conn.execute(page)]
         total = (await self._conn.execute(select(func.count()).select_from(t).where(where))).scalar_one()
         items = [(rows.encode_cursor(r.id), r) for r in found[:first]]
         return Page(items=items, has_next=len(found) > first, total=total)

@@ -13,6 +13,7 @@ from domain.errors import BadUserInput
 from domain.model import (
     AccountStatus,
     AssignmentSource,
+    AuditEntry,
     Channel,
     Client,
     Counsellor,
@@ -56,6 +57,7 @@ def counsellor(row: Row[Any]) -> Counsellor:
         last_chat_assigned_at=m["last_chat_assigned_at"],
         last_mail_assigned_at=m["last_mail_assigned_at"],
         last_seen_at=m["last_seen_at"],
+        session_generation=m["session_generation"],
         created_at=m["created_at"],
     )
 
@@ -78,6 +80,7 @@ def counsellor_values(c: Counsellor) -> dict[str, Any]:
         "absent": c.absent,
         "absence_message": c.absence_message,
         "only_own_clients": c.only_own_clients,
+        "session_generation": c.session_generation,
     }
 
 
@@ -98,6 +101,8 @@ def client(row: Row[Any]) -> Client:
         last_login_at=m["last_login_at"],
         created_at=m["created_at"],
         primary_counsellor_id=m["primary_counsellor_id"],
+        session_generation=m["session_generation"],
+        erased_at=m["erased_at"],
     )
 
 
@@ -124,6 +129,8 @@ def client_values(c: Client) -> dict[str, Any]:
         "password_hash": c.password_hash,
         "last_login_at": c.last_login_at,
         "created_at": c.created_at,
+        "session_generation": c.session_generation,
+        "erased_at": c.erased_at,
     }
 
 
@@ -203,6 +210,19 @@ def change(row: Row[Any]) -> PrimaryCounsellorChange:
         changed_by_id=m["changed_by_id"],
         reason=m["reason"],
         changed_at=m["changed_at"],
+    )
+
+
+def audit_entry(row: Row[Any]) -> AuditEntry:
+    m = row._mapping
+    return AuditEntry(
+        id=m["id"],
+        at=m["at"],
+        actor_id=m["actor_id"],
+        action=m["action"],
+        subject_type=m["subject_type"],
+        subject_id=m["subject_id"],
+        detail=m["detail"],
     )
 
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.model import Invitation, PrimaryCounsellorChange, Settings
+from domain.model import AuditEntry, Invitation, PrimaryCounsellorChange, Settings
+from domain.ports import Page
 from persistence import rows
-from persistence.tables import invitation_outbox, primary_counsellor_changes, revoked_tokens
+from persistence.tables import (
+    audit_log,
+    invitation_outbox,
+    primary_counsellor_changes,
+    rate_limit_hits,
+    revoked_tokens,
+)
 from persistence.tables import settings as settings_table
 
 SETTINGS_ROW = 1
@@ -95,3 +102,69 @@ class SqlInvitationOutbox:
                 client_id=invitation.client_id, email=invitation.email, created_at=invitation.created_at
             )
         )
+
+    async def of_client(self, client_id: int) -> list[Invitation]:
+        query = (
+            select(invitation_outbox)
+            .where(invitation_outbox.c.client_id == client_id)
+            .order_by(invitation_outbox.c.id)
+        )
+        return [
+            Invitation(
+                client_id=r.client_id, email=r.email, created_at=r.created_at, id=r.id, sent_at=r.sent_at
+            )
+            for r in await self._conn.execute(query)
+        ]
+
+    async def erase_for(self, client_id: int) -> None:
+        await self._conn.execute(delete(invitation_outbox).where(invitation_outbox.c.client_id == client_id))
+
+
+class SqlRateLimits:
+    """Hits in a sliding window, shared by every process through the database."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def count(self, key: str, since: datetime) -> int:
+        query = select(func.count()).where(rate_limit_hits.c.key == key, rate_limit_hits.c.at >= since)
+        return int((await self._conn.execute(query)).scalar_one())
+
+    async def hit(self, key: str, now: datetime) -> None:
+        await self._conn.execute(rate_limit_hits.insert().values(key=key, at=now))
+        # Hits older than a day count for nothing: drop this key's.
+        await self._conn.execute(
+            delete(rate_limit_hits).where(
+                rate_limit_hits.c.key == key, rate_limit_hits.c.at < now - timedelta(days=1)
+            )
+        )
+
+    async def clear(self, key: str) -> None:
+        await self._conn.execute(delete(rate_limit_hits).where(rate_limit_hits.c.key == key))
+
+
+class SqlAuditLog:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, entry: AuditEntry) -> None:
+        await self._conn.execute(
+            audit_log.insert().values(
+                at=entry.at,
+                actor_id=entry.actor_id,
+                action=entry.action,
+                subject_type=entry.subject_type,
+                subject_id=entry.subject_id,
+                detail=entry.detail,
+            )
+        )
+
+    async def page(self, first: int, after: str | None) -> Page[AuditEntry]:
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(first + 1)
+        if after is not None:
+            (last_id,) = rows.decode_cursor(after, 1)
+            query = query.where(audit_log.c.id < last_id)
+        found = [rows.audit_entry(r) for r in await self._conn.execute(query)]
+        total = (await self._conn.execute(select(func.count()).select_from(audit_log))).scalar_one()
+        items = [(rows.encode_cursor(e.id), e) for e in found[:first]]
+        return Page(items=items, has_next=len(found) > first, total=total)

@@ -77,6 +77,7 @@ counsellors = Table(
     Column("last_chat_assigned_at", UtcDateTime),
     Column("last_mail_assigned_at", UtcDateTime),
     Column("last_seen_at", UtcDateTime),
+    Column("session_generation", Integer, nullable=False, default=0),
     Column("created_at", UtcDateTime, nullable=False),
     CheckConstraint("active_chat_count >= 0", name="chat_load"),
     CheckConstraint("open_mail_count >= 0", name="mail_load"),
@@ -106,6 +107,8 @@ clients = Table(
     Column("primary_counsellor_id", Integer, ForeignKey("counsellors.id")),
     # Case-folded name, e-mail and code: databases disagree on lower() beyond ASCII.
     Column("search_text", Text, nullable=False, default=""),
+    Column("session_generation", Integer, nullable=False, default=0),
+    Column("erased_at", UtcDateTime),
     Index("ix_clients_sort_name", "sort_name", "id"),
     Index("ix_clients_primary", "primary_counsellor_id", "sort_name", "id"),
 )
@@ -185,4 +188,25 @@ invitation_outbox = Table(
     Column("email", String(320), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime),
+)
+
+rate_limit_hits = Table(
+    "rate_limit_hits",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(400), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_rate_limit_hits_key", "key", "at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor_id", Integer, ForeignKey("counsellors.id")),
+    Column("action", String(64), nullable=False),
+    Column("subject_type", String(32), nullable=False),
+    Column("subject_id", Integer, nullable=False),
+    Column("detail", Text),
 )

@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from domain.errors import ServiceUnavailable
 from domain.events import Event
 from domain.ports import (
+    AuditLog,
     ClientRepository,
     CounsellorRepository,
     InvitationOutbox,
     PrimaryHistoryRepository,
+    RateLimitRepository,
     RequestRepository,
     SettingsRepository,
     TokenRepository,
@@ -22,11 +24,14 @@ from domain.ports import (
 )
 from persistence.client_repository import SqlClientRepository
 from persistence.counsellor_repository import SqlCounsellorRepository
+from persistence.crypto import TextCipher
 from persistence.database import Engines
 from persistence.request_repository import SqlRequestRepository
 from persistence.small_repositories import (
+    SqlAuditLog,
     SqlHistoryRepository,
     SqlInvitationOutbox,
+    SqlRateLimits,
     SqlSettingsRepository,
     SqlTokenRepository,
 )
@@ -44,10 +49,13 @@ class SqlUnitOfWork:
     settings: SettingsRepository
     tokens: TokenRepository
     outbox: InvitationOutbox
+    limits: RateLimitRepository
+    audit: AuditLog
 
-    def __init__(self, engine: AsyncEngine, publish: Publish) -> None:
+    def __init__(self, engine: AsyncEngine, publish: Publish, cipher: TextCipher) -> None:
         self._engine = engine
         self._publish = publish
+        self._cipher = cipher
         self._events: list[Event] = []
         self._conn: AsyncConnection | None = None
 
@@ -61,11 +69,13 @@ class SqlUnitOfWork:
         conn = self._conn
         self.counsellors = SqlCounsellorRepository(conn)
         self.clients = SqlClientRepository(conn)
-        self.requests = SqlRequestRepository(conn)
+        self.requests = SqlRequestRepository(conn, self._cipher)
         self.history = SqlHistoryRepository(conn)
         self.settings = SqlSettingsRepository(conn)
         self.tokens = SqlTokenRepository(conn)
         self.outbox = SqlInvitationOutbox(conn)
+        self.limits = SqlRateLimits(conn)
+        self.audit = SqlAuditLog(conn)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -109,9 +119,12 @@ def _lost_database(exc: object) -> bool:
 class SqlUnitOfWorkFactory:
     """Opens write transactions on the writer and read-only ones on the reader."""
 
-    def __init__(self, engines: Engines, publish: Publish) -> None:
+    def __init__(self, engines: Engines, publish: Publish, cipher: TextCipher) -> None:
         self._engines = engines
         self._publish = publish
+        self._cipher = cipher
 
     def __call__(self, *, write: bool = True) -> UnitOfWork:
-        return SqlUnitOfWork(self._engines.write if write else self._engines.read, self._publish)
+        return SqlUnitOfWork(
+            self._engines.write if write else self._engines.read, self._publish, self._cipher
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from domain.use_cases import Deps
 from domain.use_cases.routing import Dispatcher
+from persistence.crypto import TextCipher
 from persistence.database import Engines, create_engines
 from persistence.event_bus import EventBus
 from persistence.migrate import migrate
@@ -77,6 +79,7 @@ def clock() -> FixedClock:
 @pytest.fixture
 def deps(engines: Engines, bus: EventBus, clock: FixedClock) -> Deps:
     """Use-case dependencies on the real database, a fixed clock and a fast hasher."""
-    found = Deps(uow=SqlUnitOfWorkFactory(engines, bus.publish), clock=clock, hasher=PlainHasher())
+    factory = SqlUnitOfWorkFactory(engines, bus.publish, TextCipher(secrets.token_bytes(32)))
+    found = Deps(uow=factory, clock=clock, hasher=PlainHasher())
     found.dispatch = Dispatcher(found).run
     return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from domain.limits import Limits
 from domain.ports import Clock, PasswordHasher, UnitOfWorkFactory
 
 
@@ -17,6 +18,7 @@ class Deps:
     hasher: PasswordHasher
     # Runs queued-request dispatch after a change that may free capacity (set by the app).
     dispatch: Callable[[], Awaitable[None]] = field(default=lambda: _nothing())
+    limits: Limits = field(default_factory=Limits)
 
 
 async def _nothing() -> None:

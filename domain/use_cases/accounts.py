@@ -2,44 +2,91 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from domain import validation
-from domain.errors import Conflict, Unauthenticated
-from domain.model import AccountStatus, Client, InvitationStatus, Role, StaffRole, Viewer
+from domain.errors import BadUserInput, Conflict, RateLimited, Unauthenticated
+from domain.events import SessionsEnded
+from domain.model import AccountStatus, Client, Counsellor, InvitationStatus, Role, StaffRole, Viewer
+from domain.ports import UnitOfWork
 from domain.use_cases import Deps
 from domain.use_cases.clients import unused_client_code
 from domain.use_cases.counsellors import NewCounsellor, add_counsellor
 from domain.use_cases.presence import sign_off
+from domain.visibility import require_authenticated
 
 _BAD_LOGIN = "E-mail or password is wrong."
 # Verified when no account matches, so that a wrong e-mail costs as long as a wrong password.
 _DUMMY_HASH: dict[str, str] = {}
 
 
-async def login(deps: Deps, email: str, password: str) -> Viewer:
-    """The account behind e-mail and password, or one UNAUTHENTICATED error for every failure."""
-    address = email.strip().lower()
+def _key(kind: str, value: str) -> str:
+    """A rate-limit key that does not store the e-mail or address itself."""
+    return f"{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
+
+
+async def _refuse_if_throttled(deps: Deps, uow: UnitOfWork, keys: list[tuple[str, int]]) -> None:
+    since = deps.clock.now() - timedelta(seconds=deps.limits.login_window_seconds)
+    for key, limit in keys:
+        if await uow.limits.count(key, since) >= limit:
+            raise RateLimited("Too many failed sign-ins; try again in a few minutes.")
+
+
+def _staff_viewer(counsellor: Counsellor) -> Viewer:
+    role = Role.ADMIN if counsellor.role is StaffRole.ADMIN else Role.COUNSELLOR
+    return Viewer(role=role, counsellor_id=counsellor.id, session_generation=counsellor.session_generation)
+
+
+async def login(deps: Deps, email: str, password: str, address: str | None = None) -> Viewer:
+    """The account behind e-mail and password, or one UNAUTHENTICATED error for every failure.
+
+    Repeated failures for an e-mail (existing or not) or from an address are refused with
+    RATE_LIMITED for a while; an unknown e-mail costs a hash check like a known one.
+    """
+    email_address = email.strip().lower()
+    keys = [(_key("login-account", email_address), deps.limits.login_failures_per_account)]
+    if address:
+        keys.append((_key("login-address", address), deps.limits.login_failures_per_address))
+    async with deps.uow(write=False) as uow:
+        await _refuse_if_throttled(deps, uow, keys)
+        counsellor = await uow.counsellors.by_email(email_address)
+        client = None if counsellor else await uow.clients.by_email(email_address)
+    # The hash check runs outside any transaction: it is slow on purpose.
+    viewer = _verified(deps, counsellor, client, password)
     async with deps.uow() as uow:
-        counsellor = await uow.counsellors.by_email(address)
-        if counsellor is not None:
-            if deps.hasher.verify(counsellor.password_hash, password) and counsellor.active:
-                role = Role.ADMIN if counsellor.role is StaffRole.ADMIN else Role.COUNSELLOR
-                return Viewer(role=role, counsellor_id=counsellor.id)
+        if viewer is None:
+            for key, _ in keys:
+                await uow.limits.hit(key, deps.clock.now())
+            await uow.commit()
             raise Unauthenticated(_BAD_LOGIN)
-        client = await uow.clients.by_email(address)
-        if client is not None and client.password_hash is not None:
-            if (
-                deps.hasher.verify(client.password_hash, password)
-                and client.account_status is AccountStatus.ACTIVE
-            ):
-                client.last_login_at = deps.clock.now()
-                await uow.clients.save(client)
-                await uow.commit()
-                return Viewer(role=Role.CLIENT, client_id=client.id)
-            raise Unauthenticated(_BAD_LOGIN)
+        if client is not None:
+            client.last_login_at = deps.clock.now()
+            await uow.clients.save(client)
+        await uow.limits.clear(keys[0][0])
+        await uow.commit()
+    return viewer
+
+
+def _verified(
+    deps: Deps, counsellor: Counsellor | None, client: Client | None, password: str
+) -> Viewer | None:
+    if counsellor is not None:
+        ok = deps.hasher.verify(counsellor.password_hash, password) and counsellor.active
+        return _staff_viewer(counsellor) if ok else None
+    if client is not None and client.password_hash is not None:
+        ok = (
+            deps.hasher.verify(client.password_hash, password)
+            and client.account_status is AccountStatus.ACTIVE
+        )
+        return (
+            Viewer(role=Role.CLIENT, client_id=client.id, session_generation=client.session_generation)
+            if ok
+            else None
+        )
     _burn_time(deps, password)
-    raise Unauthenticated(_BAD_LOGIN)
+    return None
 
 
 def _burn_time(deps: Deps, password: str) -> None:
@@ -49,9 +96,12 @@ def _burn_time(deps: Deps, password: str) -> None:
 
 
 async def register_client(
-    deps: Deps, display_name: str, email: str, password: str, language: str | None
+    deps: Deps, display_name: str, email: str, password: str, language: str | None, origin: str | None = None
 ) -> Viewer:
-    """Anonymous self-registration: a REGISTERED client with no primary counsellor yet."""
+    """Anonymous self-registration: a REGISTERED client with no primary counsellor yet.
+
+    `origin` is the caller's network address: registrations per address and hour are limited.
+    """
     address = validation.email(email, "input.email")
     now = deps.clock.now()
     client = Client(
@@ -66,6 +116,14 @@ async def register_client(
         last_login_at=now,
     )
     async with deps.uow() as uow:
+        if origin:
+            key = _key("register-address", origin)
+            if (
+                await uow.limits.count(key, now - timedelta(hours=1))
+                >= deps.limits.registrations_per_address_per_hour
+            ):
+                raise RateLimited("Too many registrations from this address; try again later.")
+            await uow.limits.hit(key, now)
         if await uow.clients.by_email(address) or await uow.counsellors.by_email(address):
             raise Conflict("An account with this e-mail exists.", field="input.email")
         client.client_code = await unused_client_code(uow)
@@ -75,9 +133,10 @@ async def register_client(
 
 
 async def current_viewer(
-    deps: Deps, role: Role, account_id: int, token_id: str, expires_at: datetime
+    deps: Deps, role: Role, account_id: int, token_id: str, expires_at: datetime, generation: int = 0
 ) -> Viewer:
-    """The viewer a valid token names, if the account may still act and the token is not revoked."""
+    """The viewer a valid token names, if the account may still act, the token is not revoked
+    and no password change or deactivation ended its sessions since it was issued."""
     async with deps.uow(write=False) as uow:
         if await uow.tokens.is_revoked(token_id):
             raise Unauthenticated("The token was revoked.")
@@ -85,13 +144,52 @@ async def current_viewer(
             client = await uow.clients.get(account_id)
             if client is None or client.account_status is not AccountStatus.ACTIVE:
                 raise Unauthenticated("The account is not active.")
-            return Viewer(role=role, client_id=account_id, token_id=token_id, expires_at=expires_at)
+            if client.session_generation != generation:
+                raise Unauthenticated("The session has ended; sign in again.")
+            return Viewer(
+                role,
+                client_id=account_id,
+                token_id=token_id,
+                expires_at=expires_at,
+                session_generation=generation,
+            )
         counsellor = await uow.counsellors.get(account_id)
         if counsellor is None or not counsellor.active:
             raise Unauthenticated("The account is not active.")
+        if counsellor.session_generation != generation:
+            raise Unauthenticated("The session has ended; sign in again.")
         # The role is read from the account, so a demotion takes effect at once.
-        actual = Role.ADMIN if counsellor.role is StaffRole.ADMIN else Role.COUNSELLOR
-        return Viewer(role=actual, counsellor_id=account_id, token_id=token_id, expires_at=expires_at)
+        return replace(_staff_viewer(counsellor), token_id=token_id, expires_at=expires_at)
+
+
+async def change_password(deps: Deps, viewer: Viewer, current: str, new: str) -> Viewer:
+    """Change the viewer's password; every session of the account ends (the caller gets a new one)."""
+    require_authenticated(viewer)
+    async with deps.uow() as uow:
+        account: Counsellor | Client | None
+        if viewer.counsellor_id is not None:
+            account = await uow.counsellors.get(viewer.counsellor_id)
+        else:
+            account = await uow.clients.get(viewer.client_id or 0)
+        if (
+            account is None
+            or not account.password_hash
+            or not deps.hasher.verify(account.password_hash, current)
+        ):
+            raise BadUserInput("The current password is wrong.", field="currentPassword")
+        if new == current:
+            raise BadUserInput("The new password must differ from the current one.", field="newPassword")
+        account.password_hash = deps.hasher.hash(validation.password(new, "newPassword", account.email))
+        account.session_generation += 1
+        if isinstance(account, Counsellor):
+            await uow.counsellors.save(account)
+        else:
+            await uow.clients.save(account)
+        uow.record(SessionsEnded(viewer.counsellor_id, viewer.client_id))
+        await uow.commit()
+    return Viewer(
+        viewer.role, viewer.counsellor_id, viewer.client_id, session_generation=account.session_generation
+    )
 
 
 async def logout(deps: Deps, viewer: Viewer) -> bool:

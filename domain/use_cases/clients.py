@@ -7,7 +7,7 @@ import string
 from dataclasses import dataclass
 
 from domain import validation
-from domain.errors import BadUserInput, Conflict, Forbidden
+from domain.errors import BadUserInput, Conflict
 from domain.model import (
     AssignmentSource,
     Client,
@@ -17,9 +17,9 @@ from domain.model import (
     Viewer,
 )
 from domain.ports import ClientQuery, Page, UnitOfWork
-from domain.use_cases import Deps
+from domain.use_cases import Deps, audit
 from domain.use_cases.routing import make_primary
-from domain.visibility import not_found, require_change_primary, require_staff, sees_client
+from domain.visibility import not_found, require_admin, require_change_primary, require_staff, sees_client
 
 CODE_ALPHABET = string.ascii_uppercase + string.digits
 CODE_LENGTH = 6
@@ -118,8 +118,14 @@ async def visible_client(uow: UnitOfWork, viewer: Viewer, client_id: int, field:
 
 
 async def get_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
+    """One client's profile; an admin reading another counsellor's client is audited."""
     async with deps.uow(write=False) as uow:
-        return await visible_client(uow, viewer, client_id)
+        client = await visible_client(uow, viewer, client_id)
+    if viewer.is_admin and client.primary_counsellor_id not in (None, viewer.counsellor_id):
+        async with deps.uow() as uow:
+            await audit.record(uow, deps, viewer, "CLIENT_READ", "Client", client.id)
+            await uow.commit()
+    return client
 
 
 async def update_client_profile(deps: Deps, viewer: Viewer, client_id: int, profile: ClientProfile) -> Client:
@@ -166,18 +172,16 @@ async def change_primary_counsellor(
         change = await make_primary(uow, client, counsellor_id, AssignmentSource.MANUAL, now, me, reason)
         if change is None:
             return client
+        detail = f"from {change.previous_counsellor_id} to {change.new_counsellor_id}"
+        await audit.record(uow, deps, viewer, "PRIMARY_CHANGED", "Client", client.id, detail)
         await uow.commit()
     await deps.dispatch()
     return client
 
 
-async def reassign_clients(
-    deps: Deps, viewer: Viewer, from_id: int, to_id: int, reason: str | None
-) -> int:
+async def reassign_clients(deps: Deps, viewer: Viewer, from_id: int, to_id: int, reason: str | None) -> int:
     """Admins move every client of one primary to another in one transaction, a history entry each."""
-    me = require_staff(viewer)
-    if not viewer.is_admin:
-        raise Forbidden("Only admins may reassign clients.")
+    me = require_admin(viewer)
     reason = validation.optional_text(reason, "input.reason", validation.MAX_REASON)
     if from_id == to_id:
         raise BadUserInput("Choose another counsellor to move the clients to.", field="input.toCounsellorId")
@@ -189,6 +193,9 @@ async def reassign_clients(
         now = deps.clock.now()
         for client in moving:
             await make_primary(uow, client, to_id, AssignmentSource.MANUAL, now, me, reason)
+            await audit.record(
+                uow, deps, viewer, "PRIMARY_CHANGED", "Client", client.id, f"from {from_id} to {to_id}"
+            )
         await uow.commit()
     await deps.dispatch()
     return len(moving)

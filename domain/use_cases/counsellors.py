@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from domain import validation
 from domain.errors import BadUserInput, Conflict
-from domain.events import CounsellorStateChanged
+from domain.events import CounsellorStateChanged, Event, SessionsEnded
 from domain.model import Counsellor, MailAvailability, OnlineStatus, Settings, StaffRole, Viewer
 from domain.ports import UnitOfWork
 from domain.use_cases import Deps
@@ -101,15 +101,24 @@ async def update_counsellor(deps: Deps, viewer: Viewer, update: CounsellorUpdate
         if update.role is not None:
             c.role = update.role
         if update.active is not None:
+            if c.active and not update.active:
+                c.session_generation += 1  # deactivation ends every session at once
             c.active = update.active
         if update.only_own_clients is not None:
             c.only_own_clients = update.only_own_clients
 
-    return await _change_counsellor(deps, update.id, change, "input.id")
+    ended = SessionsEnded(counsellor_id=update.id) if update.active is False else None
+    return await _change_counsellor(deps, update.id, change, "input.id", also=ended)
 
 
 async def _change_counsellor(
-    deps: Deps, counsellor_id: int, change: Callable[[Counsellor], None], field: str, *, seen: bool = False
+    deps: Deps,
+    counsellor_id: int,
+    change: Callable[[Counsellor], None],
+    field: str,
+    *,
+    seen: bool = False,
+    also: Event | None = None,
 ) -> Counsellor:
     """Apply `change` in one transaction, publish the new state, then dispatch the queue.
 
@@ -125,6 +134,8 @@ async def _change_counsellor(
             await uow.counsellors.touch([counsellor_id], counsellor.last_seen_at)
         await uow.counsellors.save(counsellor)
         uow.record(CounsellorStateChanged(counsellor))
+        if also is not None:
+            uow.record(also)
         await uow.commit()
     await deps.dispatch()
     return counsellor

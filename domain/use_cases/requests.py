@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from domain import validation
-from domain.errors import BadUserInput, Conflict, Forbidden
+from domain.errors import BadUserInput, Conflict, Forbidden, RateLimited
 from domain.events import CounsellorStateChanged, RequestChanged
 from domain.model import (
     AssignmentSource,
@@ -15,7 +17,7 @@ from domain.model import (
     Viewer,
 )
 from domain.ports import UnitOfWork
-from domain.use_cases import Deps
+from domain.use_cases import Deps, audit
 from domain.use_cases.routing import assign, make_primary, route
 from domain.visibility import not_found, require_client, require_staff, sees_request
 
@@ -45,6 +47,7 @@ async def submit_request(
             if earlier is not None:
                 return _same_submission(earlier, channel, subject, message)
         now = deps.clock.now()
+        await _within_limits(uow, deps, client_id, now)
         request = await uow.requests.add(
             Request(
                 id=0,
@@ -63,6 +66,20 @@ async def submit_request(
             uow.record(RequestChanged(request))
         await uow.commit()
     return request
+
+
+async def _within_limits(uow: UnitOfWork, deps: Deps, client_id: int, now: datetime) -> None:
+    """A flood of requests from one client must not fill every counsellor's slots."""
+    limits = deps.limits
+    if await uow.requests.count_of_client(client_id, None, open_only=True) >= limits.open_requests_per_client:
+        raise RateLimited(
+            f"At most {limits.open_requests_per_client} open requests at a time; close or cancel one first."
+        )
+    if (
+        await uow.requests.count_of_client(client_id, now - timedelta(hours=1), open_only=False)
+        >= limits.submits_per_hour
+    ):
+        raise RateLimited(f"At most {limits.submits_per_hour} requests an hour; try again later.")
 
 
 def _same_submission(earlier: Request, channel: Channel, subject: str | None, message: str) -> Request:
@@ -115,6 +132,9 @@ async def assign_request(deps: Deps, viewer: Viewer, request_id: int, counsellor
         if client.primary_counsellor_id is None:
             await make_primary(uow, client, counsellor_id, AssignmentSource.MANUAL, now, changed_by_id=me)
         request.trace += (RoutingStep(now, "MANUAL", counsellor_id, "assigned by hand"),)
+        await audit.record(
+            uow, deps, viewer, "REQUEST_ASSIGNED", "Request", request.id, f"to counsellor {counsellor_id}"
+        )
         request.accepted_at = None
         await assign(uow, request, holder, RoutingReason.MANUAL, now)
         await uow.commit()

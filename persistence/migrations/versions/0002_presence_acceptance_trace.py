@@ -43,7 +43,10 @@ def upgrade() -> None:
 def _fill_search_text() -> None:
     clients = sa.table(
         "clients",
-        *(sa.column(c) for c in ("id", "display_name", "email", "first_name", "last_name", "client_code", "search_text")),
+        *(
+            sa.column(c)
+            for c in ("id", "display_name", "email", "first_name", "last_name", "client_code", "search_text")
+        ),
     )
     bind = op.get_bind()
     for row in bind.execute(sa.select(clients)).mappings().all():

@@ -1,0 +1,114 @@
+"""Data protection: export everything stored about a client (GDPR Art. 15), erase it (Art. 17)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from datetime import datetime
+from typing import Any
+
+from domain.errors import Conflict
+from domain.events import CounsellorStateChanged, RequestChanged, SessionsEnded
+from domain.model import (
+    AccountStatus,
+    AssignmentSource,
+    Client,
+    InvitationStatus,
+    RequestStatus,
+    Viewer,
+)
+from domain.ports import UnitOfWork
+from domain.use_cases import Deps, audit
+from domain.use_cases.clients import visible_client
+from domain.use_cases.routing import make_primary
+from domain.visibility import require_admin
+
+ERASED_NAME = "Gelöschte:r Klient:in"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+def _profile(client: Client) -> dict[str, Any]:
+    found = _plain(client)
+    found.pop("password_hash")
+    found["has_password"] = client.password_hash is not None
+    return dict(found)
+
+
+async def export_client_data(deps: Deps, viewer: Viewer, client_id: int) -> dict[str, Any]:
+    """Admins: everything stored about the client, as JSON-ready data (audited)."""
+    require_admin(viewer)
+    async with deps.uow() as uow:
+        client = await visible_client(uow, viewer, client_id, "clientId")
+        requests = await uow.requests.of_client(client_id)
+        history = (await uow.history.for_clients([client_id]))[client_id]
+        invitations = await uow.outbox.of_client(client_id)
+        await audit.record(uow, deps, viewer, "CLIENT_EXPORTED", "Client", client_id)
+        await uow.commit()
+    return {
+        "exportedAt": deps.clock.now().isoformat(),
+        "client": _profile(client),
+        "requests": [_plain(r) for r in requests],
+        "primaryCounsellorHistory": [_plain(c) for c in history],
+        "invitations": [_plain(i) for i in invitations],
+    }
+
+
+async def _cancel_open_requests(uow: UnitOfWork, client_id: int, now: datetime) -> None:
+    for request in await uow.requests.of_client(client_id):
+        if request.status not in (RequestStatus.QUEUED, RequestStatus.ASSIGNED):
+            continue
+        if request.status is RequestStatus.ASSIGNED and request.counsellor_id is not None:
+            freed = await uow.counsellors.release(request.counsellor_id, request.channel)
+            if freed is not None:
+                uow.record(CounsellorStateChanged(freed))
+        request.status, request.closed_at = RequestStatus.CANCELLED, now
+        request.waiting_for_id = request.wait_until = None
+        await uow.requests.save(request)
+        uow.record(RequestChanged(request))
+
+
+async def erase_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
+    """Admins: remove the client's personal data and message texts; keep the requests as anonymous
+    counts and the history with the client pseudonymised (audited)."""
+    me = require_admin(viewer)
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        await visible_client(uow, viewer, client_id, "clientId")
+        client = await uow.clients.lock(client_id)
+        assert client is not None
+        if client.erased_at is not None:
+            raise Conflict("This client's data was erased already.", field="clientId")
+        await _cancel_open_requests(uow, client_id, now)
+        await uow.requests.erase_texts(client_id)
+        await uow.outbox.erase_for(client_id)
+        if client.primary_counsellor_id is not None:
+            await make_primary(uow, client, None, AssignmentSource.MANUAL, now, me, "client data erased")
+        _pseudonymise(client, now)
+        await uow.clients.erase(client)
+        uow.record(SessionsEnded(client_id=client_id))
+        await audit.record(uow, deps, viewer, "CLIENT_ERASED", "Client", client_id)
+        await uow.commit()
+    await deps.dispatch()
+    return client
+
+
+def _pseudonymise(client: Client, now: datetime) -> None:
+    client.display_name = f"{ERASED_NAME} {client.client_code}"
+    client.email = client.first_name = client.last_name = client.phone = client.language = None
+    client.password_hash = None
+    client.last_login_at = None
+    client.invitation_status = InvitationStatus.NO_ACCESS
+    client.account_status = AccountStatus.DELETED
+    client.session_generation += 1
+    client.erased_at = now

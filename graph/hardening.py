@@ -1,0 +1,109 @@
+"""Limits on what one request may ask for: size, depth, tokens, aliases, introspection."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+
+
+@dataclass(frozen=True)
+class ApiLimits:
+    """Each limit's setting is STAMM_<NAME upper-cased>; docs/security.md explains them."""
+
+    max_depth: int = 12
+    max_tokens: int = 2_000
+    max_aliases: int = 30
+    max_body_bytes: int = 256 * 1024
+    introspection: bool = True
+    ws_init_timeout_seconds: float = 10.0
+    ws_max_subscriptions: int = 20
+
+    @classmethod
+    def from_env(cls) -> ApiLimits:
+        defaults = cls()
+        flag = os.environ.get("STAMM_INTROSPECTION")
+        return cls(
+            max_depth=int(os.environ.get("STAMM_MAX_DEPTH", defaults.max_depth)),
+            max_tokens=int(os.environ.get("STAMM_MAX_TOKENS", defaults.max_tokens)),
+            max_aliases=int(os.environ.get("STAMM_MAX_ALIASES", defaults.max_aliases)),
+            max_body_bytes=int(os.environ.get("STAMM_MAX_BODY_BYTES", defaults.max_body_bytes)),
+            introspection=defaults.introspection
+            if flag is None
+            else flag.strip().lower() in ("1", "true", "yes"),
+            ws_init_timeout_seconds=float(
+                os.environ.get("STAMM_WS_INIT_TIMEOUT_SECONDS", defaults.ws_init_timeout_seconds)
+            ),
+            ws_max_subscriptions=int(
+                os.environ.get("STAMM_WS_MAX_SUBSCRIPTIONS", defaults.ws_max_subscriptions)
+            ),
+        )
+
+    def extensions(self) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
+        found: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+            lambda: QueryDepthLimiter(max_depth=self.max_depth),
+            lambda: MaxTokensLimiter(max_token_count=self.max_tokens),
+            lambda: MaxAliasesLimiter(max_alias_count=self.max_aliases),
+        ]
+        if not self.introspection:
+            found.append(DisableIntrospection)
+        return found
+
+
+class BodySizeLimit:
+    """Answers 413 to an HTTP request whose body exceeds the limit, before anything parses it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _too_large(send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _too_large(send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send) -> None:
+    body = (
+        b'{"errors":[{"message":"The request body is too large.","extensions":{"code":"PAYLOAD_TOO_LARGE"}}]}'
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,52 @@
+"""Request texts encrypted at rest with AES-GCM (key from STAMM_DATA_KEY or a generated key file)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+PREFIX = "v1:"
+NONCE_BYTES = 12
+
+
+class TextCipher:
+    """Encrypts texts as 'v1:' + base64(nonce + ciphertext); text without the prefix is read as is
+    (rows written before encryption was introduced)."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("STAMM_DATA_KEY must be 32 bytes, base64-encoded")
+        self._aes = AESGCM(key)
+
+    def encrypt(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = self._aes.encrypt(nonce, text.encode(), None)
+        return PREFIX + base64.b64encode(nonce + sealed).decode()
+
+    def decrypt(self, stored: str | None) -> str | None:
+        if stored is None or not stored.startswith(PREFIX):
+            return stored
+        raw = base64.b64decode(stored[len(PREFIX) :])
+        try:
+            return self._aes.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], None).decode()
+        except InvalidTag as exc:
+            raise ValueError("a request text does not decrypt with STAMM_DATA_KEY") from exc
+
+
+def data_key(data_dir: Path) -> bytes:
+    """STAMM_DATA_KEY (base64 of 32 bytes), or a key generated once into the data folder."""
+    if configured := os.environ.get("STAMM_DATA_KEY"):
+        return base64.b64decode(configured)
+    path = data_dir / "data.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
+        path.chmod(0o600)
+    return base64.b64decode(path.read_text().strip())
