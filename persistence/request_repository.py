@@ -50,13 +50,13 @@ class SqlRequestRepository:
         self._cipher = cipher
 
     def _read(self, row: Row[Any]) -> Request:
-        request = self._read(row)
+        request = rows.request(row)
         request.subject = self._cipher.decrypt(request.subject)
         request.message = self._cipher.decrypt(request.message)
         return request
 
     def _values(self, request: Request) -> dict[str, Any]:
-        values = self._values(request)
+        values = rows.request_values(request)
         values["subject"] = self._cipher.encrypt(request.subject)
         values["message"] = self._cipher.encrypt(request.message)
         return values

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from domain.limits import Limits
 from domain.use_cases import Deps
 from domain.use_cases.routing import Dispatcher
 from persistence.crypto import TextCipher
@@ -71,6 +72,12 @@ async def bus(backend: Backend) -> AsyncIterator[EventBus]:
         await found.disconnect()
 
 
+# Routing tests submit many requests per client; the abuse limits have tests of their own.
+GENEROUS_LIMITS = Limits(
+    submits_per_hour=10_000, open_requests_per_client=10_000, registrations_per_address_per_hour=10_000
+)
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock()
@@ -80,6 +87,6 @@ def clock() -> FixedClock:
 def deps(engines: Engines, bus: EventBus, clock: FixedClock) -> Deps:
     """Use-case dependencies on the real database, a fixed clock and a fast hasher."""
     factory = SqlUnitOfWorkFactory(engines, bus.publish, TextCipher(secrets.token_bytes(32)))
-    found = Deps(uow=factory, clock=clock, hasher=PlainHasher())
+    found = Deps(uow=factory, clock=clock, hasher=PlainHasher(), limits=GENEROUS_LIMITS)
     found.dispatch = Dispatcher(found).run
     return found

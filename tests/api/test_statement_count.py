@@ -58,7 +58,7 @@ async def _clients(deps: Deps, admin_token_viewer: Viewer, count: int) -> None:
         primary = counsellors[i % len(counsellors)].id
         await create_client(deps, admin_token_viewer, ClientProfile(display_name=f"Client {i:03}"), primary)
     client = await register_client(deps, "Client with requests", "kim@api.test", "password-123", None)
-    for n in range(4):
+    for n in range(3):
         await submit_request(deps, client, Channel.MAIL, f"message {n}", None, None)
 
 
