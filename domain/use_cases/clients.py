@@ -19,7 +19,14 @@ from domain.model import (
 from domain.ports import ClientQuery, Page, UnitOfWork
 from domain.use_cases import Deps, audit
 from domain.use_cases.routing import make_primary
-from domain.visibility import not_found, require_admin, require_change_primary, require_staff, sees_client
+from domain.visibility import (
+    not_found,
+    require_admin,
+    require_authenticated,
+    require_change_primary,
+    require_staff,
+    sees_client,
+)
 
 CODE_ALPHABET = string.ascii_uppercase + string.digits
 CODE_LENGTH = 6
@@ -130,6 +137,7 @@ async def get_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
 
 async def update_client_profile(deps: Deps, viewer: Viewer, client_id: int, profile: ClientProfile) -> Client:
     """Staff who see the client, or the client themselves, change the profile."""
+    require_authenticated(viewer)
     async with deps.uow() as uow:
         client = await visible_client(uow, viewer, client_id, "input.id")
         apply_profile(client, profile)

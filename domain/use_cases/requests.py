@@ -19,7 +19,7 @@ from domain.model import (
 from domain.ports import UnitOfWork
 from domain.use_cases import Deps, audit
 from domain.use_cases.routing import assign, make_primary, route
-from domain.visibility import not_found, require_client, require_staff, sees_request
+from domain.visibility import not_found, require_authenticated, require_client, require_staff, sees_request
 
 MAX_IDEMPOTENCY_KEY = 128
 
@@ -168,6 +168,7 @@ async def close_request(deps: Deps, viewer: Viewer, request_id: int) -> Request:
 
 async def cancel_request(deps: Deps, viewer: Viewer, request_id: int) -> Request:
     """The client cancels their QUEUED request; staff who see it a QUEUED or ASSIGNED one."""
+    require_authenticated(viewer)
     async with deps.uow() as uow:
         request = await visible_request(uow, viewer, request_id, lock=True)
         allowed = (
