@@ -36,6 +36,8 @@ class ResilientRedisBackend(BroadcastBackend):
         self._listener: asyncio.Task[None] | None = None
         self._pubsub: Any = None
         self.connected = asyncio.Event()
+        # One pub/sub connection at a time: a subscribe racing the listener's would open a second.
+        self._lock = asyncio.Lock()
 
     def _client(self) -> redis.Redis:
         return redis.Redis.from_url(
@@ -44,6 +46,8 @@ class ResilientRedisBackend(BroadcastBackend):
 
     async def connect(self) -> None:
         self._listener = asyncio.create_task(self._listen())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.connected.wait(), timeout=self._timeout)
 
     async def disconnect(self) -> None:
         if self._listener is not None:
@@ -53,16 +57,18 @@ class ResilientRedisBackend(BroadcastBackend):
         await self._publisher.aclose()
 
     async def subscribe(self, channel: str) -> None:
-        self._channels.add(channel)
-        if self._pubsub is not None:
-            with contextlib.suppress(*_LOST):
-                await self._pubsub.subscribe(channel)
+        async with self._lock:
+            self._channels.add(channel)
+            if self._pubsub is not None:
+                with contextlib.suppress(*_LOST):
+                    await self._pubsub.subscribe(channel)
 
     async def unsubscribe(self, channel: str) -> None:
-        self._channels.discard(channel)
-        if self._pubsub is not None:
-            with contextlib.suppress(*_LOST):
-                await self._pubsub.unsubscribe(channel)
+        async with self._lock:
+            self._channels.discard(channel)
+            if self._pubsub is not None:
+                with contextlib.suppress(*_LOST):
+                    await self._pubsub.unsubscribe(channel)
 
     async def publish(self, channel: str, message: Any) -> None:
         """Raises when Redis is unreachable; the caller decides what a lost event means."""
@@ -76,8 +82,9 @@ class ResilientRedisBackend(BroadcastBackend):
         while True:
             client = self._client()
             try:
-                self._pubsub = client.pubsub(ignore_subscribe_messages=True)
-                await self._pubsub.subscribe(*(self._channels or {RECONNECTED}))
+                async with self._lock:
+                    self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+                    await self._pubsub.subscribe(*(self._channels or {RECONNECTED}))
                 self.connected.set()
                 if not first:
                     log.warning("event bus reconnected to Redis")

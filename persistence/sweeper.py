@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 
+from domain.errors import ServiceUnavailable
 from domain.events import CounsellorStateChanged, PrimaryCounsellorChanged, RequestChanged, StateMayBeStale
 from domain.model import RequestStatus
 from domain.use_cases import Deps
@@ -73,6 +74,9 @@ class QueueSweeper:
                     await self._dispatcher.run()
             except asyncio.CancelledError:
                 raise
+            except ServiceUnavailable:
+                log.warning("timer round skipped: the database is unreachable")
+                await asyncio.sleep(self._tick)
             except Exception:
                 log.warning("timer round failed; trying again", exc_info=True)
                 await asyncio.sleep(self._tick)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -38,6 +40,9 @@ from persistence.small_repositories import (
 
 log = logging.getLogger(__name__)
 Publish = Callable[[Event], Awaitable[None]]
+# Getting a working connection may take this long; a hung database answers SERVICE_UNAVAILABLE
+# within about 5 s (SQLAlchemy adds up to 2 s closing the hung connection).
+ACQUIRE_TIMEOUT_S = 2.5
 _UNREACHABLE = (OSError, sa_exc.OperationalError, sa_exc.InterfaceError, TimeoutError, sa_exc.TimeoutError)
 
 
@@ -61,10 +66,16 @@ class SqlUnitOfWork:
 
     async def __aenter__(self) -> SqlUnitOfWork:
         try:
-            self._conn = await self._engine.connect()
-            await self._conn.begin()
+            # A database that stops answering without closing connections must not hang a request.
+            async with asyncio.timeout(ACQUIRE_TIMEOUT_S):
+                self._conn = await self._engine.connect()
+                await self._conn.begin()
         except _UNREACHABLE as exc:
             log.error("database unreachable: %s", type(exc).__name__)
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    await self._conn.invalidate()
+                self._conn = None
             raise ServiceUnavailable("The database is not reachable; try again shortly.") from exc
         conn = self._conn
         self.counsellors = SqlCounsellorRepository(conn)

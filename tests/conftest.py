@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import AsyncIterator
+import shutil
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -37,15 +41,56 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     return request.param  # type: ignore[no-any-return]
 
 
+async def _migrated(url: str) -> None:
+    found = create_engines(url)
+    try:
+        await migrate(found.write)
+    finally:
+        await found.dispose()
+
+
+def _blocking(work: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine to the end from sync code, even while an event loop runs in this thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, work).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per run; each test gets a copy (migrating each time is slow)."""
+    path = tmp_path_factory.mktemp("template") / "stamm.db"
+    _blocking(_migrated(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """One migrated PostgreSQL database per run, the template of each test's database."""
+    base = require_postgres()
+    name = unique_name("stamm_template")
+    _blocking(_admin_sql(base, f'CREATE DATABASE "{name}"'))
+    try:
+        _blocking(_migrated(make_url(base).set(database=name).render_as_string(hide_password=False)))
+        yield name
+    finally:
+        _blocking(_admin_sql(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture
-async def database_url(backend: Backend, tmp_path: Path) -> AsyncIterator[str]:
-    """A database of its own for one test: a new SQLite file, or a new PostgreSQL database."""
+async def database_url(
+    backend: Backend, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
+    """A migrated database of its own for one test: a copy of the SQLite template, or a new
+    PostgreSQL database made from the template (dropped afterwards)."""
     if backend is not POSTGRES:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'stamm.db'}"
+        path = tmp_path / "stamm.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
         return
     base = require_postgres()
+    template = request.getfixturevalue("postgres_template")
     name = unique_name("stamm_test")
-    await _admin_sql(base, f'CREATE DATABASE "{name}"')
+    await _admin_sql(base, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     try:
         yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -54,8 +99,8 @@ async def database_url(backend: Backend, tmp_path: Path) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def engines(database_url: str) -> AsyncIterator[Engines]:
+    """Engines on the test's database, which is at the newest migration already."""
     found = create_engines(database_url)
-    await migrate(found.write)
     try:
         yield found
     finally:

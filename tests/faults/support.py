@@ -1,0 +1,106 @@
+"""Helpers for the fault tests: the app's configuration, and a Redis that can be killed and restarted.
+
+The shared Redis on 6379 is never touched: a test that needs Redis starts `redis-server` on a
+free port as a subprocess, kills it with SIGKILL and starts it again on the same port.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from graph.config import Config
+from tests.e2e.support import ADMIN_EMAIL, ADMIN_PASSWORD
+
+REDIS_START_TIMEOUT = 10.0
+
+
+def app_config(database_url: str, broadcast_url: str, port: int, data_dir: Path) -> Config:
+    """The app's configuration as production builds it: from the documented environment variables.
+
+    Every other STAMM_* variable is left unset, so new settings take their defaults.
+    """
+    settings = {
+        "DATABASE_URL": database_url,
+        "BROADCAST_URL": broadcast_url,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "STAMM_SECRET_KEY": "faults-secret-key-" + "x" * 40,
+        "STAMM_ADMIN_EMAIL": ADMIN_EMAIL,
+        "STAMM_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "STAMM_DEMO": "0",
+        "STAMM_MIGRATE": "1",
+        "STAMM_DATA_DIR": str(data_dir),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name in os.environ:
+            if name.startswith("STAMM_"):
+                patch.delenv(name)
+        for name, value in settings.items():
+            patch.setenv(name, value)
+        return Config.from_env()
+
+
+class RedisServer:
+    """One `redis-server` without persistence on a fixed loopback port."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        assert not self.running, "redis-server is already running"
+        self._process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + REDIS_START_TIMEOUT
+        while not self._answers_ping():
+            if self._process.poll() is not None:
+                raise RuntimeError(f"redis-server on port {self.port} exited with {self._process.returncode}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"redis-server on port {self.port} did not answer PING")
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye to the connected clients, like a crashed or OOM-killed Redis."""
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.kill()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def _answers_ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
