@@ -151,7 +151,8 @@ def _to_primary(
     if channel is Channel.CHAT and primary.eligible:
         if _waiting_for_primary(request, primary, now):
             return trace.decide()
-        if request.wait_until is None and settings.primary_chat_wait_seconds > 0:
+        wait_started = any(step.outcome == "WAITING_FOR_PRIMARY" for step in request.trace)
+        if request.wait_until is None and not wait_started and settings.primary_chat_wait_seconds > 0:
             seconds = settings.primary_chat_wait_seconds
             trace.step("WAITING_FOR_PRIMARY", primary.id, f"up to {seconds} s")
             return trace.decide(wait_for_id=primary.id, wait_until=now + timedelta(seconds=seconds))

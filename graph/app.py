@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 
 from domain.errors import Conflict
 from domain.use_cases import Deps
@@ -27,6 +26,7 @@ from graph.context import AppState, Context
 from graph.hardening import BodySizeLimit
 from graph.presence_keeper import PresenceKeeper
 from graph.schema import build_schema
+from graph.transport import CleanGraphQL
 from persistence.crypto import TextCipher
 from persistence.database import create_engines
 from persistence.event_bus import EventBus
@@ -42,7 +42,7 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class StammGraphQL(GraphQL[Context, None]):
+class StammGraphQL(CleanGraphQL):
     def __init__(self, state: AppState, config: Config) -> None:
         super().__init__(
             build_schema(config.api),
@@ -74,7 +74,7 @@ def create_app(config: Config | None = None) -> Starlette:
     """The app; engines, bus and dispatcher start in its lifespan."""
     config = config or Config.from_env()
     engines = create_engines(config.database_url)
-    bus = EventBus(config.broadcast_url)
+    bus = EventBus(config.broadcast_url, config.bus_channel)
     deps = Deps(
         uow=SqlUnitOfWorkFactory(engines, bus.publish, text_cipher(config)),
         clock=SystemClock(),

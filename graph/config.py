@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from domain.limits import Limits
 from graph.hardening import ApiLimits
@@ -28,6 +31,14 @@ def _secret_key(data_dir: Path) -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _bus_channel(database_url: str) -> str:
+    """STAMM_BUS_CHANNEL, or one derived from the database: one deployment, one channel."""
+    if channel := os.environ.get("STAMM_BUS_CHANNEL"):
+        return channel
+    database = make_url(database_url).render_as_string(hide_password=True)
+    return "stamm." + hashlib.sha256(database.encode()).hexdigest()[:16]
 
 
 def _limits() -> Limits:
@@ -59,13 +70,15 @@ class Config:
     data_key: bytes = b""
     limits: Limits = field(default_factory=Limits)
     api: ApiLimits = field(default_factory=ApiLimits)
+    bus_channel: str = "stamm.events"
 
     @classmethod
     def from_env(cls) -> Config:
         data_dir = Path(os.environ.get("STAMM_DATA_DIR", "data"))
         origins = os.environ.get("STAMM_ALLOWED_ORIGINS", "")
+        database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
         return cls(
-            database_url=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_url=database_url,
             broadcast_url=os.environ.get("BROADCAST_URL", "memory://"),
             secret_key=_secret_key(data_dir),
             token_ttl_seconds=int(os.environ.get("STAMM_TOKEN_TTL_SECONDS", str(8 * 3600))),
@@ -81,4 +94,5 @@ class Config:
             data_key=data_key(data_dir),
             limits=_limits(),
             api=ApiLimits.from_env(),
+            bus_channel=_bus_channel(database_url),
         )

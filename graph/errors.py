@@ -6,13 +6,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import ArgumentNode, DocumentNode, GraphQLError, Node, ObjectFieldNode, Visitor, visit
 from strawberry.extensions import SchemaExtension
 
 from domain.errors import DomainError
 
 _VARIABLE = re.compile(r"^Variable '\$(?P<name>\w+)'.*?(?: at '(?P<path>[^']+)')?;")
 _VARIABLE_TOP = re.compile(r"^Variable '\$(?P<name>\w+)'")
+_VARIABLE_AT = re.compile(r"^Variable '\$(?P<name>\w+)' has invalid value at (?P<path>[\w.\[\]]+):")
 _ARGUMENT = re.compile(
     r"Argument '(?P<name>[\w.]+)'|Field '(?P<field>\w+)' of required type|at '(?P<path>[\w.\[\]]+)'"
 )
@@ -26,9 +27,28 @@ def domain_error(exc: DomainError) -> GraphQLError:
     return GraphQLError(exc.message, extensions=extensions)
 
 
-def _bad_input(error: GraphQLError) -> GraphQLError | None:
+def argument_path(document: DocumentNode | None, node: Node | None) -> str | None:
+    """The argument (and input fields within it) whose literal value contains `node`, e.g. input.message."""
+    if document is None or node is None or node.loc is None:
+        return None
+    start, end = node.loc.start, node.loc.end
+    path: list[str] = []
+
+    class Enclosing(Visitor):
+        def enter(self, found: Node, *_: object) -> None:
+            enclosing = isinstance(found, (ArgumentNode, ObjectFieldNode)) and found.loc is not None
+            if enclosing and found.loc.start <= start and end <= found.loc.end:  # type: ignore[union-attr]
+                path.append(found.name.value)  # type: ignore[attr-defined]
+
+    visit(document, Enclosing())
+    return ".".join(path) or None
+
+
+def _bad_input(error: GraphQLError, document: DocumentNode | None) -> GraphQLError | None:
     """A coercion error of a variable or literal argument as BAD_USER_INPUT naming the field."""
     message = error.message
+    if match := _VARIABLE_AT.match(message):
+        return _with(error, "BAD_USER_INPUT", match.group("name") + match.group("path"))
     if match := _VARIABLE.match(message):
         field = match.group("path") or match.group("name")
         return _with(error, "BAD_USER_INPUT", field)
@@ -37,7 +57,8 @@ def _bad_input(error: GraphQLError) -> GraphQLError | None:
     if any(marker in message for marker in _VALUE_ERRORS):
         found = _ARGUMENT.search(message)
         field = next((g for g in found.groups() if g), None) if found else None
-        return _with(error, "BAD_USER_INPUT", field)
+        first_node = error.nodes[0] if error.nodes else None
+        return _with(error, "BAD_USER_INPUT", field or argument_path(document, first_node))
     return None
 
 
@@ -57,7 +78,7 @@ def _with(
     )
 
 
-def classify(error: GraphQLError) -> GraphQLError:
+def classify(error: GraphQLError, document: DocumentNode | None = None) -> GraphQLError:
     """The error as a client should see it."""
     original = error.original_error
     if isinstance(original, DomainError):
@@ -68,8 +89,10 @@ def classify(error: GraphQLError) -> GraphQLError:
         if error.message.startswith("Syntax Error"):
             return _with(error, "GRAPHQL_PARSE_FAILED")
         if error.path is None:
-            return _bad_input(error) or _with(error, "GRAPHQL_VALIDATION_FAILED")
-        return _bad_input(error) or _with(error, "INTERNAL_SERVER_ERROR", message="Unexpected error.")
+            return _bad_input(error, document) or _with(error, "GRAPHQL_VALIDATION_FAILED")
+        return _bad_input(error, document) or _with(
+            error, "INTERNAL_SERVER_ERROR", message="Unexpected error."
+        )
     return _with(error, "INTERNAL_SERVER_ERROR", message="Unexpected error.")
 
 
@@ -77,19 +100,23 @@ class ErrorCodes(SchemaExtension):
     """Adds codes to parse, validation and coercion errors and masks unexpected ones."""
 
     def on_operation(self) -> Iterator[None]:
-        yield
+        try:
+            yield
+        except GraphQLError as error:  # raised by ParserCache.on_parse, before any result exists
+            annotate(error)
+            raise
         context = self.execution_context
         result_errors = getattr(context.result, "errors", None) or []
         # Parse errors reach the client without passing through context.result: annotate in place.
-        for error in [*(context.pre_execution_errors or []), *result_errors]:
-            annotate(error)
+        for found in [*(context.pre_execution_errors or []), *result_errors]:
+            annotate(found, context.graphql_document)
 
 
-def annotate(error: GraphQLError) -> None:
+def annotate(error: GraphQLError, document: DocumentNode | None = None) -> None:
     """Give `error` the code, field and message `classify` chose, in place."""
     if error.extensions and "code" in error.extensions:
         return
-    shown = classify(error)
+    shown = classify(error, document)
     error.message = shown.message
     error.extensions = shown.extensions
 

@@ -54,9 +54,14 @@ class PresenceKeeper:
         return max(0.2, min(10.0, timeout / 3))
 
     async def _report(self) -> None:
+        last = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                await asyncio.sleep(await self._interval())
+                await asyncio.sleep(0.2)
+                if loop.time() - last < await self._interval():
+                    continue  # the interval follows the settings as they are now
+                last = loop.time()
                 await keep_alive(self._deps, list(self._open))
             except asyncio.CancelledError:
                 raise

@@ -10,7 +10,7 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.types import ExecutionContext
 
-from graph.errors import ErrorCodes, is_expected
+from graph.errors import ErrorCodes, annotate, is_expected
 from graph.hardening import ApiLimits
 from graph.mutations import Mutation
 from graph.queries import Query
@@ -24,10 +24,16 @@ class StammSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Log only the unexpected: bad input and permission errors are normal traffic."""
+        """Log only the unexpected: bad input and permission errors are normal traffic.
+
+        Codes are added here too: a parse error from the parser cache never reaches the
+        ErrorCodes extension's view of the result.
+        """
+        document = execution_context.graphql_document if execution_context else None
         for error in errors:
             if not is_expected(error):
                 log.error("unexpected error: %s", error.message, exc_info=error.original_error)
+            annotate(error, document)
 
 
 def build_schema(limits: ApiLimits | None = None, **options: Any) -> StammSchema:

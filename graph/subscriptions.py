@@ -11,7 +11,6 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import NoReturn
 
 import strawberry
 from starlette.websockets import WebSocket
@@ -69,6 +68,7 @@ async def _checked(
             event = await asyncio.wait_for(anext(events), timeout=_seconds_left(viewer, datetime.now(UTC)))
         except TimeoutError:
             await _end_session(info, Unauthenticated("The token has expired."))
+            return
         except StopAsyncIteration:
             return
         if not viewer.is_anonymous:
@@ -76,17 +76,19 @@ async def _checked(
                 viewer = await info.context.viewer()
             except Unauthenticated as exc:
                 await _end_session(info, exc)
+                return
         info.context.fresh_loaders()
         yield viewer, event
 
 
-async def _end_session(info: GraphInfo, reason: Unauthenticated) -> NoReturn:
-    """The token expired or its session ended: close the websocket (4401), then fail the operation."""
+async def _end_session(info: GraphInfo, reason: Unauthenticated) -> None:
+    """The token expired or its session ended: on a websocket, close it (4401) and end quietly;
+    elsewhere fail the operation with UNAUTHENTICATED."""
     socket = info.context.request
-    if isinstance(socket, WebSocket):
-        with contextlib.suppress(Exception):
-            await socket.close(code=4401, reason="Unauthorized")
-    raise domain_error(reason)
+    if not isinstance(socket, WebSocket):
+        raise domain_error(reason)
+    with contextlib.suppress(Exception):
+        await socket.close(code=4401, reason="Unauthorized")
 
 
 async def _with_texts(info: GraphInfo, viewer: Viewer, snapshot: DomainRequest) -> DomainRequest | None:

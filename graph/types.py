@@ -498,6 +498,14 @@ class Settings:
     def primary_chat_wait_seconds(self) -> int:
         return self.s.primary_chat_wait_seconds
 
+    @strawberry.field(description="Seconds without a sign of life after which a counsellor goes OFFLINE.")
+    def presence_timeout_seconds(self) -> int:
+        return self.s.presence_timeout_seconds
+
+    @strawberry.field(description="Seconds to accept an assigned chat before it is offered again; null: off.")
+    def accept_timeout_seconds(self) -> int | None:
+        return self.s.accept_timeout_seconds
+
 
 @strawberry.type(description="One staff action in the audit log.")
 class AuditEntry:

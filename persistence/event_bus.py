@@ -23,7 +23,6 @@ from persistence import event_codec
 from persistence.redis_backend import RECONNECTED, ResilientRedisBackend
 
 log = logging.getLogger(__name__)
-CHANNEL = "stamm.events"
 QUEUE_LIMIT = 256
 
 
@@ -60,8 +59,10 @@ class EventQueue:
 class EventBus:
     """Publishes committed domain events to every process; local subscribers get them decoded."""
 
-    def __init__(self, url: str, queue_limit: int = QUEUE_LIMIT) -> None:
+    def __init__(self, url: str, channel: str = "stamm.events", queue_limit: int = QUEUE_LIMIT) -> None:
         self.url = url
+        # Redis pub/sub ignores the database number: deployments sharing a Redis need their own channel.
+        self.channel = channel
         self._backend = ResilientRedisBackend(url) if url.startswith(("redis://", "rediss://")) else None
         self._broadcast = Broadcast(backend=self._backend) if self._backend else Broadcast(url)
         self._queue_limit = queue_limit
@@ -82,18 +83,23 @@ class EventBus:
         await self._broadcast.disconnect()
 
     @property
+    def listeners(self) -> int:
+        """Local subscribers now (tests wait for a subscription to listen before they act)."""
+        return len(self._queues)
+
+    @property
     def healthy(self) -> bool:
         return self._backend is None or self._backend.connected.is_set()
 
     async def publish(self, event: Event) -> None:
         """Send an event; a failure is logged as a lost event, never raised (the database is the truth)."""
         try:
-            await self._broadcast.publish(CHANNEL, event_codec.encode(event))
+            await self._broadcast.publish(self.channel, event_codec.encode(event))
         except Exception as exc:
             log.warning("event lost: %s not published (%s)", type(event).__name__, type(exc).__name__)
 
     async def _fan_out(self) -> None:
-        async with self._broadcast.subscribe(CHANNEL) as subscriber:
+        async with self._broadcast.subscribe(self.channel) as subscriber:
             self._ready.set()
             while True:
                 message = await subscriber.get()

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from domain.events import Event
 from domain.model import (
+    AuditEntry,
     Channel,
     Client,
     Counsellor,
@@ -31,12 +32,14 @@ from domain.model import (
 )
 from domain.policy import choice_key, free_on, may_take
 from domain.ports import (
+    AuditLog,
     ClientQuery,
     ClientRepository,
     CounsellorRepository,
     InvitationOutbox,
     Page,
     PrimaryHistoryRepository,
+    RateLimitRepository,
     RequestQuery,
     RequestRepository,
     SettingsRepository,
@@ -61,6 +64,8 @@ class Store:
     settings: Settings = field(default_factory=Settings)
     revoked: dict[str, datetime] = field(default_factory=dict)
     invitations: list[Invitation] = field(default_factory=list)
+    limit_hits: list[tuple[str, datetime]] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
     last_ids: dict[str, int] = field(default_factory=dict)
 
     def next_id(self, table: str) -> int:
@@ -105,7 +110,8 @@ class FakeCounsellorRepository(_Repo):
         return copy.copy(added)
 
     async def save(self, counsellor: Counsellor) -> None:
-        """Everything but the loads and last assignments, which only claim/release change."""
+        """Everything but the loads and last assignments (only claim/release change them) and the
+        last sign of life (only touch changes it); like the SQL adapter, reports the stored loads."""
         stored = self._store.counsellors[counsellor.id]
         self._store.counsellors[counsellor.id] = replace(
             counsellor,
@@ -113,7 +119,10 @@ class FakeCounsellorRepository(_Repo):
             open_mail_count=stored.open_mail_count,
             last_chat_assigned_at=stored.last_chat_assigned_at,
             last_mail_assigned_at=stored.last_mail_assigned_at,
+            last_seen_at=stored.last_seen_at,
         )
+        counsellor.active_chat_count = stored.active_chat_count
+        counsellor.open_mail_count = stored.open_mail_count
 
     async def filtered(self, online_status: OnlineStatus | None, active: bool | None) -> list[Counsellor]:
         rows = [
@@ -151,6 +160,21 @@ class FakeCounsellorRepository(_Repo):
         else:
             counsellor.open_mail_count = max(counsellor.open_mail_count - 1, 0)
         return copy.copy(counsellor)
+
+    async def touch(self, counsellor_ids: Sequence[int], now: datetime) -> None:
+        for counsellor_id in set(counsellor_ids):
+            if (counsellor := self._store.counsellors.get(counsellor_id)) is not None:
+                counsellor.last_seen_at = now
+
+    async def lapse(self, silent_since: datetime) -> list[Counsellor]:
+        """Everyone not OFFLINE never seen or last seen before `silent_since` goes OFFLINE."""
+        lapsed: list[Counsellor] = []
+        for counsellor in sorted(self._store.counsellors.values(), key=lambda c: c.id):
+            silent = counsellor.last_seen_at is None or counsellor.last_seen_at < silent_since
+            if counsellor.online_status is not OnlineStatus.OFFLINE and silent:
+                counsellor.online_status = OnlineStatus.OFFLINE
+                lapsed.append(copy.copy(counsellor))
+        return lapsed
 
 
 class FakeClientRepository(_Repo):
@@ -194,7 +218,7 @@ class FakeClientRepository(_Repo):
         rows = [
             copy.copy(c)
             for c in self._store.clients.values()
-            if _matches_client(c, query) and sees_client(viewer, c, await self.holder_ids(c.id))
+            if _matches_client(c, query, self._store) and sees_client(viewer, c, await self.holder_ids(c.id))
         ]
         rows.sort(key=lambda c: (c.display_name.lower(), c.id))
         return _page(rows, lambda c: c.id, first, after)
@@ -209,6 +233,14 @@ class FakeClientRepository(_Repo):
     async def holders_of(self, client_ids: Sequence[int]) -> dict[int, set[int]]:
         return {i: await self.holder_ids(i) for i in client_ids}
 
+    async def erase(self, client: Client) -> None:
+        """Like the SQL adapter: the same columns as `save` (all but the primary)."""
+        await self.save(client)
+
+    async def primary_of(self, counsellor_id: int) -> list[Client]:
+        found = [c for c in self._store.clients.values() if c.primary_counsellor_id == counsellor_id]
+        return [copy.copy(c) for c in sorted(found, key=lambda c: c.id)]
+
     async def related_counsellor_ids(self, client_id: int) -> set[int]:
         on_requests = {r.counsellor_id for r in self._store.requests.values() if r.client_id == client_id}
         in_history = {
@@ -217,10 +249,17 @@ class FakeClientRepository(_Repo):
             if h.client_id == client_id
             for i in (h.previous_counsellor_id, h.new_counsellor_id)
         }
-        return {i for i in on_requests | in_history if i is not None}
+        client = self._store.clients.get(client_id)
+        current = {client.primary_counsellor_id} if client else set()
+        return {i for i in on_requests | in_history | current if i is not None}
 
 
-def _matches_client(client: Client, query: ClientQuery) -> bool:
+def _primary_inactive(client: Client, store: Store) -> bool:
+    primary = store.counsellors.get(client.primary_counsellor_id or 0)
+    return primary is not None and not primary.active
+
+
+def _matches_client(client: Client, query: ClientQuery, store: Store) -> bool:
     if (
         query.primary_counsellor_id is not None
         and client.primary_counsellor_id != query.primary_counsellor_id
@@ -229,6 +268,8 @@ def _matches_client(client: Client, query: ClientQuery) -> bool:
     if query.unassigned is not None and (client.primary_counsellor_id is None) is not query.unassigned:
         return False
     if query.account_status is not None and client.account_status is not query.account_status:
+        return False
+    if query.primary_inactive is not None and _primary_inactive(client, store) is not query.primary_inactive:
         return False
     if query.search:
         haystack = " ".join(filter(None, [client.display_name, client.client_code, client.email]))
@@ -279,6 +320,85 @@ class FakeRequestRepository(_Repo):
             r for r in self._store.requests.values() if r.status is RequestStatus.QUEUED and r.id > after_id
         ]
         return [copy.copy(r) for r in sorted(rows, key=lambda r: r.id)[:limit]]
+
+    async def oldest_queued_of(self, client_id: int) -> Request | None:
+        rows = [
+            r
+            for r in self._store.requests.values()
+            if r.client_id == client_id and r.status is RequestStatus.QUEUED
+        ]
+        return copy.copy(min(rows, key=lambda r: r.id)) if rows else None
+
+    async def count_of_client(self, client_id: int, since: datetime | None, open_only: bool) -> int:
+        return sum(
+            1
+            for r in self._store.requests.values()
+            if r.client_id == client_id
+            and (since is None or r.created_at >= since)
+            and (not open_only or r.status in (RequestStatus.QUEUED, RequestStatus.ASSIGNED))
+        )
+
+    async def of_client(self, client_id: int) -> list[Request]:
+        rows = [r for r in self._store.requests.values() if r.client_id == client_id]
+        return [copy.copy(r) for r in sorted(rows, key=lambda r: r.id)]
+
+    async def erase_texts(self, client_id: int) -> int:
+        erased = 0
+        for request in self._store.requests.values():
+            if request.client_id == client_id:
+                request.subject = request.message = None
+                erased += 1
+        return erased
+
+    async def stop_waiting_for(self, counsellor_id: int) -> int:
+        """Like the SQL: clears `waiting_for_id` of the queued requests waiting for them."""
+        ended = 0
+        for request in self._store.requests.values():
+            if request.status is RequestStatus.QUEUED and request.waiting_for_id == counsellor_id:
+                request.waiting_for_id = None
+                ended += 1
+        return ended
+
+    def _overdue(self, request: Request, assigned_before: datetime) -> bool:
+        return (
+            request.status is RequestStatus.ASSIGNED
+            and request.channel is Channel.CHAT
+            and request.accepted_at is None
+            and request.assigned_at is not None
+            and request.assigned_at < assigned_before
+        )
+
+    async def unaccepted(self, assigned_before: datetime, limit: int) -> list[Request]:
+        rows = [r for r in self._store.requests.values() if self._overdue(r, assigned_before)]
+        rows.sort(key=lambda r: (r.assigned_at or START, r.id))
+        return [copy.copy(r) for r in rows[:limit]]
+
+    async def lock_unaccepted(self, request_id: int, assigned_before: datetime) -> Request | None:
+        found = self._store.requests.get(request_id)
+        return copy.copy(found) if found is not None and self._overdue(found, assigned_before) else None
+
+    async def queue_position(self, request: Request, now: datetime) -> int:
+        """1-based, among the queued requests of the same channel and pool (see the SQL adapter)."""
+
+        def waits(r: Request) -> bool:
+            return r.waiting_for_id is not None and r.wait_until is not None and r.wait_until > now
+
+        waiting = waits(request)
+        return sum(
+            1
+            for r in self._store.requests.values()
+            if r.status is RequestStatus.QUEUED
+            and r.channel is request.channel
+            and r.id <= request.id
+            and (r.waiting_for_id == request.waiting_for_id and waits(r) if waiting else not waits(r))
+        )
+
+    async def assignments_since(self, channel: Channel, since: datetime) -> int:
+        return sum(
+            1
+            for r in self._store.requests.values()
+            if r.channel is channel and r.assigned_at is not None and r.assigned_at >= since
+        )
 
     async def next_wait_end(self, after: datetime) -> datetime | None:
         ends = [
@@ -351,6 +471,35 @@ class FakeInvitationOutbox(_Repo):
     async def add(self, invitation: Invitation) -> None:
         self._store.invitations.append(replace(invitation, id=self._store.next_id("invitation")))
 
+    async def of_client(self, client_id: int) -> list[Invitation]:
+        return [copy.copy(i) for i in self._store.invitations if i.client_id == client_id]
+
+    async def erase_for(self, client_id: int) -> None:
+        self._store.invitations = [i for i in self._store.invitations if i.client_id != client_id]
+
+
+class FakeRateLimits(_Repo):
+    async def count(self, key: str, since: datetime) -> int:
+        return sum(1 for k, at in self._store.limit_hits if k == key and at >= since)
+
+    async def hit(self, key: str, now: datetime) -> None:
+        """Records the hit and, like the SQL adapter, drops this key's hits older than a day."""
+        day_ago = now - timedelta(days=1)
+        kept = [(k, at) for k, at in self._store.limit_hits if k != key or at >= day_ago]
+        self._store.limit_hits = [*kept, (key, now)]
+
+    async def clear(self, key: str) -> None:
+        self._store.limit_hits = [(k, at) for k, at in self._store.limit_hits if k != key]
+
+
+class FakeAuditLog(_Repo):
+    async def add(self, entry: AuditEntry) -> None:
+        self._store.audit.append(replace(entry, id=self._store.next_id("audit")))
+
+    async def page(self, first: int, after: str | None) -> Page[AuditEntry]:
+        """Newest first."""
+        return _page(sorted(self._store.audit, key=lambda e: -e.id), lambda e: e.id, first, after)
+
 
 class FakeUnitOfWork:
     """One transaction over a private copy of the shared store."""
@@ -367,6 +516,8 @@ class FakeUnitOfWork:
         self.settings: SettingsRepository = FakeSettingsRepository(self)
         self.tokens: TokenRepository = FakeTokenRepository(self)
         self.outbox: InvitationOutbox = FakeInvitationOutbox(self)
+        self.limits: RateLimitRepository = FakeRateLimits(self)
+        self.audit: AuditLog = FakeAuditLog(self)
 
     async def __aenter__(self) -> FakeUnitOfWork:
         self.store = copy.deepcopy(self.factory.store)

@@ -133,6 +133,8 @@ async def _change_counsellor(
             counsellor.last_seen_at = deps.clock.now()
             await uow.counsellors.touch([counsellor_id], counsellor.last_seen_at)
         await uow.counsellors.save(counsellor)
+        if not counsellor.eligible:
+            await uow.requests.stop_waiting_for(counsellor_id)
         uow.record(CounsellorStateChanged(counsellor))
         if also is not None:
             uow.record(also)
@@ -226,12 +228,8 @@ class SettingsUpdate:
 
     primary_chat_wait_seconds: int | None = None
     presence_timeout_seconds: int | None = None
-    accept_timeout_seconds: int | object | None = None
-    fallback_counsellor_id: int | object | None = None
-
-
-UNCHANGED = object()
-MAX_WAIT_SECONDS = 3_600
+    accept_timeout_seconds: int | object | None = UNCHANGED
+    fallback_counsellor_id: int | object | None = UNCHANGED
 
 
 async def update_settings(deps: Deps, viewer: Viewer, update: SettingsUpdate) -> Settings:
@@ -247,18 +245,18 @@ async def update_settings(deps: Deps, viewer: Viewer, update: SettingsUpdate) ->
             seconds = validation.whole_number(
                 update.presence_timeout_seconds, "input.presenceTimeoutSeconds", 86_400
             )
-            if seconds < 10:
+            if seconds < 1:
                 raise BadUserInput(
-                    "presenceTimeoutSeconds must be at least 10.", field="input.presenceTimeoutSeconds"
+                    "presenceTimeoutSeconds must be at least 1.", field="input.presenceTimeoutSeconds"
                 )
             settings.presence_timeout_seconds = seconds
         if update.accept_timeout_seconds is not UNCHANGED:
             timeout = update.accept_timeout_seconds
             if timeout is not None:
                 assert isinstance(timeout, int)
-                if timeout < 5:
+                if timeout < 1:
                     raise BadUserInput(
-                        "acceptTimeoutSeconds must be at least 5.", field="input.acceptTimeoutSeconds"
+                        "acceptTimeoutSeconds must be at least 1.", field="input.acceptTimeoutSeconds"
                     )
                 validation.whole_number(timeout, "input.acceptTimeoutSeconds", MAX_WAIT_SECONDS)
             settings.accept_timeout_seconds = timeout

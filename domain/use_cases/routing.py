@@ -80,7 +80,8 @@ async def route(uow: UnitOfWork, request: Request, client: Client, now: datetime
         if decision.counsellor_id is None or decision.reason is None:
             if decision.wait_until is not None:
                 request.waiting_for_id, request.wait_until = decision.wait_for_id, decision.wait_until
-            if request.status is RequestStatus.QUEUED and (decision.wait_until or not request.trace):
+            newly_queued = not request.trace or request.trace[-1].outcome != "QUEUED"
+            if request.status is RequestStatus.QUEUED and (decision.wait_until or newly_queued):
                 request.trace += decision.steps  # a new queue entry or wait: worth explaining
             return
         counsellor = await uow.counsellors.claim(decision.counsellor_id, channel, now, decision.checked)
@@ -162,7 +163,8 @@ async def _promising(deps: Deps) -> list[Request]:
                 if client is None:
                     continue
                 decision = await inputs.decide(request, client, now)
-                if decision.assigns or decision.wait_until != request.wait_until:
+                starts_wait = decision.wait_until is not None and decision.wait_until != request.wait_until
+                if decision.assigns or starts_wait:
                     promising.append(request)
             after = batch[-1].id
     return promising

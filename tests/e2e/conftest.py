@@ -54,7 +54,7 @@ def _database(backend: Backend, folder: Path) -> Iterator[str]:
 def _serve(backend: Backend, folder: Path) -> Iterator[LiveServer]:
     for database_url in _database(backend, folder):
         port = free_port()
-        live = start_server(e2e_config(database_url, backend.bus_url, port), port)
+        live = start_server(e2e_config(database_url, backend.bus_url, port, folder), port)
         try:
             yield live
         finally:

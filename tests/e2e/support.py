@@ -2,26 +2,35 @@
 
 The server runs in a background thread with its own event loop; tests talk to it over real
 sockets only (HTTP through gql's HTTPXAsyncTransport, websockets through gql's
-WebsocketsTransport speaking graphql-transport-ws). The one peek inside the process is
-`LiveServer.bus_subscribers`, used to know when a subscription without an initial state is
-listening (otherwise a test would have to guess with a sleep).
+WebsocketsTransport speaking graphql-transport-ws). Two things reach inside the process:
+
+- `LiveServer.bus_subscribers` counts the listeners on the server's event bus, to know when a
+  subscription without an initial state listens (otherwise a test would have to guess with a
+  sleep); it falls back to a short sleep if the bus changes shape.
+- `CheapArgon2Hasher` replaces the app's argon2 parameters (not the algorithm) to keep the
+  many sign-ins cheap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import os
 import socket
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from argon2 import PasswordHasher as Argon2
+from argon2.exceptions import InvalidHashError, VerificationError
 from gql import Client, GraphQLRequest
 from gql.client import AsyncClientSession
 from gql.transport.exceptions import TransportQueryError
@@ -29,16 +38,19 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 from starlette.applications import Starlette
 
+import graph.app as app_module
 from graph.app import create_app
+from graph.auth import Argon2Hasher
 from graph.config import Config
 
 ADMIN_EMAIL = "admin@e2e.test"
 ADMIN_PASSWORD = "admin-password-e2e-1"
 PASSWORD = "counsel-password-1"
+SECRET_KEY = "e2e-secret-key-" + "x" * 40
 BUS_CHANNEL = "stamm.events"
 # Long enough for a loaded machine, short enough to keep "nothing arrives" checks cheap.
 EVENT_TIMEOUT = 10.0
-QUIET_SECONDS = 0.6
+QUIET_SECONDS = 0.5
 
 
 def free_port() -> int:
@@ -52,21 +64,49 @@ def unique_email(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}@e2e.test"
 
 
-def e2e_config(database_url: str, broadcast_url: str, port: int) -> Config:
-    return Config(
-        database_url=database_url,
-        broadcast_url=broadcast_url,
-        secret_key="e2e-secret-key-" + "x" * 40,
-        token_ttl_seconds=3600,
-        admin_email=ADMIN_EMAIL,
-        admin_password=ADMIN_PASSWORD,
-        demo=False,
-        migrate=True,
-        host="127.0.0.1",
-        port=port,
-        sweep_seconds=30.0,
-        allowed_origins=(),
-    )
+def e2e_config(database_url: str, broadcast_url: str, port: int, data_dir: Path) -> Config:
+    """The production configuration with the e2e values; settings added later keep their defaults.
+
+    Config.from_env fills in whatever this list does not name; STAMM_DATA_DIR points it at
+    `data_dir`, so a key file it may generate lands there, never in the working tree.
+    """
+    explicit: dict[str, Any] = {
+        "database_url": database_url,
+        "broadcast_url": broadcast_url,
+        "secret_key": SECRET_KEY,
+        "token_ttl_seconds": 3600,
+        "admin_email": ADMIN_EMAIL,
+        "admin_password": ADMIN_PASSWORD,
+        "demo": False,
+        "migrate": True,
+        "host": "127.0.0.1",
+        "port": port,
+        "sweep_seconds": 30.0,
+        "allowed_origins": (),
+    }
+    overrides = {"STAMM_SECRET_KEY": SECRET_KEY, "STAMM_DATA_DIR": str(data_dir)}
+    saved = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
+    try:
+        defaults = Config.from_env()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    known = {f.name for f in dataclasses.fields(Config)}
+    limits = getattr(defaults, "limits", None)
+    if "limits" in known and dataclasses.is_dataclass(limits) and not isinstance(limits, type):
+        # Every e2e request comes from 127.0.0.1: per-address limits would count the whole suite
+        # as one visitor. The per-account and per-client limits stay as in production.
+        per_address = {
+            name: 1_000_000
+            for name in ("registrations_per_address_per_hour", "login_failures_per_address")
+            if hasattr(limits, name)
+        }
+        explicit["limits"] = dataclasses.replace(limits, **per_address)
+    return dataclasses.replace(defaults, **{k: v for k, v in explicit.items() if k in known})
 
 
 @dataclass
@@ -88,18 +128,21 @@ class LiveServer:
 
     def bus_subscribers(self) -> int | None:
         """How many listeners the server's event bus has now; None when that cannot be seen."""
-        try:
-            subscribers = self.app.state.stamm.bus._broadcast._subscribers
-        except AttributeError:
-            return None
-        return len(subscribers.get(BUS_CHANNEL, ()))
+        bus = getattr(getattr(self.app.state, "stamm", None), "bus", None)
+        queues = getattr(bus, "_queues", None)  # one local queue per listener, fed by one relay
+        if isinstance(queues, (set, list, dict)):
+            return len(queues)
+        subscribers = getattr(getattr(bus, "_broadcast", None), "_subscribers", None)
+        if isinstance(subscribers, dict):  # plain broadcaster: one queue per listener
+            return len(subscribers.get(BUS_CHANNEL, ()))
+        return None
 
-    async def wait_for_bus_subscribers(self, at_least: int, timeout: float = EVENT_TIMEOUT) -> None:
+    async def wait_for_bus_subscribers(self, at_least: int, within: float = EVENT_TIMEOUT) -> None:
         """Wait until the server listens on its bus with `at_least` subscribers (a sleep if unknown)."""
         if self.bus_subscribers() is None:
             await asyncio.sleep(0.5)
             return
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while (self.bus_subscribers() or 0) < at_least:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the server never had {at_least} bus subscribers")
@@ -123,9 +166,39 @@ class LiveServer:
         return ws_client(self.ws_url, token)
 
 
+class CheapArgon2Hasher(Argon2Hasher):
+    """argon2id with the cheapest parameters: the same code path, milliseconds instead of 0.3 s a hash.
+
+    Every e2e test creates and signs in several accounts; at the library's defaults the hashing
+    alone would take most of the suite's time budget on a busy machine.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._argon2 = Argon2(time_cost=1, memory_cost=1024, parallelism=1)
+
+    def hash(self, password: str) -> str:
+        return self._argon2.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._argon2.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+def _create_app(config: Config) -> Starlette:
+    """create_app(config), with the cheap hasher if the app still builds its hasher by that name."""
+    if not hasattr(app_module, "Argon2Hasher"):
+        return create_app(config)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app_module, "Argon2Hasher", CheapArgon2Hasher)
+        return create_app(config)
+
+
 def start_server(config: Config, port: int, startup_timeout: float = 30.0) -> LiveServer:
     """Start uvicorn on 127.0.0.1:`port` in a thread; returns once it accepts connections."""
-    app = create_app(config)
+    app = _create_app(config)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -147,9 +220,10 @@ def start_server(config: Config, port: int, startup_timeout: float = 30.0) -> Li
             pytest.fail(f"the server did not start within {startup_timeout} s")
         time.sleep(0.01)
     live = LiveServer(f"http://127.0.0.1:{port}", app, server, thread)
-    # The queue sweeper listens on the bus too: let it subscribe before tests count listeners.
-    deadline = time.monotonic() + startup_timeout
-    while (live.bus_subscribers() or 1) < 1 and time.monotonic() < deadline:
+    # The queue sweeper listens on the bus too: let it subscribe before tests count listeners
+    # (briefly: a version without such a listener must not cost every start seconds).
+    deadline = time.monotonic() + 2.0
+    while live.bus_subscribers() == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     return live
 
@@ -239,12 +313,12 @@ class Feed:
         else:
             await self.queue.put(_END)
 
-    async def next(self, timeout: float = EVENT_TIMEOUT) -> dict[str, Any]:
+    async def next(self, within: float = EVENT_TIMEOUT) -> dict[str, Any]:
         """The next result; raises what the subscription raised (TransportQueryError for errors)."""
         try:
-            item = await asyncio.wait_for(self.queue.get(), timeout)
+            item = await asyncio.wait_for(self.queue.get(), within)
         except TimeoutError:
-            raise AssertionError(f"no subscription result within {timeout} s") from None
+            raise AssertionError(f"no subscription result within {within} s") from None
         if isinstance(item, BaseException):
             raise item
         if item is _END:
@@ -252,10 +326,10 @@ class Feed:
         assert isinstance(item, dict)
         return item
 
-    async def error(self, timeout: float = EVENT_TIMEOUT) -> list[dict[str, Any]]:
+    async def error(self, within: float = EVENT_TIMEOUT) -> list[dict[str, Any]]:
         """The errors the subscription ended with."""
         with pytest.raises(TransportQueryError) as caught:
-            await self.next(timeout)
+            await self.next(within)
         errors = caught.value.errors
         assert errors, f"no errors in {caught.value!r}"
         return errors
@@ -363,7 +437,9 @@ mutation ($input: SubmitRequestInput!) {
 }"""
 
 
-async def submit(live: LiveServer, token: str, channel: str = "CHAT", message: str = "Hallo") -> dict[str, Any]:
+async def submit(
+    live: LiveServer, token: str, channel: str = "CHAT", message: str = "Hallo"
+) -> dict[str, Any]:
     data = await live.call(token, SUBMIT, input={"channel": channel, "message": message})
     request: dict[str, Any] = data["submitRequest"]
     return request

@@ -44,8 +44,8 @@ async def test_readme_walk_through(server: LiveServer) -> None:
     assert me["me"]["counsellor"]["onlineStatus"] == "OFFLINE"
     assert me["me"]["counsellor"]["chatCapacity"] == 1
 
-    anna = await create_counsellor(server, admin, "Anna")
-    ben = await create_counsellor(server, admin, "Ben")
+    anna = await create_counsellor(server, admin, "Anna", login_now=False)
+    ben = await create_counsellor(server, admin, "Ben", login_now=False)
     created = await server.call(
         admin,
         "query ($id: ID!) { counsellor(id: $id) { onlineStatus chatCapacity mailAvailability role } }",
@@ -59,8 +59,8 @@ async def test_readme_walk_through(server: LiveServer) -> None:
     }
 
     # Anna signs in herself and goes ONLINE.
-    assert await server.login(anna.email, PASSWORD)
-    await set_online(server, anna.token, "ONLINE")
+    anna_token = await server.login(anna.email, PASSWORD)
+    await set_online(server, anna_token, "ONLINE")
 
     # A client registers; nothing is routed yet.
     kim = await register_client(server, "Kim")
@@ -68,7 +68,7 @@ async def test_readme_walk_through(server: LiveServer) -> None:
     assert before["me"]["client"]["primaryCounsellor"] is None
 
     # Anna follows the requests routed to her; Kim writes a chat.
-    async with server.ws(anna.token) as anna_ws, subscription(server, anna_ws, REQUEST_ASSIGNED) as feed:
+    async with server.ws(anna_token) as anna_ws, subscription(server, anna_ws, REQUEST_ASSIGNED) as feed:
         submitted = await submit(server, kim.token, "CHAT", "Ich brauche Hilfe.")
         assert submitted["status"] == "ASSIGNED"
         assert submitted["routingReason"] == "FIRST_REQUEST"
@@ -92,7 +92,9 @@ async def test_readme_walk_through(server: LiveServer) -> None:
     assert changed["changePrimaryCounsellor"] == {"id": kim.id, "primaryCounsellor": {"id": ben.id}}
 
     # Staff see the whole history, oldest first, with reason and who changed it.
-    staff_view = await server.call(admin, f"query ($id: ID!) {{ client(id: $id) {{ {HISTORY_FIELDS} }} }}", id=kim.id)
+    staff_view = await server.call(
+        admin, f"query ($id: ID!) {{ client(id: $id) {{ {HISTORY_FIELDS} }} }}", id=kim.id
+    )
     history = staff_view["client"]["primaryCounsellorHistory"]
     assert [entry["source"] for entry in history] == ["AUTOMATIC", "MANUAL"]
     automatic, manual = history
@@ -125,7 +127,7 @@ async def test_readme_walk_through(server: LiveServer) -> None:
     # The chat already assigned stays with Anna; the next one follows the new primary (Ben, once online).
     requests = await server.call(admin, "{ requests { edges { node { id counsellor { id } } } } }")
     assert [e["node"]["counsellor"]["id"] for e in requests["requests"]["edges"]] == [anna.id]
-    await set_online(server, ben.token, "ONLINE")
+    await set_online(server, await server.login(ben.email, PASSWORD), "ONLINE")
     second = await submit(server, kim.token, "CHAT", "Noch eine Frage.")
     assert second["counsellor"]["id"] == ben.id
     assert second["routingReason"] == "PRIMARY_COUNSELLOR"
