@@ -6,7 +6,8 @@
 #   make lint     ruff check, ruff format --check, mypy
 #   make format   ruff format, then ruff check --fix
 #   make schema   regenerate schema.graphql from the code
-#   make bench    run the benchmark (python -m bench)
+#   make bench    run the benchmark (python -m bench; PostgreSQL + Redis, results in docs/benchmarks.md)
+#   make fuzz     a long schemathesis run against the API (2,000 generated operations)
 #   make clean    remove .venv, data/ and test/tool artefacts
 #
 # The environment passes through to every command: `PORT=9000 make run` or `make run PORT=9000`.
@@ -22,7 +23,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PACKAGES := domain persistence graph
 
-.PHONY: help venv run test lint format schema bench clean
+.PHONY: help venv run test lint format schema bench fuzz clean
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
@@ -65,6 +66,9 @@ schema: venv
 
 bench: venv
 	$(PY) -m bench
+
+fuzz: venv
+	$(PY) -m tests.security.fuzz_large
 
 clean:
 	rm -rf $(VENV) data build .pytest_cache .mypy_cache .ruff_cache .coverage schema.graphql.tmp *.egg-info

@@ -109,7 +109,7 @@ async def engines(database_url: str) -> AsyncIterator[Engines]:
 
 @pytest.fixture
 async def bus(backend: Backend) -> AsyncIterator[EventBus]:
-    found = EventBus(backend.bus_url)
+    found = EventBus(backend.bus_url, unique_name("stamm.test"))
     await found.connect()
     try:
         yield found
