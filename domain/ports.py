@@ -56,6 +56,9 @@ class CounsellorRepository(Protocol):
     async def get(self, counsellor_id: int) -> Counsellor | None: ...
     async def get_many(self, ids: Sequence[int]) -> dict[int, Counsellor]: ...
     async def by_email(self, email: str) -> Counsellor | None: ...
+    async def lock(self, counsellor_id: int) -> Counsellor | None:
+        """Load the counsellor and hold the row until commit (concurrent changes do not undo each other)."""
+
     async def add(self, counsellor: Counsellor) -> Counsellor: ...
     async def save(self, counsellor: Counsellor) -> None:
         """Write profile, status and capacity settings; never the loads."""
@@ -172,6 +175,9 @@ class PrimaryHistoryRepository(Protocol):
 
 class SettingsRepository(Protocol):
     async def get(self) -> Settings: ...
+    async def lock(self) -> Settings:
+        """The settings, with their row held until commit."""
+
     async def save(self, settings: Settings) -> None: ...
 
 

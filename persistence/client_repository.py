@@ -107,7 +107,7 @@ class SqlClientRepository:
         where = and_(visible_clients(viewer), *_filters(query))
         page = select(t).where(where).order_by(t.c.sort_name, t.c.id).limit(first + 1)
         if after is not None:
-            name, last_id = rows.decode_cursor(after, 2)
+            name, last_id = rows.decode_cursor(after, str, int)
             page = page.where(or_(t.c.sort_name > name, and_(t.c.sort_name == name, t.c.id > last_id)))
         found = [rows.client(r) for r in await self._conn.execute(page)]
         total = (await self._conn.execute(select(func.count()).select_from(t).where(where))).scalar_one()

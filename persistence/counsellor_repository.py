@@ -55,6 +55,10 @@ class SqlCounsellorRepository:
         result = await self._conn.execute(select(t).where(t.c.id.in_(set(ids))))
         return {c.id: c for c in map(rows.counsellor, result)}
 
+    async def lock(self, counsellor_id: int) -> Counsellor | None:
+        row = (await self._conn.execute(select(t).where(t.c.id == counsellor_id).with_for_update())).first()
+        return rows.counsellor(row) if row else None
+
     async def by_email(self, email: str) -> Counsellor | None:
         row = (await self._conn.execute(select(t).where(t.c.email == email.lower()))).first()
         return rows.counsellor(row) if row else None

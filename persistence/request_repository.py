@@ -243,7 +243,7 @@ class SqlRequestRepository:
         where = and_(visible_requests(viewer), *_filters(query))
         page = select(t).where(where).order_by(t.c.id.desc()).limit(first + 1)
         if after is not None:
-            (last_id,) = rows.decode_cursor(after, 1)
+            (last_id,) = rows.decode_cursor(after, int)
             page = page.where(t.c.id < last_id)
         found = [self._read(r) for r in await self._conn.execute(page)]
         total = (await self._conn.execute(select(func.count()).select_from(t).where(where))).scalar_one()

@@ -230,14 +230,26 @@ def encode_cursor(*key: object) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
 
 
-def decode_cursor(cursor: str, size: int) -> list[Any]:
-    """The key inside a cursor this service made; BAD_USER_INPUT on anything else."""
+MAX_ROW_ID = 2**31 - 1
+
+
+def _fits(value: object, kind: type) -> bool:
+    if kind is int:
+        return type(value) is int and 0 <= value <= MAX_ROW_ID
+    return type(value) is kind
+
+
+def decode_cursor(cursor: str, *kinds: type) -> list[Any]:
+    """The key inside a cursor this service made, one value of each kind; BAD_USER_INPUT otherwise."""
+    bad = BadUserInput("after is not a cursor of this list.", field="after")
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, UnicodeError) as exc:
-        raise BadUserInput("after is not a cursor of this list.", field="after") from exc
-    if not isinstance(key, list) or len(key) != size:
-        raise BadUserInput("after is not a cursor of this list.", field="after")
+    except (ValueError, UnicodeError, RecursionError) as exc:
+        raise bad from exc
+    if not isinstance(key, list) or len(key) != len(kinds):
+        raise bad
+    if not all(_fits(value, kind) for value, kind in zip(key, kinds, strict=True)):
+        raise bad
     return key
 
 

@@ -55,8 +55,15 @@ class SqlSettingsRepository:
         self._conn = conn
 
     async def get(self) -> Settings:
+        return await self._read(lock=False)
+
+    async def lock(self) -> Settings:
+        return await self._read(lock=True)
+
+    async def _read(self, *, lock: bool) -> Settings:
         t = settings_table
-        row = (await self._conn.execute(select(t).where(t.c.id == SETTINGS_ROW))).first()
+        query = select(t).where(t.c.id == SETTINGS_ROW)
+        row = (await self._conn.execute(query.with_for_update() if lock else query)).first()
         if row is None:
             return Settings()
         return Settings(
@@ -162,7 +169,7 @@ class SqlAuditLog:
     async def page(self, first: int, after: str | None) -> Page[AuditEntry]:
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(first + 1)
         if after is not None:
-            (last_id,) = rows.decode_cursor(after, 1)
+            (last_id,) = rows.decode_cursor(after, int)
             query = query.where(audit_log.c.id < last_id)
         found = [rows.audit_entry(r) for r in await self._conn.execute(query)]
         total = (await self._conn.execute(select(func.count()).select_from(audit_log))).scalar_one()

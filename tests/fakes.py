@@ -124,6 +124,9 @@ class FakeCounsellorRepository(_Repo):
         counsellor.active_chat_count = stored.active_chat_count
         counsellor.open_mail_count = stored.open_mail_count
 
+    async def lock(self, counsellor_id: int) -> Counsellor | None:
+        return await self.get(counsellor_id)
+
     async def filtered(self, online_status: OnlineStatus | None, active: bool | None) -> list[Counsellor]:
         rows = [
             copy.copy(c)
@@ -454,6 +457,9 @@ class FakePrimaryHistoryRepository(_Repo):
 class FakeSettingsRepository(_Repo):
     async def get(self) -> Settings:
         return copy.copy(self._store.settings)
+
+    async def lock(self) -> Settings:
+        return await self.get()
 
     async def save(self, settings: Settings) -> None:
         self._store.settings = copy.copy(settings)

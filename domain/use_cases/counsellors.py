@@ -125,7 +125,7 @@ async def _change_counsellor(
     `seen`: the change is also a sign of life of the counsellor's session.
     """
     async with deps.uow() as uow:
-        counsellor = await uow.counsellors.get(counsellor_id)
+        counsellor = await uow.counsellors.lock(counsellor_id)
         if counsellor is None:
             raise not_found("Counsellor", field)
         change(counsellor)
@@ -210,7 +210,7 @@ async def set_fallback_counsellor(deps: Deps, viewer: Viewer, counsellor_id: int
                 raise BadUserInput(
                     "The fallback counsellor must be an active counsellor.", field="counsellorId"
                 )
-        settings = await uow.settings.get()
+        settings = await uow.settings.lock()
         settings.fallback_counsellor_id = counsellor_id
         await uow.settings.save(settings)
         await uow.commit()
@@ -236,7 +236,7 @@ async def update_settings(deps: Deps, viewer: Viewer, update: SettingsUpdate) ->
     """Admins change the routing settings; a shorter wait or a new fallback may move queued requests."""
     require_admin(viewer)
     async with deps.uow() as uow:
-        settings = await uow.settings.get()
+        settings = await uow.settings.lock()
         if update.primary_chat_wait_seconds is not None:
             settings.primary_chat_wait_seconds = validation.whole_number(
                 update.primary_chat_wait_seconds, "input.primaryChatWaitSeconds", MAX_WAIT_SECONDS

@@ -33,7 +33,9 @@ def http_request(token: str | None) -> Request:
 def execute(state: AppState) -> Execute:
     """Run one operation as an HTTP request with `token` would; returns {data, errors}."""
 
-    async def run(query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:
+    async def run(
+        query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
         result = await schema.execute(query, variables, context_value=Context(state, http_request(token)))
         errors = [e.formatted for e in result.errors or []]
         return {"data": result.data, "errors": errors}
@@ -43,6 +45,8 @@ def execute(state: AppState) -> Execute:
 
 @pytest.fixture
 async def admin_token(deps: Deps, state: AppState) -> str:
-    admin = await add_counsellor(deps, NewCounsellor("admin@api.test", "admin-password", "Admin", role=StaffRole.ADMIN))
+    admin = await add_counsellor(
+        deps, NewCounsellor("admin@api.test", "admin-password", "Admin", role=StaffRole.ADMIN)
+    )
     token, _ = state.signer.issue(Viewer(role=Role.ADMIN, counsellor_id=admin.id))
     return token

@@ -52,7 +52,8 @@ def counted(engines: Engines) -> Iterator[list[str]]:
 
 async def _clients(deps: Deps, admin_token_viewer: Viewer, count: int) -> None:
     counsellors = [
-        await add_counsellor(deps, NewCounsellor(f"c{i}@api.test", "password-123", f"Counsellor {i}")) for i in range(5)
+        await add_counsellor(deps, NewCounsellor(f"c{i}@api.test", "password-123", f"Counsellor {i}"))
+        for i in range(5)
     ]
     for i in range(count):
         primary = counsellors[i % len(counsellors)].id
