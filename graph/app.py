@@ -21,7 +21,7 @@ from domain.use_cases import Deps
 from domain.use_cases.accounts import ensure_admin
 from domain.use_cases.routing import Dispatcher
 from graph.auth import Argon2Hasher, TokenSigner
-from graph.config import Config
+from graph.config import Config, bus_channel_for
 from graph.context import AppState, Context
 from graph.hardening import BodySizeLimit
 from graph.presence_keeper import PresenceKeeper
@@ -74,7 +74,7 @@ def create_app(config: Config | None = None) -> Starlette:
     """The app; engines, bus and dispatcher start in its lifespan."""
     config = config or Config.from_env()
     engines = create_engines(config.database_url)
-    bus = EventBus(config.broadcast_url, config.bus_channel)
+    bus = EventBus(config.broadcast_url, config.bus_channel or bus_channel_for(config.database_url))
     deps = Deps(
         uow=SqlUnitOfWorkFactory(engines, bus.publish, text_cipher(config)),
         clock=SystemClock(),

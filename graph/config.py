@@ -33,10 +33,8 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def _bus_channel(database_url: str) -> str:
-    """STAMM_BUS_CHANNEL, or one derived from the database: one deployment, one channel."""
-    if channel := os.environ.get("STAMM_BUS_CHANNEL"):
-        return channel
+def bus_channel_for(database_url: str) -> str:
+    """The event channel of the deployment on this database: one deployment, one channel."""
     database = make_url(database_url).render_as_string(hide_password=True)
     return "stamm." + hashlib.sha256(database.encode()).hexdigest()[:16]
 
@@ -70,10 +68,23 @@ class Config:
     data_key: bytes = b""
     limits: Limits = field(default_factory=Limits)
     api: ApiLimits = field(default_factory=ApiLimits)
-    bus_channel: str = "stamm.events"
+    # Empty: derived from the database (bus_channel_for), so deployments sharing a Redis stay apart.
+    bus_channel: str = ""
 
     @classmethod
     def from_env(cls) -> Config:
+        """The settings of this process; several processes (a redis:// bus) must share their keys."""
+        if os.environ.get("BROADCAST_URL", "").startswith(("redis://", "rediss://")):
+            missing = [name for name in ("STAMM_SECRET_KEY", "STAMM_DATA_KEY") if not os.environ.get(name)]
+            if missing:
+                raise SystemExit(
+                    f"{' and '.join(missing)} must be set when several processes share a bus: "
+                    "each would otherwise generate its own key"
+                )
+        return cls._read_env()
+
+    @classmethod
+    def _read_env(cls) -> Config:
         data_dir = Path(os.environ.get("STAMM_DATA_DIR", "data"))
         origins = os.environ.get("STAMM_ALLOWED_ORIGINS", "")
         database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
@@ -94,5 +105,5 @@ class Config:
             data_key=data_key(data_dir),
             limits=_limits(),
             api=ApiLimits.from_env(),
-            bus_channel=_bus_channel(database_url),
+            bus_channel=os.environ.get("STAMM_BUS_CHANNEL", ""),
         )

@@ -188,7 +188,8 @@ class Subscription:
                         event.change.client_id,
                     ):
                         continue
-                    if viewer_now.is_admin or me in event.visible_to:
+                    known = await info.context.loaders.client.load(event.change.client_id) is not None
+                    if known and (viewer_now.is_admin or me in event.visible_to):
                         yield PrimaryCounsellorChange.of(event.change, viewer_now)
         except DomainError as exc:
             raise domain_error(exc) from exc

@@ -43,6 +43,8 @@ Publish = Callable[[Event], Awaitable[None]]
 # Getting a working connection may take this long; a hung database answers SERVICE_UNAVAILABLE
 # within about 5 s (SQLAlchemy adds up to 2 s closing the hung connection).
 ACQUIRE_TIMEOUT_S = 2.5
+# Waiting for a free pooled connection (a burst of requests) may take this long.
+BUSY_TIMEOUT_S = 10.0
 _UNREACHABLE = (OSError, sa_exc.OperationalError, sa_exc.InterfaceError, TimeoutError, sa_exc.TimeoutError)
 
 
@@ -57,14 +59,29 @@ class SqlUnitOfWork:
     limits: RateLimitRepository
     audit: AuditLog
 
-    def __init__(self, engine: AsyncEngine, publish: Publish, cipher: TextCipher) -> None:
+    def __init__(
+        self, engine: AsyncEngine, publish: Publish, cipher: TextCipher, slots: asyncio.Semaphore
+    ) -> None:
         self._engine = engine
         self._publish = publish
         self._cipher = cipher
+        self._slots = slots
         self._events: list[Event] = []
         self._conn: AsyncConnection | None = None
 
     async def __aenter__(self) -> SqlUnitOfWork:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), BUSY_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("every database connection is busy; answering SERVICE_UNAVAILABLE")
+            raise ServiceUnavailable("The service is busy; try again shortly.") from None
+        try:
+            return await self._begin()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def _begin(self) -> SqlUnitOfWork:
         try:
             # A database that stops answering without closing connections must not hang a request.
             async with asyncio.timeout(ACQUIRE_TIMEOUT_S):
@@ -90,7 +107,12 @@ class SqlUnitOfWork:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        exc = exc_info[1] if len(exc_info) > 1 else None
+        try:
+            await self._end(exc_info[1] if len(exc_info) > 1 else None)
+        finally:
+            self._slots.release()
+
+    async def _end(self, exc: object) -> None:
         conn, self._conn = self._conn, None
         if conn is None:
             return
@@ -134,8 +156,16 @@ class SqlUnitOfWorkFactory:
         self._engines = engines
         self._publish = publish
         self._cipher = cipher
+        self._slots: dict[int, asyncio.Semaphore] = {}
 
     def __call__(self, *, write: bool = True) -> UnitOfWork:
-        return SqlUnitOfWork(
-            self._engines.write if write else self._engines.read, self._publish, self._cipher
-        )
+        engine = self._engines.write if write else self._engines.read
+        return SqlUnitOfWork(engine, self._publish, self._cipher, self._slots_of(engine))
+
+    def _slots_of(self, engine: AsyncEngine) -> asyncio.Semaphore:
+        """One slot per pooled connection: waiting for a free one is queueing, not an outage."""
+        if id(engine) not in self._slots:
+            pool = engine.sync_engine.pool
+            size = getattr(pool, "size", lambda: 5)() + max(getattr(pool, "_max_overflow", 0), 0)
+            self._slots[id(engine)] = asyncio.Semaphore(size)
+        return self._slots[id(engine)]

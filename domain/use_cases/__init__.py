@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -23,3 +24,13 @@ class Deps:
 
 async def _nothing() -> None:
     return None
+
+
+async def hash_password(deps: Deps, password: str) -> str:
+    """Hash in a worker thread: argon2 takes tens of milliseconds and would stall the event loop."""
+    return await asyncio.to_thread(deps.hasher.hash, password)
+
+
+async def password_matches(deps: Deps, password_hash: str, password: str) -> bool:
+    """Verify in a worker thread (see hash_password)."""
+    return await asyncio.to_thread(deps.hasher.verify, password_hash, password)

@@ -11,7 +11,7 @@ from domain.errors import BadUserInput, Conflict, RateLimited, Unauthenticated
 from domain.events import SessionsEnded
 from domain.model import AccountStatus, Client, Counsellor, InvitationStatus, Role, StaffRole, Viewer
 from domain.ports import UnitOfWork
-from domain.use_cases import Deps
+from domain.use_cases import Deps, hash_password, password_matches
 from domain.use_cases.clients import unused_client_code
 from domain.use_cases.counsellors import NewCounsellor, add_counsellor
 from domain.use_cases.presence import sign_off
@@ -54,7 +54,7 @@ async def login(deps: Deps, email: str, password: str, address: str | None = Non
         counsellor = await uow.counsellors.by_email(email_address)
         client = None if counsellor else await uow.clients.by_email(email_address)
     # The hash check runs outside any transaction: it is slow on purpose.
-    viewer = _verified(deps, counsellor, client, password)
+    viewer = await _verified(deps, counsellor, client, password)
     async with deps.uow() as uow:
         if viewer is None:
             for key, _ in keys:
@@ -69,15 +69,15 @@ async def login(deps: Deps, email: str, password: str, address: str | None = Non
     return viewer
 
 
-def _verified(
+async def _verified(
     deps: Deps, counsellor: Counsellor | None, client: Client | None, password: str
 ) -> Viewer | None:
     if counsellor is not None:
-        ok = deps.hasher.verify(counsellor.password_hash, password) and counsellor.active
+        ok = await password_matches(deps, counsellor.password_hash, password) and counsellor.active
         return _staff_viewer(counsellor) if ok else None
     if client is not None and client.password_hash is not None:
         ok = (
-            deps.hasher.verify(client.password_hash, password)
+            await password_matches(deps, client.password_hash, password)
             and client.account_status is AccountStatus.ACTIVE
         )
         return (
@@ -85,14 +85,14 @@ def _verified(
             if ok
             else None
         )
-    _burn_time(deps, password)
+    await _burn_time(deps, password)
     return None
 
 
-def _burn_time(deps: Deps, password: str) -> None:
+async def _burn_time(deps: Deps, password: str) -> None:
     if "hash" not in _DUMMY_HASH:
-        _DUMMY_HASH["hash"] = deps.hasher.hash("not-a-real-password")
-    deps.hasher.verify(_DUMMY_HASH["hash"], password)
+        _DUMMY_HASH["hash"] = await hash_password(deps, "not-a-real-password")
+    await password_matches(deps, _DUMMY_HASH["hash"], password)
 
 
 async def register_client(
@@ -111,7 +111,7 @@ async def register_client(
         email=address,
         language=validation.language(language, "input.language"),
         invitation_status=InvitationStatus.REGISTERED,
-        password_hash=deps.hasher.hash(validation.password(password, "input.password", address)),
+        password_hash=await hash_password(deps, validation.password(password, "input.password", address)),
         created_at=now,
         last_login_at=now,
     )
@@ -162,24 +162,31 @@ async def current_viewer(
         return replace(_staff_viewer(counsellor), token_id=token_id, expires_at=expires_at)
 
 
+async def _account(uow: UnitOfWork, viewer: Viewer) -> Counsellor | Client | None:
+    if viewer.counsellor_id is not None:
+        return await uow.counsellors.get(viewer.counsellor_id)
+    return await uow.clients.get(viewer.client_id or 0)
+
+
 async def change_password(deps: Deps, viewer: Viewer, current: str, new: str) -> Viewer:
     """Change the viewer's password; every session of the account ends (the caller gets a new one)."""
     require_authenticated(viewer)
+    async with deps.uow(write=False) as uow:
+        account = await _account(uow, viewer)
+    # Hashing happens outside the write transaction: it is slow on purpose.
+    if (
+        account is None
+        or not account.password_hash
+        or not await password_matches(deps, account.password_hash, current)
+    ):
+        raise BadUserInput("The current password is wrong.", field="currentPassword")
+    if new == current:
+        raise BadUserInput("The new password must differ from the current one.", field="newPassword")
+    new_hash = await hash_password(deps, validation.password(new, "newPassword", account.email))
     async with deps.uow() as uow:
-        account: Counsellor | Client | None
-        if viewer.counsellor_id is not None:
-            account = await uow.counsellors.get(viewer.counsellor_id)
-        else:
-            account = await uow.clients.get(viewer.client_id or 0)
-        if (
-            account is None
-            or not account.password_hash
-            or not deps.hasher.verify(account.password_hash, current)
-        ):
-            raise BadUserInput("The current password is wrong.", field="currentPassword")
-        if new == current:
-            raise BadUserInput("The new password must differ from the current one.", field="newPassword")
-        account.password_hash = deps.hasher.hash(validation.password(new, "newPassword", account.email))
+        account = await _account(uow, viewer)
+        assert account is not None
+        account.password_hash = new_hash
         account.session_generation += 1
         if isinstance(account, Counsellor):
             await uow.counsellors.save(account)

@@ -10,7 +10,7 @@ from domain.errors import BadUserInput, Conflict
 from domain.events import CounsellorStateChanged, Event, SessionsEnded
 from domain.model import Counsellor, MailAvailability, OnlineStatus, Settings, StaffRole, Viewer
 from domain.ports import UnitOfWork
-from domain.use_cases import Deps
+from domain.use_cases import Deps, hash_password
 from domain.visibility import (
     acting_counsellor,
     not_found,
@@ -65,7 +65,7 @@ async def add_counsellor(deps: Deps, new: NewCounsellor, prefix: str = "") -> Co
         last_name=validation.optional_text(new.last_name, f"{prefix}lastName"),
         role=new.role or StaffRole.COUNSELLOR,
         created_at=deps.clock.now(),
-        password_hash=deps.hasher.hash(new.password),
+        password_hash=await hash_password(deps, new.password),
         chat_capacity=validation.whole_number(
             1 if new.chat_capacity is None else new.chat_capacity,
             f"{prefix}chatCapacity",

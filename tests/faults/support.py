@@ -6,6 +6,7 @@ free port as a subprocess, kills it with SIGKILL and starts it again on the same
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -31,6 +32,7 @@ def app_config(database_url: str, broadcast_url: str, port: int, data_dir: Path)
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "STAMM_SECRET_KEY": "faults-secret-key-" + "x" * 40,
+        "STAMM_DATA_KEY": base64.b64encode(b"k" * 32).decode(),
         "STAMM_ADMIN_EMAIL": ADMIN_EMAIL,
         "STAMM_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "STAMM_DEMO": "0",

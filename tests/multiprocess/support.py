@@ -1,0 +1,664 @@
+"""Helpers for the scale-out tests: server processes, GraphQL over HTTP and websockets, database reads.
+
+Two real processes (`python -m graph.main`) share one PostgreSQL database and one Redis bus. The
+tests talk to them only over sockets: HTTP with httpx, graphql-transport-ws with gql's
+WebsocketsTransport. What the processes did is checked through the API and by reading the
+database directly with SQLAlchemy (the database is the truth).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from gql import Client, GraphQLRequest
+from gql.client import AsyncClientSession
+from gql.transport.websockets import WebsocketsTransport
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.services import POSTGRES_URL, REDIS_URL, REQUIRED
+
+# For a module: skipped when the services are unset, unless STAMM_REQUIRE_SERVICES=1 (then the
+# fixtures fail through tests.services.require_postgres).
+needs_services = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.skipif(
+        not (POSTGRES_URL and REDIS_URL) and not REQUIRED,
+        reason="TEST_DATABASE_URL and TEST_REDIS_URL are unset",
+    ),
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ADMIN_EMAIL = "admin@multiprocess.test"
+ADMIN_PASSWORD = "admin-password-mp-1"
+PASSWORD = "client-password-1"
+SECRET_KEY = "multiprocess-secret-key-" + "m" * 40
+# Request texts are encrypted at rest: every process of a deployment needs the same key.
+DATA_KEY = base64.b64encode(bytes(range(32))).decode()
+# The tests register and submit far more from 127.0.0.1 than one person would.
+GENEROUS_LIMITS = {
+    "STAMM_LIMIT_REGISTRATIONS_PER_ADDRESS_PER_HOUR": "10000",
+    "STAMM_LIMIT_SUBMITS_PER_HOUR": "10000",
+    "STAMM_LIMIT_OPEN_REQUESTS_PER_CLIENT": "1000",
+}
+STARTUP_TIMEOUT = 45.0
+EVENT_TIMEOUT = 10.0
+LOG_TAIL_LINES = 150
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def unique_email(prefix: str) -> str:
+    slug = "".join(ch for ch in prefix.lower() if ch.isalnum()) or "user"
+    return f"{slug}-{uuid.uuid4().hex[:10]}@multiprocess.test"
+
+
+def row_id(global_id: str, kind: str) -> int:
+    """The database id behind a global id (base64 of "Kind:id", see graph/ids.py)."""
+    padded = global_id + "=" * (-len(global_id) % 4)
+    found, _, raw = base64.urlsafe_b64decode(padded).decode().partition(":")
+    assert found == kind, f"{global_id} is a {found}, not a {kind}"
+    return int(raw)
+
+
+def global_id(kind: str, row: int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{row}".encode()).decode().rstrip("=")
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        content = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return "(no log file)"
+    cut = content[-lines:]
+    skipped = len(content) - len(cut)
+    return (f"... ({skipped} earlier lines in {path})\n" if skipped else "") + "\n".join(cut)
+
+
+# Server processes -------------------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    """One `python -m graph.main` process on 127.0.0.1:`port`."""
+
+    name: str
+    port: int
+    stderr_path: Path
+    stdout_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.base_url}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    def environment(self, database_url: str, broadcast_url: str, data_dir: Path) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("STAMM_", "TEST_"))}
+        env.update(
+            DATABASE_URL=database_url,
+            BROADCAST_URL=broadcast_url,
+            HOST="127.0.0.1",
+            PORT=str(self.port),
+            STAMM_SECRET_KEY=SECRET_KEY,
+            STAMM_DATA_KEY=DATA_KEY,
+            STAMM_ADMIN_EMAIL=ADMIN_EMAIL,
+            STAMM_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            STAMM_DEMO="0",
+            STAMM_MIGRATE="1",
+            # Long: dispatching after a change must come from the change (and its event), not a sweep.
+            STAMM_SWEEP_SECONDS="600",
+            STAMM_DATA_DIR=str(data_dir),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(GENEROUS_LIMITS)
+        return env
+
+    def start(self, database_url: str, broadcast_url: str, data_dir: Path) -> None:
+        with self.stderr_path.open("wb") as stderr, self.stdout_path.open("wb") as stdout:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "graph.main"],
+                cwd=REPO_ROOT,
+                env=self.environment(database_url, broadcast_url, data_dir),
+                stdout=stdout,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Wait for /readyz to answer 200; AssertionError with the log when it does not."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        with httpx.Client(timeout=2) as http:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise AssertionError(
+                        f"process {self.name} exited with {self.process.returncode} during start-up\n"
+                        f"{self.describe()}"
+                    )
+                try:
+                    response = http.get(f"{self.base_url}/readyz")
+                    if response.status_code == 200:
+                        return
+                    last = f"{response.status_code} {response.text}"
+                except httpx.HTTPError as exc:
+                    last = type(exc).__name__
+                time.sleep(0.1)
+        raise AssertionError(f"process {self.name} not ready within {timeout} s ({last})\n{self.describe()}")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM (uvicorn shuts down gracefully), SIGKILL if it does not end in time."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def describe(self) -> str:
+        state = "not started"
+        if self.process is not None:
+            code = self.process.poll()
+            state = f"pid {self.process.pid}, " + ("running" if code is None else f"exited with {code}")
+        return f"--- process {self.name} (port {self.port}, {state}), stderr:\n{tail(self.stderr_path)}"
+
+
+@dataclass
+class Cluster:
+    """Two processes of one deployment, and the database they share."""
+
+    a: Node
+    b: Node
+    database_url: str
+
+    @property
+    def nodes(self) -> tuple[Node, Node]:
+        return (self.a, self.b)
+
+    def node(self, index: int) -> Node:
+        """A for even numbers, B for odd ones (to alternate between the processes)."""
+        return self.nodes[index % 2]
+
+    def assert_alive(self) -> None:
+        for node in self.nodes:
+            assert node.alive(), f"process {node.name} died\n{node.describe()}"
+
+
+# GraphQL over HTTP ------------------------------------------------------------------------------
+
+
+class GraphQLErrors(AssertionError):
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(f"GraphQL errors: {errors}")
+        self.errors = errors
+
+    @property
+    def codes(self) -> list[str | None]:
+        return [e.get("extensions", {}).get("code") for e in self.errors]
+
+
+class Api:
+    """GraphQL over HTTP to either process, through one shared httpx client."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        # SERVICE_UNAVAILABLE answers that were retried (a loaded machine sheds load that way).
+        self.retried: Counter[str] = Counter()
+
+    async def call(self, node: Node, token: str | None, query: str, **variables: Any) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        body: dict[str, Any] = {"query": query, "variables": variables}
+        response = await self.http.post(node.graphql_url, json=body, headers=headers)
+        try:
+            payload = response.json()
+        except ValueError:
+            raise AssertionError(
+                f"{node.name} answered {response.status_code}: {response.text[:500]}"
+            ) from None
+        if payload.get("errors"):
+            raise GraphQLErrors(payload["errors"])
+        assert response.status_code == 200, f"{node.name} answered {response.status_code}: {payload}"
+        data: dict[str, Any] = payload["data"]
+        return data
+
+    async def call_retrying(
+        self, node: Node, token: str | None, query: str, attempts: int = 6, **variables: Any
+    ) -> dict[str, Any]:
+        """`call`, retried as a client would on SERVICE_UNAVAILABLE or a dropped connection.
+
+        Only for operations that are safe to repeat (a submit with an idempotency key).
+        """
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                return await self.call(node, token, query, **variables)
+            except GraphQLErrors as exc:
+                if exc.codes != ["SERVICE_UNAVAILABLE"] or last:
+                    raise
+                self.retried[f"{node.name} SERVICE_UNAVAILABLE"] += 1
+            except httpx.TransportError as exc:
+                if last:
+                    raise
+                self.retried[f"{node.name} {type(exc).__name__}"] += 1
+            await asyncio.sleep(0.25 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def login(self, node: Node, email: str, password: str) -> str:
+        data = await self.call(
+            node,
+            None,
+            "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+            e=email,
+            p=password,
+        )
+        token: str = data["login"]["token"]
+        return token
+
+    async def admin(self, node: Node) -> Staff:
+        token = await self.login(node, ADMIN_EMAIL, ADMIN_PASSWORD)
+        data = await self.call(node, token, "{ me { counsellor { id } } }")
+        return Staff(data["me"]["counsellor"]["id"], ADMIN_EMAIL, token)
+
+    async def create_counsellor(
+        self, node: Node, admin: Staff, name: str, *, capacity: int = 1, online: bool = False
+    ) -> Staff:
+        email = unique_email(name)
+        data = await self.call(
+            node,
+            admin.token,
+            "mutation ($input: CreateCounsellorInput!) { createCounsellor(input: $input) { id chatCapacity } }",
+            input={"email": email, "password": PASSWORD, "displayName": name, "chatCapacity": capacity},
+        )
+        created = data["createCounsellor"]
+        assert created["chatCapacity"] == capacity
+        if online:
+            await self.set_online(node, admin, created["id"], "ONLINE")
+        return Staff(created["id"], email, await self.login(node, email, PASSWORD))
+
+    async def set_online(self, node: Node, actor: Staff, counsellor_id: str, status: str) -> None:
+        data = await self.call(
+            node,
+            actor.token,
+            """mutation ($s: OnlineStatus!, $id: ID) {
+                 setOnlineStatus(status: $s, counsellorId: $id) { id onlineStatus }
+               }""",
+            s=status,
+            id=counsellor_id,
+        )
+        assert data["setOnlineStatus"]["onlineStatus"] == status
+
+    async def register_client(self, node: Node, name: str, attempts: int = 6) -> ClientAccount:
+        """registerClient, retried on SERVICE_UNAVAILABLE (signing in if a lost answer had gone through)."""
+        email = unique_email(name)
+        query = """mutation ($input: RegisterClientInput!) {
+                     registerClient(input: $input) { token me { client { id } } }
+                   }"""
+        for attempt in range(attempts):
+            try:
+                data = await self.call(
+                    node, None, query, input={"displayName": name, "email": email, "password": PASSWORD}
+                )
+                session = data["registerClient"]
+                return ClientAccount(session["me"]["client"]["id"], email, session["token"])
+            except GraphQLErrors as exc:
+                if exc.codes == ["CONFLICT"] and attempt > 0:
+                    break
+                if exc.codes != ["SERVICE_UNAVAILABLE"] or attempt == attempts - 1:
+                    raise
+                self.retried[f"{node.name} SERVICE_UNAVAILABLE"] += 1
+                await asyncio.sleep(0.25 * (attempt + 1))
+        token = await self.login(node, email, PASSWORD)
+        data = await self.call(node, token, "{ me { client { id } } }")
+        return ClientAccount(data["me"]["client"]["id"], email, token)
+
+    async def register_clients(self, cluster: Cluster, count: int, prefix: str) -> list[ClientAccount]:
+        """`count` clients, registered on both processes in turn, a few at a time (argon2 is slow)."""
+        gate = asyncio.Semaphore(8)
+
+        async def one(i: int) -> ClientAccount:
+            async with gate:
+                return await self.register_client(cluster.node(i), f"{prefix}{i:03d}")
+
+        return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+    async def submit(
+        self, node: Node, client: ClientAccount, channel: str = "CHAT", key: str | None = None
+    ) -> dict[str, Any]:
+        """submitRequest; with an idempotency `key` retried on SERVICE_UNAVAILABLE."""
+        query = """mutation ($input: SubmitRequestInput!) {
+                     submitRequest(input: $input) { id status channel routingReason counsellor { id } }
+                   }"""
+        submission = {"channel": channel, "message": f"Hallo von {client.email}", "idempotencyKey": key}
+        if key is None:
+            data = await self.call(node, client.token, query, input=submission)
+        else:
+            data = await self.call_retrying(node, client.token, query, input=submission)
+        request: dict[str, Any] = data["submitRequest"]
+        return request
+
+    async def close(self, node: Node, actor: Staff, request_id: str) -> dict[str, Any]:
+        data = await self.call(
+            node, actor.token, "mutation ($id: ID!) { closeRequest(id: $id) { id status } }", id=request_id
+        )
+        closed: dict[str, Any] = data["closeRequest"]
+        assert closed["status"] == "CLOSED", closed
+        return closed
+
+    async def quiesce(self, node: Node, admin: Staff) -> None:
+        """Leave nothing routable behind: every counsellor OFFLINE, every queued request cancelled.
+
+        The module's tests share one database, and routing is global state.
+        """
+        data = await self.call(node, admin.token, "{ counsellors { id onlineStatus } }")
+        await asyncio.gather(
+            *(
+                self.set_online(node, admin, c["id"], "OFFLINE")
+                for c in data["counsellors"]
+                if c["onlineStatus"] != "OFFLINE"
+            )
+        )
+        cancel = "mutation ($id: ID!) { cancelRequest(id: $id) { id } }"
+        gate = asyncio.Semaphore(10)
+
+        async def one(request_id: str) -> None:
+            async with gate:
+                await self.call(node, admin.token, cancel, id=request_id)
+
+        while True:
+            page = await self.call(
+                node,
+                admin.token,
+                "{ requests(filter: {status: QUEUED}, first: 100) { edges { node { id } } } }",
+            )
+            ids = [edge["node"]["id"] for edge in page["requests"]["edges"]]
+            if not ids:
+                return
+            await asyncio.gather(*(one(i) for i in ids))
+
+
+@dataclass(frozen=True)
+class Staff:
+    id: str
+    email: str
+    token: str
+
+
+@dataclass(frozen=True)
+class ClientAccount:
+    id: str
+    email: str
+    token: str
+
+
+# Subscriptions ----------------------------------------------------------------------------------
+
+
+def ws_client(node: Node, token: str | None) -> Client:
+    """gql over graphql-transport-ws; the token goes into the connection_init payload."""
+    payload = {"Authorization": f"Bearer {token}"} if token else {}
+    return Client(
+        transport=WebsocketsTransport(
+            url=node.ws_url,
+            init_payload=payload,
+            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+            close_timeout=2,
+        )
+    )
+
+
+_END = object()
+
+
+class NoMatch(AssertionError):
+    """Nothing matching arrived in time."""
+
+
+@dataclass
+class Feed:
+    """One subscription's results in a queue, so that a test can wait for a matching one."""
+
+    name: str
+    queue: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+    async def pump(self, session: AsyncClientSession, request: GraphQLRequest) -> None:
+        """Results in order; results with errors are kept in `errors` and do not end the feed.
+
+        gql's `session.subscribe` ends a subscription at its first error result; the transport's
+        own generator keeps going, as the server does.
+        """
+        try:
+            async for result in session.transport.subscribe(request):
+                if result.errors:
+                    self.errors.append({"errors": result.errors, "data": result.data})
+                else:
+                    await self.queue.put(result.data)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self.queue.put(exc)
+        else:
+            await self.queue.put(_END)
+
+    async def next(self, seconds: float = EVENT_TIMEOUT) -> dict[str, Any]:
+        try:
+            item = await asyncio.wait_for(self.queue.get(), seconds)
+        except TimeoutError:
+            raise TimeoutError(f"{self.name}: nothing within {seconds} s") from None
+        if isinstance(item, BaseException):
+            raise AssertionError(f"{self.name} failed: {item!r}") from item
+        if item is _END:
+            raise AssertionError(f"{self.name} ended")
+        assert isinstance(item, dict)
+        return item
+
+    async def wait_for(
+        self, matches: Callable[[dict[str, Any]], bool], seconds: float = EVENT_TIMEOUT
+    ) -> dict[str, Any]:
+        """The first result that `matches`; others (probes, unrelated changes) are skipped."""
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                item = await self.next(max(left, 0.0))
+            except TimeoutError:
+                raise NoMatch(
+                    f"{self.name}: no matching result within {seconds} s; skipped {self.skipped[-10:]}, "
+                    f"errors {self.errors[-5:]}"
+                ) from None
+            if matches(item):
+                return item
+            self.skipped.append(item)
+
+    async def close(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+
+@contextlib.asynccontextmanager
+async def subscribed(
+    session: AsyncClientSession, name: str, query: str, **variables: Any
+) -> AsyncIterator[Feed]:
+    feed = Feed(name)
+    request = GraphQLRequest(query, variable_values=variables or None)
+    feed.task = asyncio.create_task(feed.pump(session, request))
+    try:
+        yield feed
+    finally:
+        await feed.close()
+
+
+async def until_listening(
+    feed: Feed,
+    probe: Callable[[], Awaitable[object]],
+    is_probe: Callable[[dict[str, Any]], bool],
+    attempts: int = 20,
+    wait: float = 0.5,
+) -> None:
+    """For subscriptions without an initial state: repeat `probe` until its event arrives.
+
+    The server gives no sign when such a subscription listens on its bus; an event caused by a
+    probe on the *other* process proves that the subscriber on this one is listening.
+    """
+    for _ in range(attempts):
+        await probe()
+        try:
+            await feed.wait_for(is_probe, seconds=wait)
+            return
+        except NoMatch:
+            continue
+    raise AssertionError(
+        f"{feed.name} never received a probe event; skipped {feed.skipped[-10:]}, errors {feed.errors[-5:]}"
+    )
+
+
+# The database, read directly --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    id: int
+    client_id: int
+    channel: str
+    status: str
+    counsellor_id: int | None
+    routing_reason: str | None
+
+
+@dataclass(frozen=True)
+class CounsellorRow:
+    id: int
+    online_status: str
+    chat_capacity: int
+    active_chat_count: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The committed state of requests, counsellors, handlers and primaries."""
+
+    requests: dict[int, RequestRow]
+    counsellors: dict[int, CounsellorRow]
+    handlers: dict[int, list[int]]  # request id -> every counsellor it was ever assigned to
+    primaries: dict[int, int | None]  # client id -> primary counsellor id
+    automatic: dict[int, list[tuple[int | None, int | None]]]  # client id -> (previous, new) of AUTOMATIC
+
+    def of(self, request_ids: Iterable[int]) -> list[RequestRow]:
+        return [self.requests[i] for i in request_ids]
+
+    def held_chats(self) -> Counter[int]:
+        return Counter(
+            r.counsellor_id
+            for r in self.requests.values()
+            if r.status == "ASSIGNED" and r.channel == "CHAT" and r.counsellor_id is not None
+        )
+
+    def load_problems(self) -> list[str]:
+        """Counsellors over capacity, or whose stored chat count differs from the chats they hold."""
+        held = self.held_chats()
+        problems = []
+        for c in self.counsellors.values():
+            if c.active_chat_count > c.chat_capacity:
+                problems.append(f"counsellor {c.id} holds {c.active_chat_count} > capacity {c.chat_capacity}")
+            if c.active_chat_count != held.get(c.id, 0):
+                problems.append(
+                    f"counsellor {c.id}: activeChatCount {c.active_chat_count} but "
+                    f"{held.get(c.id, 0)} ASSIGNED chats"
+                )
+        return problems
+
+
+async def snapshot(engine: AsyncEngine) -> Snapshot:
+    async with engine.connect() as conn:
+        requests = {
+            r.id: RequestRow(r.id, r.client_id, r.channel, r.status, r.counsellor_id, r.routing_reason)
+            for r in await conn.execute(
+                text("SELECT id, client_id, channel, status, counsellor_id, routing_reason FROM requests")
+            )
+        }
+        counsellors = {
+            r.id: CounsellorRow(r.id, r.online_status, r.chat_capacity, r.active_chat_count)
+            for r in await conn.execute(
+                text("SELECT id, online_status, chat_capacity, active_chat_count FROM counsellors")
+            )
+        }
+        handlers: dict[int, list[int]] = {}
+        for r in await conn.execute(text("SELECT request_id, counsellor_id FROM request_handlers")):
+            handlers.setdefault(r.request_id, []).append(r.counsellor_id)
+        primaries = {
+            r.id: r.primary_counsellor_id
+            for r in await conn.execute(text("SELECT id, primary_counsellor_id FROM clients"))
+        }
+        automatic: dict[int, list[tuple[int | None, int | None]]] = {}
+        for r in await conn.execute(
+            text(
+                "SELECT client_id, previous_counsellor_id, new_counsellor_id "
+                "FROM primary_counsellor_changes WHERE source = 'AUTOMATIC' ORDER BY id"
+            )
+        ):
+            automatic.setdefault(r.client_id, []).append((r.previous_counsellor_id, r.new_counsellor_id))
+    return Snapshot(requests, counsellors, handlers, primaries, automatic)
+
+
+async def settled(
+    engine: AsyncEngine,
+    ready: Callable[[Snapshot], bool],
+    seconds: float = 10.0,
+    quiet: float = 0.6,
+) -> Snapshot:
+    """Poll until `ready` holds and the requests stopped changing for `quiet` seconds."""
+    deadline = time.monotonic() + seconds
+    last: Snapshot | None = None
+    stable_since = time.monotonic()
+    while True:
+        found = await snapshot(engine)
+        if last is None or found.requests != last.requests:
+            stable_since = time.monotonic()
+        last = found
+        if ready(found) and time.monotonic() - stable_since >= quiet:
+            return found
+        if time.monotonic() > deadline:
+            statuses = Counter(r.status for r in found.requests.values())
+            raise AssertionError(
+                f"the state did not settle within {seconds} s: {dict(statuses)}; {found.load_problems()}"
+            )
+        await asyncio.sleep(0.1)
