@@ -184,6 +184,10 @@ class SettingsRepository(Protocol):
 class TokenRepository(Protocol):
     async def revoke(self, token_id: str, expires_at: datetime) -> None: ...
     async def is_revoked(self, token_id: str) -> bool: ...
+    async def session(
+        self, client: bool, account_id: int, token_id: str
+    ) -> tuple[Counsellor | Client | None, bool]:
+        """The token's account and whether the token is revoked, in one statement (every request asks)."""
 
 
 class RateLimitRepository(Protocol):

@@ -105,12 +105,17 @@ class SqlClientRepository:
         self, viewer: Viewer, query: ClientQuery, first: int, after: str | None
     ) -> Page[Client]:
         where = and_(visible_clients(viewer), *_filters(query))
-        page = select(t).where(where).order_by(t.c.sort_name, t.c.id).limit(first + 1)
+        # On a first page the window count is the total: one statement instead of two.
+        page = select(t, func.count().over().label("total")).where(where)
+        page = page.order_by(t.c.sort_name, t.c.id).limit(first + 1)
         if after is not None:
             name, last_id = rows.decode_cursor(after, str, int)
             page = page.where(or_(t.c.sort_name > name, and_(t.c.sort_name == name, t.c.id > last_id)))
-        found = [rows.client(r) for r in await self._conn.execute(page)]
-        total = (await self._conn.execute(select(func.count()).select_from(t).where(where))).scalar_one()
+        result = (await self._conn.execute(page)).all()
+        found = [rows.client(r) for r in result]
+        total = result[0].total if result else 0
+        if after is not None:  # past the cursor the window sees only the rest: count them all
+            total = (await self._conn.execute(select(func.count()).select_from(t).where(where))).scalar_one()
         items = [(rows.encode_cursor(rows.sort_name(c.display_name), c.id), c) for c in found[:first]]
         return Page(items=items, has_next=len(found) > first, total=total)
 

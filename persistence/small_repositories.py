@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.model import AuditEntry, Invitation, PrimaryCounsellorChange, Settings
+from domain.model import AuditEntry, Client, Counsellor, Invitation, PrimaryCounsellorChange, Settings
 from domain.ports import Page
 from persistence import rows
 from persistence.tables import (
     audit_log,
+    clients,
+    counsellors,
     invitation_outbox,
     primary_counsellor_changes,
     rate_limit_hits,
@@ -97,6 +99,17 @@ class SqlTokenRepository:
     async def is_revoked(self, token_id: str) -> bool:
         query = select(revoked_tokens.c.token_id).where(revoked_tokens.c.token_id == token_id)
         return (await self._conn.execute(query)).first() is not None
+
+    async def session(
+        self, client: bool, account_id: int, token_id: str
+    ) -> tuple[Counsellor | Client | None, bool]:
+        table = clients if client else counsellors
+        revoked = select(revoked_tokens.c.token_id).where(revoked_tokens.c.token_id == token_id).exists()
+        query = select(table, revoked.label("revoked")).where(table.c.id == account_id)
+        row = (await self._conn.execute(query)).first()
+        if row is None:
+            return None, await self.is_revoked(token_id)
+        return (rows.client(row) if client else rows.counsellor(row)), bool(row.revoked)
 
 
 class SqlInvitationOutbox:

@@ -472,6 +472,13 @@ class FakeTokenRepository(_Repo):
     async def is_revoked(self, token_id: str) -> bool:
         return token_id in self._store.revoked
 
+    async def session(
+        self, client: bool, account_id: int, token_id: str
+    ) -> tuple[Counsellor | Client | None, bool]:
+        accounts: dict[int, Any] = self._store.clients if client else self._store.counsellors
+        found = accounts.get(account_id)
+        return (copy.copy(found) if found else None), token_id in self._store.revoked
+
 
 class FakeInvitationOutbox(_Repo):
     async def add(self, invitation: Invitation) -> None:

@@ -138,28 +138,19 @@ async def current_viewer(
     """The viewer a valid token names, if the account may still act, the token is not revoked
     and no password change or deactivation ended its sessions since it was issued."""
     async with deps.uow(write=False) as uow:
-        if await uow.tokens.is_revoked(token_id):
-            raise Unauthenticated("The token was revoked.")
-        if role is Role.CLIENT:
-            client = await uow.clients.get(account_id)
-            if client is None or client.account_status is not AccountStatus.ACTIVE:
-                raise Unauthenticated("The account is not active.")
-            if client.session_generation != generation:
-                raise Unauthenticated("The session has ended; sign in again.")
-            return Viewer(
-                role,
-                client_id=account_id,
-                token_id=token_id,
-                expires_at=expires_at,
-                session_generation=generation,
-            )
-        counsellor = await uow.counsellors.get(account_id)
-        if counsellor is None or not counsellor.active:
-            raise Unauthenticated("The account is not active.")
-        if counsellor.session_generation != generation:
-            raise Unauthenticated("The session has ended; sign in again.")
+        account, revoked = await uow.tokens.session(role is Role.CLIENT, account_id, token_id)
+    if revoked:
+        raise Unauthenticated("The token was revoked.")
+    if isinstance(account, Client) and account.account_status is AccountStatus.ACTIVE:
+        viewer = Viewer(role, client_id=account_id, session_generation=account.session_generation)
+    elif isinstance(account, Counsellor) and account.active:
         # The role is read from the account, so a demotion takes effect at once.
-        return replace(_staff_viewer(counsellor), token_id=token_id, expires_at=expires_at)
+        viewer = _staff_viewer(account)
+    else:
+        raise Unauthenticated("The account is not active.")
+    if viewer.session_generation != generation:
+        raise Unauthenticated("The session has ended; sign in again.")
+    return replace(viewer, token_id=token_id, expires_at=expires_at)
 
 
 async def _account(uow: UnitOfWork, viewer: Viewer) -> Counsellor | Client | None:

@@ -79,5 +79,18 @@ async def test_client_overview_runs_the_same_few_statements_for_5_and_50_clients
     assert large["data"]["clients"]["totalCount"] == 61
     assert all(e["node"]["primaryCounsellor"] for e in large["data"]["clients"]["edges"])
     assert len(many) == len(few)
-    # token revocation, account, client page, count, counsellors, requests page, request counts
-    assert len(many) == 7, many
+    # session (account and revocation), client page with its count, counsellors, requests page, request counts
+    assert len(many) == 5, many
+
+
+async def test_the_client_overview_without_requests_takes_three_statements(
+    deps: Deps, engines: Engines, execute: Execute, admin_token: str
+) -> None:
+    await _clients(deps, Viewer(role=Role.ADMIN, counsellor_id=1), 20)
+    query = "{ clients(first: 50) { totalCount edges { node { displayName primaryCounsellor { displayName } } } } }"
+
+    with counted(engines) as statements:
+        result = await execute(query, token=admin_token)
+
+    assert not result["errors"] and result["data"]["clients"]["totalCount"] == 21
+    assert len(statements) == 3, statements
