@@ -1,0 +1,1 @@
+"""Benchmarks of the issue "Production backends and scale-out": `python -m bench` (see __main__)."""
