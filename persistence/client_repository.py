@@ -105,16 +105,17 @@ class SqlClientRepository:
         self, viewer: Viewer, query: ClientQuery, first: int, after: str | None
     ) -> Page[Client]:
         where = and_(visible_clients(viewer), *_filters(query))
-        # On a first page the window count is the total: one statement instead of two.
-        page = select(t, func.count().over().label("total")).where(where)
-        page = page.order_by(t.c.sort_name, t.c.id).limit(first + 1)
+        # The total rides along as a scalar subquery: one statement, and unlike a window count it
+        # does not make the database read every visible row before the LIMIT.
+        counted = select(func.count()).select_from(t).where(where).scalar_subquery().label("total")
+        page = select(t, counted).where(where).order_by(t.c.sort_name, t.c.id).limit(first + 1)
         if after is not None:
             name, last_id = rows.decode_cursor(after, str, int)
             page = page.where(or_(t.c.sort_name > name, and_(t.c.sort_name == name, t.c.id > last_id)))
         result = (await self._conn.execute(page)).all()
         found = [rows.client(r) for r in result]
         total = result[0].total if result else 0
-        if after is not None:  # past the cursor the window sees only the rest: count them all
+        if not result:  # an empty page carries no row to read the total from
             total = (await self._conn.execute(select(func.count()).select_from(t).where(where))).scalar_one()
         items = [(rows.encode_cursor(rows.sort_name(c.display_name), c.id), c) for c in found[:first]]
         return Page(items=items, has_next=len(found) > first, total=total)
