@@ -46,6 +46,8 @@ class StammGraphQL(CleanGraphQL):
     def __init__(self, state: AppState, config: Config) -> None:
         super().__init__(
             build_schema(config.api),
+            # Without introspection GraphiQL cannot work: do not serve it either.
+            graphql_ide="graphiql" if config.api.introspection else None,
             connection_init_wait_timeout=timedelta(seconds=config.api.ws_init_timeout_seconds),
             max_subscriptions_per_connection=config.api.ws_max_subscriptions,
             allowed_origins=config.allowed_origins,
