@@ -43,9 +43,8 @@ from domain.use_cases.counsellors import (
 from domain.use_cases.presence import heartbeat, keep_alive, lapse_silent_counsellors, sign_off
 from domain.use_cases.queue import QueueStatus, queue_status
 from domain.use_cases.requests import cancel_request, close_request, submit_request
-from domain.use_cases.routing import Dispatcher
 from graph.presence_keeper import PresenceKeeper
-from tests.fakes import FakeUnitOfWork, FakeUnitOfWorkFactory, FixedClock, PlainHasher
+from tests.fakes import FakeUnitOfWork, FakeUnitOfWorkFactory, FixedClock
 
 CHAT, MAIL = Channel.CHAT, Channel.MAIL
 ASSIGNED, QUEUED = RequestStatus.ASSIGNED, RequestStatus.QUEUED
@@ -53,23 +52,6 @@ ADMIN = Viewer(role=Role.ADMIN, counsellor_id=999)
 WAIT = 30
 PRESENCE = 60
 ACCEPT = 30
-
-
-@pytest.fixture
-def factory() -> FakeUnitOfWorkFactory:
-    return FakeUnitOfWorkFactory()
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
-
-
-@pytest.fixture
-def deps(factory: FakeUnitOfWorkFactory, clock: FixedClock) -> Deps:
-    deps = Deps(uow=factory, clock=clock, hasher=PlainHasher())
-    deps.dispatch = Dispatcher(deps).run
-    return deps
 
 
 def staff(counsellor: Counsellor) -> Viewer:

@@ -25,27 +25,10 @@ from domain.model import (
 from domain.use_cases import Deps
 from domain.use_cases.counsellors import set_fallback_counsellor, set_mail_availability, set_online_status
 from domain.use_cases.requests import cancel_request, close_request, submit_request
-from domain.use_cases.routing import Dispatcher, dispatch_once, route
-from tests.fakes import START, FakeUnitOfWorkFactory, FixedClock, PlainHasher
+from domain.use_cases.routing import dispatch_once, route
+from tests.fakes import START, FakeUnitOfWorkFactory, FixedClock
 
 CHAT, MAIL = Channel.CHAT, Channel.MAIL
-
-
-@pytest.fixture
-def factory() -> FakeUnitOfWorkFactory:
-    return FakeUnitOfWorkFactory()
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
-
-
-@pytest.fixture
-def deps(factory: FakeUnitOfWorkFactory, clock: FixedClock) -> Deps:
-    deps = Deps(uow=factory, clock=clock, hasher=PlainHasher())
-    deps.dispatch = Dispatcher(deps).run
-    return deps
 
 
 def online(factory: FakeUnitOfWorkFactory, **overrides: Any) -> Counsellor:
