@@ -12,7 +12,7 @@ from domain import model
 from domain.ports import ClientQuery, Page, RequestQuery
 from domain.use_cases import reads
 from domain.use_cases.availability import Presence
-from domain.use_cases.queue import queue_status
+from domain.use_cases.queue import QueueStatus, queue_status
 from domain.visibility import presence_only, sees_client
 from graph import enums, ids
 from graph.context import Context
@@ -322,15 +322,22 @@ class Request(Node):
         description="Position among the requests waiting for the same counsellors; null unless QUEUED."
     )
     async def queue_position(self, info: GraphInfo) -> int | None:
-        status = await queue_status(info.context.deps, self.r)
+        status = await self._queue_status(info)
         return status.position if status else None
 
     @strawberry.field(
         description="Estimated seconds until it is assigned, from recent assignment rates; null unless QUEUED or without recent data."
     )
     async def estimated_wait_seconds(self, info: GraphInfo) -> int | None:
-        status = await queue_status(info.context.deps, self.r)
+        status = await self._queue_status(info)
         return status.estimated_wait_seconds if status else None
+
+    async def _queue_status(self, info: GraphInfo) -> QueueStatus | None:
+        """Read once per request object: position and estimate come from the same reads."""
+        if "queue" not in self.__dict__:
+            self.__dict__["queue"] = await queue_status(info.context.deps, self.r)
+        found: QueueStatus | None = self.__dict__["queue"]
+        return found
 
     @strawberry.field(
         description="Staff: the steps of each routing decision, oldest first; null for clients."
