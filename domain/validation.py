@@ -6,10 +6,20 @@ import re
 
 from domain.errors import BadUserInput
 
+# Text limits count characters (code points). persistence/tables.py sizes its columns from them,
+# and tests/e2e/test_text_limits.py stores each at its maximum on both databases.
 MAX_NAME = 200
+# RFC 5321: a forward path holds at most 256 octets including the angle brackets.
+MAX_EMAIL = 254
+MAX_PHONE = 32
+# RFC 5646 4.4.1: 35 characters hold every tag made of a language, extlang, script and region.
+MAX_LANGUAGE = 35
 MAX_SUBJECT = 200
 MAX_MESSAGE = 20_000
 MAX_REASON = 2_000
+MAX_IDEMPOTENCY_KEY = 128
+# A search term is never stored; a whole e-mail address is the longest useful one.
+MAX_SEARCH = MAX_EMAIL
 MAX_CHAT_CAPACITY = 50
 MAX_MAIL_RESOURCES = 10_000
 MIN_PASSWORD = 10
@@ -24,11 +34,24 @@ def text(value: str, field: str, max_length: int, *, required: bool = True) -> s
     cleaned = value.strip()
     if required and not cleaned:
         raise BadUserInput(f"{field} must not be empty.", field=field)
-    if len(cleaned) > max_length:
-        raise BadUserInput(f"{field} is longer than {max_length} characters.", field=field)
+    bounded(cleaned, field, max_length)
     if "\x00" in cleaned:
         raise BadUserInput(f"{field} contains a NUL character.", field=field)
     return cleaned
+
+
+def bounded(value: str, field: str, max_length: int) -> str:
+    """`value` unchanged; BAD_USER_INPUT when too long or not encodable as UTF-8.
+
+    JSON lets a client send a lone surrogate (\\ud800), which no database and no hash can take.
+    """
+    if len(value) > max_length:
+        raise BadUserInput(f"{field} is longer than {max_length} characters.", field=field)
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        raise BadUserInput(f"{field} is not valid Unicode text.", field=field) from exc
+    return value
 
 
 def optional_text(value: str | None, field: str, max_length: int = MAX_NAME) -> str | None:
@@ -40,7 +63,8 @@ def optional_text(value: str | None, field: str, max_length: int = MAX_NAME) -> 
 
 
 def email(value: str, field: str) -> str:
-    cleaned = text(value, field, 320).lower()
+    # Checked after lower-casing, which can lengthen a text (İ becomes i and a combining dot).
+    cleaned = text(value.lower(), field, MAX_EMAIL)
     if not _EMAIL.match(cleaned):
         raise BadUserInput(f"{field} is not an e-mail address.", field=field)
     return cleaned
@@ -51,19 +75,17 @@ def optional_email(value: str | None, field: str) -> str | None:
 
 
 def language(value: str | None, field: str) -> str | None:
-    if value is None or not value.strip():
-        return None
-    if not _LANGUAGE.match(value.strip()):
+    cleaned = optional_text(value, field, MAX_LANGUAGE)
+    if cleaned is not None and not _LANGUAGE.match(cleaned):
         raise BadUserInput(f"{field} is not a language tag such as de or tr.", field=field)
-    return value.strip()
+    return cleaned
 
 
 def phone(value: str | None, field: str) -> str | None:
-    if value is None or not value.strip():
-        return None
-    if not _PHONE.match(value.strip()):
+    cleaned = optional_text(value, field, MAX_PHONE)
+    if cleaned is not None and not _PHONE.match(cleaned):
         raise BadUserInput(f"{field} is not a phone number.", field=field)
-    return value.strip()
+    return cleaned
 
 
 def whole_number(value: int, field: str, maximum: int) -> int:
@@ -77,8 +99,7 @@ def password(value: str, field: str, email_address: str | None = None) -> str:
     """At least MIN_PASSWORD characters, at most MAX_PASSWORD, and not the e-mail address."""
     if len(value) < MIN_PASSWORD:
         raise BadUserInput(f"{field} needs at least {MIN_PASSWORD} characters.", field=field)
-    if len(value) > MAX_PASSWORD:
-        raise BadUserInput(f"{field} is longer than {MAX_PASSWORD} characters.", field=field)
+    bounded(value, field, MAX_PASSWORD)
     if email_address and value.strip().lower() == email_address.lower():
         raise BadUserInput(f"{field} must not be the e-mail address.", field=field)
     return value

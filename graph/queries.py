@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from domain import validation
 from domain.errors import NotFound
 from domain.model import Role as DomainRole
 from domain.model import Viewer as DomainViewer
@@ -63,7 +64,8 @@ def _client_query(viewer_id: int | None, f: ClientFilter | None) -> ClientQuery:
     primary = ids.decode_optional(f.primary_counsellor_id, "Counsellor", "filter.primaryCounsellorId")
     if f.primary_is_me:
         primary = viewer_id
-    return ClientQuery(primary, f.unassigned, f.search, f.account_status, f.primary_inactive)
+    search = validation.optional_text(f.search, "filter.search", validation.MAX_SEARCH)
+    return ClientQuery(primary, f.unassigned, search, f.account_status, f.primary_inactive)
 
 
 @strawberry.type

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import os
 import secrets
 from pathlib import Path
@@ -12,6 +13,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PREFIX = "v1:"
 NONCE_BYTES = 12
+TAG_BYTES = 16  # AES-GCM appends a 16-byte authentication tag
+UTF8_MAX_BYTES = 4  # the most bytes UTF-8 spends on one character (code point)
+
+
+def stored_length(characters: int) -> int:
+    """The longest stored form of a text of at most `characters` characters: every character
+    4 bytes in UTF-8, plus nonce and tag, in base64, after the prefix."""
+    sealed = NONCE_BYTES + UTF8_MAX_BYTES * characters + TAG_BYTES
+    return len(PREFIX) + 4 * math.ceil(sealed / 3)
 
 
 class TextCipher:

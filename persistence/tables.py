@@ -1,4 +1,9 @@
-"""The database schema (SQLAlchemy Core). Migrations in persistence/migrations follow it."""
+"""The database schema (SQLAlchemy Core). Migrations in persistence/migrations follow it.
+
+Columns of user text are sized from the limits in domain/validation.py: plain text in characters
+(PostgreSQL's varchar counts characters), encrypted text by its longest stored form. Raising a limit
+changes a column here, which the drift test reports until a migration follows.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,18 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+
+from domain.validation import (
+    MAX_IDEMPOTENCY_KEY,
+    MAX_LANGUAGE,
+    MAX_NAME,
+    MAX_PHONE,
+    MAX_SUBJECT,
+)
+from persistence.crypto import stored_length
+
+# Wider than MAX_EMAIL (254): addresses of up to 320 characters were accepted before that limit.
+EMAIL_LENGTH = 320
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -57,12 +74,13 @@ counsellors = Table(
     "counsellors",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("email", String(320), nullable=False, unique=True),
+    Column("email", String(EMAIL_LENGTH), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
-    Column("display_name", String(200), nullable=False),
+    Column("display_name", String(MAX_NAME), nullable=False),
+    # Truncated to 200 characters by persistence.rows.sort_name.
     Column("sort_name", String(200), nullable=False),
-    Column("first_name", String(200)),
-    Column("last_name", String(200)),
+    Column("first_name", String(MAX_NAME)),
+    Column("last_name", String(MAX_NAME)),
     Column("role", String(16), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("online_status", String(16), nullable=False),
@@ -92,13 +110,13 @@ clients = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("client_code", String(6), nullable=False, unique=True),
-    Column("display_name", String(200), nullable=False),
+    Column("display_name", String(MAX_NAME), nullable=False),
     Column("sort_name", String(200), nullable=False),
-    Column("email", String(320), unique=True),
-    Column("first_name", String(200)),
-    Column("last_name", String(200)),
-    Column("phone", String(32)),
-    Column("language", String(35)),
+    Column("email", String(EMAIL_LENGTH), unique=True),
+    Column("first_name", String(MAX_NAME)),
+    Column("last_name", String(MAX_NAME)),
+    Column("phone", String(MAX_PHONE)),
+    Column("language", String(MAX_LANGUAGE)),
     Column("invitation_status", String(16), nullable=False),
     Column("account_status", String(16), nullable=False),
     Column("password_hash", String(255)),
@@ -120,14 +138,15 @@ requests = Table(
     Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
     Column("channel", String(8), nullable=False),
     Column("status", String(16), nullable=False),
-    Column("subject", String(200)),
+    # Encrypted (persistence.crypto): a subject of MAX_SUBJECT characters takes up to 1107.
+    Column("subject", String(stored_length(MAX_SUBJECT))),
     Column("message", Text),
     Column("counsellor_id", Integer, ForeignKey("counsellors.id")),
     Column("routing_reason", String(24)),
     Column("created_at", UtcDateTime, nullable=False),
     Column("assigned_at", UtcDateTime),
     Column("closed_at", UtcDateTime),
-    Column("idempotency_key", String(128)),
+    Column("idempotency_key", String(MAX_IDEMPOTENCY_KEY)),
     Column("waiting_for_id", Integer, ForeignKey("counsellors.id")),
     Column("wait_until", UtcDateTime),
     Column("accepted_at", UtcDateTime),
@@ -185,7 +204,7 @@ invitation_outbox = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
-    Column("email", String(320), nullable=False),
+    Column("email", String(EMAIL_LENGTH), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime),
 )

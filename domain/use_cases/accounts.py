@@ -45,7 +45,9 @@ async def login(deps: Deps, email: str, password: str, address: str | None = Non
     Repeated failures for an e-mail (existing or not) or from an address are refused with
     RATE_LIMITED for a while; an unknown e-mail costs a hash check like a known one.
     """
-    email_address = email.strip().lower()
+    # Bounded although not stored: a NUL or lone surrogate would reach the database and the hash.
+    email_address = validation.text(email.lower(), "email", validation.MAX_EMAIL, required=False)
+    validation.bounded(password, "password", validation.MAX_PASSWORD)
     keys = [(_key("login-account", email_address), deps.limits.login_failures_per_account)]
     if address:
         keys.append((_key("login-address", address), deps.limits.login_failures_per_address))
@@ -162,6 +164,7 @@ async def _account(uow: UnitOfWork, viewer: Viewer) -> Counsellor | Client | Non
 async def change_password(deps: Deps, viewer: Viewer, current: str, new: str) -> Viewer:
     """Change the viewer's password; every session of the account ends (the caller gets a new one)."""
     require_authenticated(viewer)
+    validation.bounded(current, "currentPassword", validation.MAX_PASSWORD)
     async with deps.uow(write=False) as uow:
         account = await _account(uow, viewer)
     # Hashing happens outside the write transaction: it is slow on purpose.

@@ -21,8 +21,6 @@ from domain.use_cases import Deps, audit
 from domain.use_cases.routing import assign, make_primary, route
 from domain.visibility import not_found, require_authenticated, require_client, require_staff, sees_request
 
-MAX_IDEMPOTENCY_KEY = 128
-
 
 async def submit_request(
     deps: Deps,
@@ -37,7 +35,9 @@ async def submit_request(
     message = validation.text(message, "input.message", validation.MAX_MESSAGE)
     subject = validation.optional_text(subject, "input.subject", validation.MAX_SUBJECT)
     if idempotency_key is not None:
-        idempotency_key = validation.text(idempotency_key, "input.idempotencyKey", MAX_IDEMPOTENCY_KEY)
+        idempotency_key = validation.text(
+            idempotency_key, "input.idempotencyKey", validation.MAX_IDEMPOTENCY_KEY
+        )
     async with deps.uow() as uow:
         client = await uow.clients.lock(client_id)
         if client is None:

@@ -6,7 +6,8 @@ persistence.tables.metadata must find nothing to change.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from domain.validation import MAX_SUBJECT
+from persistence import tables
+from persistence.crypto import stored_length
 from persistence.database import Engines, create_engines
 from persistence.migrate import alembic_config, migrate
 from persistence.tables import metadata
@@ -149,3 +153,78 @@ async def test_downgrading_to_base_and_upgrading_again_round_trips(empty: Engine
     await migrate(empty.write)
     async with empty.write.connect() as conn:
         assert await conn.run_sync(_diff) == []
+
+
+def _upgrade_to(url: str, revision: str) -> Callable[[Connection], None]:
+    def upgrade(connection: Connection) -> None:
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    return upgrade
+
+
+async def test_widening_the_subject_keeps_every_request_and_what_refers_to_it(empty: Engines) -> None:
+    """0005 rebuilds `requests` on SQLite (batch mode) while foreign keys are enforced and rows of
+    request_handlers point at it: every row and reference survives, and a long subject fits after."""
+    url = empty.write.url.render_as_string(hide_password=False)
+    async with empty.write.begin() as conn:
+        await conn.run_sync(_upgrade_to(url, "0004"))
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    async with empty.write.begin() as conn:
+        counsellor_id = (
+            await conn.execute(
+                insert(tables.counsellors).values(
+                    email="c@example.org",
+                    password_hash="x",
+                    display_name="C",
+                    sort_name="c",
+                    role="COUNSELLOR",
+                    online_status="OFFLINE",
+                    chat_capacity=1,
+                    mail_availability="NONE",
+                    mail_resources=0,
+                    created_at=now,
+                )
+            )
+        ).inserted_primary_key[0]
+        client_id = (
+            await conn.execute(
+                insert(tables.clients).values(
+                    client_code="ABC123",
+                    display_name="K",
+                    sort_name="k",
+                    invitation_status="REGISTERED",
+                    account_status="ACTIVE",
+                    created_at=now,
+                )
+            )
+        ).inserted_primary_key[0]
+        request_id = (
+            await conn.execute(
+                insert(tables.requests).values(
+                    client_id=client_id,
+                    channel="MAIL",
+                    status="ASSIGNED",
+                    subject="v1:before",
+                    counsellor_id=counsellor_id,
+                    created_at=now,
+                )
+            )
+        ).inserted_primary_key[0]
+        await conn.execute(
+            insert(tables.request_handlers).values(request_id=request_id, counsellor_id=counsellor_id)
+        )
+    await migrate(empty.write)
+    long_subject = "v1:" + "A" * (stored_length(MAX_SUBJECT) - 3)
+    async with empty.write.begin() as conn:
+        await conn.execute(
+            update(tables.requests).where(tables.requests.c.id == request_id).values(subject=long_subject)
+        )
+    async with empty.write.connect() as conn:
+        request = (await conn.execute(select(tables.requests))).one()
+        handlers = (await conn.execute(select(tables.request_handlers))).all()
+        assert await conn.run_sync(_diff) == []
+    assert (request.id, request.client_id, request.counsellor_id) == (request_id, client_id, counsellor_id)
+    assert request.subject == long_subject
+    assert [tuple(h) for h in handlers] == [(request_id, counsellor_id)]
