@@ -108,7 +108,7 @@ async def test_killed_websocket_lapses_the_counsellor_and_logout_is_immediate(se
         anna_ws = server.ws(anna.token)
         anna_session = await anna_ws.connect_async()
         feed = Feed()
-        before = server.bus_subscribers() or 0
+        before = server.bus_subscribers()
         feed.task = asyncio.create_task(feed._pump(anna_session, GraphQLRequest(REQUEST_ASSIGNED)))
         try:
             await server.wait_for_bus_subscribers(before + 1)
