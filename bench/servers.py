@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from tests.support.server import NotReady, ServerProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 GC_PROBE = """
@@ -83,65 +73,21 @@ class ServerEnv:
         return env
 
 
-@dataclass
-class Server:
-    """One server subprocess; its output goes to <log_dir>/<name>.log."""
+class Server(ServerProcess):
+    """One server subprocess (tests.support.server); its output goes to <log_dir>/<name>.log."""
 
-    name: str
-    module: str
-    env: ServerEnv
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    def __init__(self, name: str, module: str, env: ServerEnv) -> None:
+        port = free_port()
+        super().__init__(name, env.environment(port), env.log_dir / f"{name}.log", module, port)
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    async def start(self) -> None:  # type: ignore[override]
+        try:
+            await self.start_async(READY_TIMEOUT)
+        except NotReady as exc:
+            raise RuntimeError(str(exc)) from None
 
-    @property
-    def graphql_url(self) -> str:
-        return f"{self.base_url}/graphql"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        self.env.log_dir.mkdir(parents=True, exist_ok=True)
-        with (self.env.log_dir / f"{self.name}.log").open("ab") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", self.module],
-                cwd=ROOT,
-                env=self.env.environment(self.port),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    async def start(self) -> None:
-        self.process = self._spawn()
-        deadline = time.monotonic() + READY_TIMEOUT
-        async with httpx.AsyncClient(timeout=2.0) as http:
-            while True:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited during start-up; see {self.env.log_dir}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"{self.base_url}/readyz")).status_code == 200:
-                        return
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} not ready within {READY_TIMEOUT} s")
-                await asyncio.sleep(0.1)
-
-    async def stop(self) -> None:
-        """SIGINT (uvicorn's graceful shutdown), then SIGKILL after 15 s; only this process."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        await _ended(process, 15)
+    async def stop(self) -> None:  # type: ignore[override]
+        await self.stop_async()
 
 
 async def _ended(process: subprocess.Popen[bytes], grace: float) -> None:

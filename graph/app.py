@@ -17,6 +17,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from domain.errors import Conflict
+from domain.ports import PasswordHasher
 from domain.use_cases import Deps
 from domain.use_cases.accounts import ensure_admin
 from domain.use_cases.routing import Dispatcher
@@ -72,15 +73,18 @@ async def _ensure_admin(deps: Deps, email: str, password: str) -> None:
         log.info("the admin from the environment exists")
 
 
-def create_app(config: Config | None = None) -> Starlette:
-    """The app; engines, bus and dispatcher start in its lifespan."""
+def create_app(config: Config | None = None, *, hasher: PasswordHasher | None = None) -> Starlette:
+    """The app; engines, bus and dispatcher start in its lifespan.
+
+    `hasher` replaces argon2 at its production cost (the e2e tests pass a cheaper argon2).
+    """
     config = config or Config.from_env()
     engines = create_engines(config.database_url)
     bus = EventBus(config.broadcast_url, config.bus_channel or bus_channel_for(config.database_url))
     deps = Deps(
         uow=SqlUnitOfWorkFactory(engines, bus.publish, text_cipher(config)),
         clock=SystemClock(),
-        hasher=Argon2Hasher(),
+        hasher=hasher or Argon2Hasher(),
         limits=config.limits,
     )
     dispatcher = Dispatcher(deps)

@@ -65,12 +65,6 @@ class SqlRequestRepository:
         row = (await self._conn.execute(select(t).where(t.c.id == request_id))).first()
         return self._read(row) if row else None
 
-    async def get_many(self, ids: Sequence[int]) -> dict[int, Request]:
-        if not ids:
-            return {}
-        result = await self._conn.execute(select(t).where(t.c.id.in_(set(ids))))
-        return {r.id: r for r in map(rows.request, result)}
-
     async def by_idempotency_key(self, client_id: int, key: str) -> Request | None:
         query = select(t).where(t.c.client_id == client_id, t.c.idempotency_key == key)
         row = (await self._conn.execute(query)).first()
@@ -99,15 +93,6 @@ class SqlRequestRepository:
             request_handlers.c.request_id == request_id, request_handlers.c.counsellor_id == counsellor_id
         )
         return (await self._conn.execute(query)).first() is not None
-
-    async def handled_among(self, counsellor_id: int, request_ids: Sequence[int]) -> set[int]:
-        if not request_ids:
-            return set()
-        query = select(request_handlers.c.request_id).where(
-            request_handlers.c.counsellor_id == counsellor_id,
-            request_handlers.c.request_id.in_(set(request_ids)),
-        )
-        return {r[0] for r in await self._conn.execute(query)}
 
     async def lock(self, request_id: int) -> Request | None:
         row = (await self._conn.execute(select(t).where(t.c.id == request_id).with_for_update())).first()

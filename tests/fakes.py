@@ -285,9 +285,6 @@ class FakeRequestRepository(_Repo):
         found = self._store.requests.get(request_id)
         return copy.copy(found) if found else None
 
-    async def get_many(self, ids: Sequence[int]) -> dict[int, Request]:
-        return {i: copy.copy(r) for i in ids if (r := self._store.requests.get(i)) is not None}
-
     async def by_idempotency_key(self, client_id: int, key: str) -> Request | None:
         found = [
             r for r in self._store.requests.values() if r.client_id == client_id and r.idempotency_key == key
@@ -307,9 +304,6 @@ class FakeRequestRepository(_Repo):
 
     async def handled_by(self, request_id: int, counsellor_id: int) -> bool:
         return (request_id, counsellor_id) in self._store.handlers
-
-    async def handled_among(self, counsellor_id: int, request_ids: Sequence[int]) -> set[int]:
-        return {i for i in request_ids if (i, counsellor_id) in self._store.handlers}
 
     async def lock(self, request_id: int) -> Request | None:
         return await self.get(request_id)

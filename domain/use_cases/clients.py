@@ -13,10 +13,9 @@ from domain.model import (
     Client,
     Invitation,
     InvitationStatus,
-    PrimaryCounsellorChange,
     Viewer,
 )
-from domain.ports import ClientQuery, Page, UnitOfWork
+from domain.ports import UnitOfWork
 from domain.use_cases import Deps, audit
 from domain.use_cases.routing import make_primary
 from domain.visibility import (
@@ -207,18 +206,3 @@ async def reassign_clients(deps: Deps, viewer: Viewer, from_id: int, to_id: int,
         await uow.commit()
     await deps.dispatch()
     return len(moving)
-
-
-async def client_page(
-    deps: Deps, viewer: Viewer, query: ClientQuery, first: int, after: str | None
-) -> Page[Client]:
-    """Staff: the client overview, only the clients the viewer may see, by display name."""
-    require_staff(viewer)
-    async with deps.uow(write=False) as uow:
-        return await uow.clients.visible_page(viewer, query, first, after)
-
-
-async def history_of(deps: Deps, client_ids: list[int]) -> dict[int, list[PrimaryCounsellorChange]]:
-    """Histories of clients the caller already may see, oldest first."""
-    async with deps.uow(write=False) as uow:
-        return await uow.history.for_clients(client_ids)

@@ -30,12 +30,6 @@ async def histories(deps: Deps, ids: Sequence[int]) -> dict[int, list[PrimaryCou
         return await uow.history.for_clients(ids)
 
 
-async def handled_by(deps: Deps, counsellor_id: int, request_ids: Sequence[int]) -> set[int]:
-    """Which of `request_ids` the counsellor holds or held."""
-    async with deps.uow(write=False) as uow:
-        return await uow.requests.handled_among(counsellor_id, request_ids)
-
-
 async def request_page(
     deps: Deps, viewer: Viewer, query: RequestQuery, first: int, after: str | None
 ) -> Page[Request]:

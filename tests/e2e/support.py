@@ -2,13 +2,13 @@
 
 The server runs in a background thread with its own event loop; tests talk to it over real
 sockets only (HTTP through gql's HTTPXAsyncTransport, websockets through gql's
-WebsocketsTransport speaking graphql-transport-ws). Two things reach inside the process:
+WebsocketsTransport speaking graphql-transport-ws). Two public seams of the app are used, and a
+test fails loudly when either is gone:
 
-- `LiveServer.bus_subscribers` counts the listeners on the server's event bus, to know when a
-  subscription without an initial state listens (otherwise a test would have to guess with a
-  sleep); it falls back to a short sleep if the bus changes shape.
-- `CheapArgon2Hasher` replaces the app's argon2 parameters (not the algorithm) to keep the
-  many sign-ins cheap.
+- `EventBus.listeners` (the app's `state.stamm.bus`) counts the subscribers on the server's
+  event bus: a subscription without an initial state is acknowledged once it listens.
+- `create_app(config, hasher=...)` takes `CheapArgon2Hasher`, argon2 at its cheapest parameters
+  (not another algorithm), to keep the many sign-ins cheap.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 from starlette.applications import Starlette
 
-import graph.app as app_module
 from graph.app import create_app
 from graph.auth import Argon2Hasher
 from graph.config import Config
@@ -126,24 +125,18 @@ class LiveServer:
     def ws_url(self) -> str:
         return self.graphql_url.replace("http://", "ws://", 1)
 
-    def bus_subscribers(self) -> int | None:
-        """How many listeners the server's event bus has now; None when that cannot be seen."""
-        bus = getattr(getattr(self.app.state, "stamm", None), "bus", None)
-        queues = getattr(bus, "_queues", None)  # one local queue per listener, fed by one relay
-        if isinstance(queues, (set, list, dict)):
-            return len(queues)
-        subscribers = getattr(getattr(bus, "_broadcast", None), "_subscribers", None)
-        if isinstance(subscribers, dict):  # plain broadcaster: one queue per listener
-            return len(subscribers.get(BUS_CHANNEL, ()))
-        return None
+    def bus_subscribers(self) -> int:
+        """How many listeners the server's event bus has now (its public `listeners` count)."""
+        state = getattr(self.app.state, "stamm", None)
+        count = getattr(getattr(state, "bus", None), "listeners", None)
+        if not isinstance(count, int):
+            raise AssertionError("the app no longer shows app.state.stamm.bus.listeners: update this seam")
+        return count
 
     async def wait_for_bus_subscribers(self, at_least: int, within: float = EVENT_TIMEOUT) -> None:
-        """Wait until the server listens on its bus with `at_least` subscribers (a sleep if unknown)."""
-        if self.bus_subscribers() is None:
-            await asyncio.sleep(0.5)
-            return
+        """Wait until the server listens on its bus with `at_least` subscribers."""
         deadline = time.monotonic() + within
-        while (self.bus_subscribers() or 0) < at_least:
+        while self.bus_subscribers() < at_least:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the server never had {at_least} bus subscribers")
             await asyncio.sleep(0.01)
@@ -187,18 +180,9 @@ class CheapArgon2Hasher(Argon2Hasher):
             return False
 
 
-def _create_app(config: Config) -> Starlette:
-    """create_app(config), with the cheap hasher if the app still builds its hasher by that name."""
-    if not hasattr(app_module, "Argon2Hasher"):
-        return create_app(config)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(app_module, "Argon2Hasher", CheapArgon2Hasher)
-        return create_app(config)
-
-
 def start_server(config: Config, port: int, startup_timeout: float = 30.0) -> LiveServer:
     """Start uvicorn on 127.0.0.1:`port` in a thread; returns once it accepts connections."""
-    app = _create_app(config)
+    app = create_app(config, hasher=CheapArgon2Hasher())
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -220,10 +204,12 @@ def start_server(config: Config, port: int, startup_timeout: float = 30.0) -> Li
             pytest.fail(f"the server did not start within {startup_timeout} s")
         time.sleep(0.01)
     live = LiveServer(f"http://127.0.0.1:{port}", app, server, thread)
-    # The queue sweeper listens on the bus too: let it subscribe before tests count listeners
-    # (briefly: a version without such a listener must not cost every start seconds).
-    deadline = time.monotonic() + 2.0
-    while live.bus_subscribers() == 0 and time.monotonic() < deadline:
+    # The queue sweeper listens on the bus too: tests count listeners from a settled start.
+    deadline = time.monotonic() + startup_timeout
+    while live.bus_subscribers() == 0:
+        if time.monotonic() > deadline:
+            stop_server(live)
+            pytest.fail("the queue sweeper never listened on the event bus")
         time.sleep(0.01)
     return live
 
@@ -362,7 +348,7 @@ async def subscription(
 
     Pass listening=False for subscriptions expected to fail before they listen.
     """
-    before = live.bus_subscribers() or 0
+    before = live.bus_subscribers()
     feed = Feed()
     request = GraphQLRequest(query, variable_values=variables or None)
     feed.task = asyncio.create_task(feed._pump(session, request))

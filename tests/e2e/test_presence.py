@@ -97,6 +97,7 @@ async def test_killed_websocket_lapses_the_counsellor_and_logout_is_immediate(se
     await update_settings(server, admin, presenceTimeoutSeconds=PRESENCE_TIMEOUT)
     anna = await create_counsellor(server, admin, "Anna")
     bert = await create_counsellor(server, admin, "Bert")
+    silent = await create_counsellor(server, admin, "Silent")
     kim = await register_client(server, "Kim")
     await server.call(admin, CHANGE_PRIMARY, input={"clientId": kim.id, "counsellorId": anna.id})
     lou = await register_client(server, "Lou")
@@ -108,11 +109,18 @@ async def test_killed_websocket_lapses_the_counsellor_and_logout_is_immediate(se
         anna_ws = server.ws(anna.token)
         anna_session = await anna_ws.connect_async()
         feed = Feed()
-        before = server.bus_subscribers() or 0
+        before = server.bus_subscribers()
         feed.task = asyncio.create_task(feed._pump(anna_session, GraphQLRequest(REQUEST_ASSIGNED)))
         try:
             await server.wait_for_bus_subscribers(before + 1)
-            await asyncio.sleep(PRESENCE_TIMEOUT + 1.2)
+            # A counsellor without signs of life, ONLINE from now on: once the timer lapsed them,
+            # it ran past Anna's timeout too (she had no other sign of life since going ONLINE).
+            await set_online(server, silent.token, "ONLINE")
+
+            async def silent_lapsed() -> bool:
+                return await status_of(server, admin, silent) == "OFFLINE"
+
+            await poll(silent_lapsed, "the silent counsellor lapsing")
             assert await status_of(server, admin, anna) == "ONLINE", (
                 "an open subscription did not keep Anna online"
             )
@@ -213,8 +221,17 @@ async def test_unaccepted_chat_is_offered_to_another_counsellor_and_an_accepted_
     )
     assert client["client"]["primaryCounsellor"] == {"id": bert.id}
 
-    # Lou's chat, accepted at once, stays with Bert through several timer rounds.
-    await asyncio.sleep(1.5)  # at least one more timer round after its deadline
+    # Lou's chat, accepted at once, stays with Bert. Mo's chat, submitted after it and never
+    # accepted, is taken back once its deadline passed: a timer round after Lou's deadline too.
+    mo = await register_client(server, "Mo")
+    marker = await submit(server, mo.token)
+    assert marker["status"] == "ASSIGNED"
+
+    async def marker_taken_back() -> bool:
+        trace = (await request_of(server, admin, marker["id"]))["routingTrace"]
+        return any(step["outcome"] == "ACCEPT_TIMEOUT" for step in trace)
+
+    await poll(marker_taken_back, "the marker chat being taken back")
     stays = await request_of(server, admin, taken["id"])
     assert (stays["status"], holder(stays), stays["acceptedAt"]) == (
         "ASSIGNED",

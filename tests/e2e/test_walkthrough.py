@@ -1,133 +1,204 @@
-"""The README walk-through, end to end: admin, counsellors, a client, a chat and a manual handover."""
+"""The README walk-through, run exactly as printed, against a server with the demo data.
+
+The operations are the README's ```graphql blocks, in order; each step's `Headers:` line says
+which token goes with it. Only the placeholders the README tells the reader to paste
+(`<ADMIN_TOKEN>`, `<KIM_ID>`, ...) are replaced, by the values the earlier steps printed.
+
+The demo is seeded as `make run` seeds it: `python -m graph.main` with STAMM_DEMO=1 on a new
+database (its printed logins are checked); the walk-through then runs on a server of this
+process on that database, so that the test sees when the subscription of step 4 listens.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from tests.e2e.support import (
-    PASSWORD,
-    LiveServer,
-    create_counsellor,
-    register_client,
-    set_online,
-    submit,
-    subscription,
-)
+from tests.e2e.conftest import _database
+from tests.e2e.support import LiveServer, e2e_config, start_server, stop_server, subscription
+from tests.services import backends
+from tests.support.server import REPO_ROOT, ServerProcess
 
 pytestmark = pytest.mark.e2e
 
-REQUEST_ASSIGNED = """
-subscription {
-  requestAssigned { id status channel routingReason message counsellor { id email } client { id } }
-}"""
-
-CHANGE_PRIMARY = """
-mutation ($input: ChangePrimaryCounsellorInput!) {
-  changePrimaryCounsellor(input: $input) { id primaryCounsellor { id } }
-}"""
-
-HISTORY_FIELDS = """
-primaryCounsellorHistory {
-  source reason changedAt
-  previousCounsellor { id displayName email }
-  newCounsellor { id displayName email onlineStatus }
-  changedBy { id email }
-}"""
+README = REPO_ROOT / "README.md"
+SECTION = "## A walk-through in GraphiQL"
+BLOCK = re.compile(r"```graphql\n(?P<body>.*?)\n\s*```", re.DOTALL)
+HEADERS = re.compile(r'Headers: `(?:none|\{"Authorization": "Bearer (?P<token><[A-Z_]+>)"\})`')
+PLACEHOLDER = re.compile(r"<[A-Z_]+>")
 
 
-async def test_readme_walk_through(server: LiveServer) -> None:
-    # The admin from the configuration signs in and creates two counsellors.
-    admin = await server.admin_token()
-    me = await server.call(admin, "{ me { role counsellor { email onlineStatus chatCapacity } } }")
-    assert me["me"]["role"] == "ADMIN"
-    # The admin starts with the defaults of every new counsellor: nobody is routed to them.
-    assert me["me"]["counsellor"]["onlineStatus"] == "OFFLINE"
-    assert me["me"]["counsellor"]["chatCapacity"] == 1
+@dataclass(frozen=True)
+class Step:
+    operation: str
+    token: str | None  # the placeholder of the token in the step's headers, None for no headers
 
-    anna = await create_counsellor(server, admin, "Anna", login_now=False)
-    ben = await create_counsellor(server, admin, "Ben", login_now=False)
-    created = await server.call(
-        admin,
-        "query ($id: ID!) { counsellor(id: $id) { onlineStatus chatCapacity mailAvailability role } }",
-        id=anna.id,
-    )
-    assert created["counsellor"] == {
-        "onlineStatus": "OFFLINE",
-        "chatCapacity": 1,
-        "mailAvailability": "NONE",
-        "role": "COUNSELLOR",
+
+def walk_through_steps(readme: str) -> list[Step]:
+    """The walk-through's operations in order, each with the token its step names."""
+    section = readme.split(SECTION, 1)[1].split("\n## ", 1)[0]
+    steps = []
+    start = 0
+    for block in BLOCK.finditer(section):
+        headers = HEADERS.findall(section[start : block.start()])
+        assert len(headers) == 1, f"the step before {block['body'][:60]!r} names its headers {headers}"
+        lines = block["body"].splitlines()
+        indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
+        steps.append(Step("\n".join(line[indent:] for line in lines), headers[0] or None))
+        start = block.end()
+    return steps
+
+
+def paste(operation: str, values: dict[str, str]) -> str:
+    """The operation with the placeholders an earlier step printed; fails on any not known yet."""
+    missing = set(PLACEHOLDER.findall(operation)) - set(values)
+    assert not missing, f"{missing} are not printed by an earlier step"
+    return PLACEHOLDER.sub(lambda found: values[found[0]], operation)
+
+
+def test_every_step_names_its_headers_and_one_whole_operation() -> None:
+    steps = walk_through_steps(README.read_text())
+    kinds = [step.operation.split(None, 1)[0] for step in steps]
+    assert kinds == [
+        *("mutation", "mutation", "mutation", "subscription", "mutation", "mutation", "mutation"),
+        *("query", "mutation", "query", "query"),
+    ]
+    assert [step.token for step in steps] == [
+        *(None, "<ADMIN_TOKEN>", None, "<CHRIS_TOKEN>", "<CHRIS_TOKEN>", None, "<KIM_TOKEN>"),
+        *("<ADMIN_TOKEN>", "<ADMIN_TOKEN>", "<ADMIN_TOKEN>", "<KIM_TOKEN>"),
+    ]
+
+
+def _demo_settings(database_url: str, folder: Path) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "BROADCAST_URL": "memory://",
+        "STAMM_DEMO": "1",
+        "STAMM_MIGRATE": "1",
+        "STAMM_DATA_DIR": str(folder),
     }
 
-    # Anna signs in herself and goes ONLINE.
-    anna_token = await server.login(anna.email, PASSWORD)
-    await set_online(server, anna_token, "ONLINE")
 
-    # A client registers; nothing is routed yet.
-    kim = await register_client(server, "Kim")
-    before = await server.call(kim.token, "{ me { client { primaryCounsellor { id } } } }")
-    assert before["me"]["client"]["primaryCounsellor"] is None
+@pytest.fixture(params=backends())
+def demo_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
+    for database_url in _database(request.param, tmp_path):
+        seeding = ServerProcess("demo", _demo_settings(database_url, tmp_path), tmp_path / "demo.log")
+        seeding.start()
+        seeding.stop()
+        log = seeding.log()
+        for login in ("admin@demo.stamm", "anna@demo.stamm", "ben@demo.stamm"):
+            assert f"{login} / demo-password-1" in log, log
+        port = seeding.port
+        config = e2e_config(database_url, request.param.bus_url, port, tmp_path)
+        live = start_server(dataclasses.replace(config, admin_email=None, admin_password=None), port)
+        try:
+            yield live
+        finally:
+            stop_server(live)
 
-    # Anna follows the requests routed to her; Kim writes a chat.
-    async with server.ws(anna_token) as anna_ws, subscription(server, anna_ws, REQUEST_ASSIGNED) as feed:
-        submitted = await submit(server, kim.token, "CHAT", "Ich brauche Hilfe.")
+
+async def test_readme_walk_through(demo_server: LiveServer) -> None:
+    live = demo_server
+    steps = iter(walk_through_steps(README.read_text()))
+    values: dict[str, str] = {}
+
+    async def run(expected_token: str | None = None) -> dict[str, Any]:
+        step = next(steps)
+        assert step.token == expected_token, step
+        token = values[step.token] if step.token else None
+        return await live.call(token, paste(step.operation, values))
+
+    # 1. The admin logs in.
+    admin = (await run())["login"]
+    assert admin["me"] == {"role": "ADMIN"}
+    values["<ADMIN_TOKEN>"] = admin["token"]
+
+    # 2. The admin creates Chris.
+    chris = (await run("<ADMIN_TOKEN>"))["createCounsellor"]
+    assert {k: chris[k] for k in ("displayName", "onlineStatus", "chatCapacity")} == {
+        "displayName": "Chris",
+        "onlineStatus": "OFFLINE",
+        "chatCapacity": 1,
+    }
+
+    # 3. Chris logs in.
+    login = (await run())["login"]
+    assert login["me"] == {"role": "COUNSELLOR"}
+    values["<CHRIS_TOKEN>"] = login["token"]
+
+    # 4. Chris watches for requests; the subscription listens before the next step.
+    watch = next(steps)
+    assert watch.token == "<CHRIS_TOKEN>"
+    async with (
+        live.ws(values["<CHRIS_TOKEN>"]) as chris_ws,
+        subscription(live, chris_ws, paste(watch.operation, values)) as assigned,
+    ):
+        # 5. Chris goes online.
+        online = (await run("<CHRIS_TOKEN>"))["setOnlineStatus"]
+        assert online == {"displayName": "Chris", "onlineStatus": "ONLINE"}
+
+        # 6. Kim registers.
+        kim = (await run())["registerClient"]
+        values["<KIM_TOKEN>"] = kim["token"]
+        values["<KIM_ID>"] = kim["me"]["client"]["id"]
+
+        # 7. Kim's first chat goes to Chris, the only counsellor ONLINE; the subscription shows it.
+        submitted = (await run("<KIM_TOKEN>"))["submitRequest"]
         assert submitted["status"] == "ASSIGNED"
         assert submitted["routingReason"] == "FIRST_REQUEST"
-        assert submitted["counsellor"]["id"] == anna.id
+        assert submitted["counsellor"] == {"displayName": "Chris"}
+        pushed = (await assigned.next())["requestAssigned"]
+        assert pushed == {
+            "id": submitted["id"],
+            "status": "ASSIGNED",
+            "routingReason": "FIRST_REQUEST",
+            "channel": "CHAT",
+            "message": "Hallo, ich brauche Hilfe.",
+            "client": {"displayName": "Kim"},
+        }
 
-        pushed = (await feed.next())["requestAssigned"]
-        assert pushed["id"] == submitted["id"]
-        assert pushed["status"] == "ASSIGNED"
-        assert pushed["channel"] == "CHAT"
-        assert pushed["routingReason"] == "FIRST_REQUEST"
-        assert pushed["message"] == "Ich brauche Hilfe."
-        assert pushed["counsellor"] == {"id": anna.id, "email": anna.email}
-        assert pushed["client"] == {"id": kim.id}
+    # 8. The admin finds Anna's id; the demo counsellors are OFFLINE, Chris is not.
+    listed = (await run("<ADMIN_TOKEN>"))["counsellors"]
+    status = {c["displayName"]: c["onlineStatus"] for c in listed}
+    assert status["Anna Berger"] == status["Ben Okafor"] == "OFFLINE"
+    values["<ANNA_ID>"] = next(c["id"] for c in listed if c["displayName"] == "Anna Berger")
 
-    # Anna became Kim's primary counsellor automatically; the admin hands Kim over to Ben.
-    changed = await server.call(
-        admin,
-        CHANGE_PRIMARY,
-        input={"clientId": kim.id, "counsellorId": ben.id, "reason": "Anna geht in Elternzeit."},
-    )
-    assert changed["changePrimaryCounsellor"] == {"id": kim.id, "primaryCounsellor": {"id": ben.id}}
+    # 9. The admin hands Kim over to Anna.
+    changed = (await run("<ADMIN_TOKEN>"))["changePrimaryCounsellor"]
+    assert changed == {"primaryCounsellor": {"displayName": "Anna Berger"}}
 
-    # Staff see the whole history, oldest first, with reason and who changed it.
-    staff_view = await server.call(
-        admin, f"query ($id: ID!) {{ client(id: $id) {{ {HISTORY_FIELDS} }} }}", id=kim.id
-    )
-    history = staff_view["client"]["primaryCounsellorHistory"]
-    assert [entry["source"] for entry in history] == ["AUTOMATIC", "MANUAL"]
-    automatic, manual = history
-    assert automatic["previousCounsellor"] is None
-    assert automatic["newCounsellor"]["id"] == anna.id
-    assert automatic["newCounsellor"]["email"] == anna.email
-    assert automatic["changedBy"] is None
-    assert automatic["reason"] is None
-    assert manual["previousCounsellor"]["id"] == anna.id
-    assert manual["newCounsellor"]["id"] == ben.id
-    assert manual["reason"] == "Anna geht in Elternzeit."
-    admin_id = (await server.call(admin, "{ me { counsellor { id } } }"))["me"]["counsellor"]["id"]
-    assert manual["changedBy"]["id"] == admin_id
-    assert automatic["changedAt"] <= manual["changedAt"]
+    # 10. Staff see both entries, with the reason and who changed it.
+    client = (await run("<ADMIN_TOKEN>"))["client"]
+    assert client["displayName"] == "Kim"
+    history = client["primaryCounsellorHistory"]
+    assert [{k: v for k, v in entry.items() if k != "changedAt"} for entry in history] == [
+        {
+            "source": "AUTOMATIC",
+            "previousCounsellor": None,
+            "newCounsellor": {"displayName": "Chris"},
+            "changedBy": None,
+            "reason": None,
+        },
+        {
+            "source": "MANUAL",
+            "previousCounsellor": {"displayName": "Chris"},
+            "newCounsellor": {"displayName": "Anna Berger"},
+            "changedBy": {"displayName": "Demo Admin"},
+            "reason": "Spricht Türkisch",
+        },
+    ]
 
-    # Kim sees the same entries, but neither the reason nor who changed it, nor any e-mail.
-    own_view = await server.call(kim.token, f"{{ me {{ client {{ id {HISTORY_FIELDS} }} }} }}")
-    own = own_view["me"]["client"]["primaryCounsellorHistory"]
-    assert [entry["source"] for entry in own] == ["AUTOMATIC", "MANUAL"]
-    for entry in own:
-        assert entry["reason"] is None
-        assert entry["changedBy"] is None
-        assert entry["newCounsellor"]["email"] is None
-        assert entry["newCounsellor"]["displayName"] in ("Anna", "Ben")
-        assert entry["newCounsellor"]["onlineStatus"] in ("ONLINE", "OFFLINE")
-    assert own[0]["newCounsellor"]["id"] == anna.id
-    assert own[1]["previousCounsellor"] == {"id": anna.id, "displayName": "Anna", "email": None}
-    assert own[1]["newCounsellor"]["id"] == ben.id
-
-    # The chat already assigned stays with Anna; the next one follows the new primary (Ben, once online).
-    requests = await server.call(admin, "{ requests { edges { node { id counsellor { id } } } } }")
-    assert [e["node"]["counsellor"]["id"] for e in requests["requests"]["edges"]] == [anna.id]
-    await set_online(server, await server.login(ben.email, PASSWORD), "ONLINE")
-    second = await submit(server, kim.token, "CHAT", "Noch eine Frage.")
-    assert second["counsellor"]["id"] == ben.id
-    assert second["routingReason"] == "PRIMARY_COUNSELLOR"
+    # 11. Kim sees the same entries without the reason and who changed it.
+    own = (await run("<KIM_TOKEN>"))["me"]["client"]["primaryCounsellorHistory"]
+    assert [(e["source"], e["reason"], e["changedBy"]) for e in own] == [
+        ("AUTOMATIC", None, None),
+        ("MANUAL", None, None),
+    ]
+    assert [e["changedAt"] for e in own] == [e["changedAt"] for e in history]
+    assert next(steps, None) is None, "the README has steps this test does not know"

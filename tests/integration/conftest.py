@@ -177,7 +177,8 @@ class World:
 
     async def all_requests(self) -> list[Request]:
         async with self.deps.uow(write=False) as uow:
-            return list((await uow.requests.get_many(await request_ids(self.engines))).values())
+            found = [await uow.requests.get(i) for i in await request_ids(self.engines)]
+            return [r for r in found if r is not None]
 
 
 async def request_ids(engines: Engines) -> list[int]:

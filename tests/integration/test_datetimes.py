@@ -62,7 +62,7 @@ async def test_lists_and_the_queue_return_utc_aware_datetimes(world: World) -> N
     assigned = await world.submit(await world.client("Kim"), Channel.CHAT)
     queued = await world.submit(await world.client("Lou"), Channel.CHAT)  # Anna's only slot is taken
     async with world.deps.uow(write=False) as uow:
-        listed = list((await uow.requests.get_many([assigned.id, queued.id])).values())
+        listed = [found for i in (assigned.id, queued.id) if (found := await uow.requests.get(i))]
         waiting = await uow.requests.queued(10)
     assert [r.id for r in waiting] == [queued.id]
     for request in [*listed, *waiting]:

@@ -32,12 +32,12 @@ from domain.use_cases.acceptance import accept_request, take_back_unaccepted
 from domain.use_cases.clients import (
     ClientProfile,
     change_primary_counsellor,
-    client_page,
     create_client,
     reassign_clients,
 )
 from domain.use_cases.counsellors import CounsellorUpdate, update_counsellor
 from domain.use_cases.presence import heartbeat, lapse_silent_counsellors
+from domain.use_cases.reads import client_page_unchecked
 from domain.use_cases.routing import Dispatcher
 from persistence.crypto import TextCipher
 from persistence.database import Engines, create_engines
@@ -357,7 +357,7 @@ async def test_client_filter_primary_inactive_and_reassignment(world: World) -> 
     nobodys = await create_client(world.deps, world.admin, ClientProfile(display_name="Nobody's"), None)
 
     async def listed(inactive: bool | None, viewer: Viewer | None = None) -> list[int]:
-        page = await client_page(
+        page = await client_page_unchecked(
             world.deps, viewer or world.admin, ClientQuery(primary_inactive=inactive), 50, None
         )
         return sorted(c.id for _, c in page.items)

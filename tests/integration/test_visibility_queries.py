@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from domain.errors import BadUserInput, Forbidden
+from domain.errors import BadUserInput
 from domain.model import (
     AccountStatus,
     Client,
@@ -20,9 +20,9 @@ from domain.model import (
     Viewer,
 )
 from domain.ports import ClientQuery, Page, RequestQuery
-from domain.use_cases.clients import ClientProfile, change_primary_counsellor, client_page, create_client
+from domain.use_cases.clients import ClientProfile, change_primary_counsellor, create_client
 from domain.use_cases.counsellors import set_online_status
-from domain.use_cases.reads import request_page
+from domain.use_cases.reads import client_page_unchecked, request_page
 from domain.use_cases.requests import assign_request, close_request
 from domain.visibility import sees_client, sees_request
 from tests.integration.conftest import CHAT, MAIL, World, client_id, staff
@@ -161,11 +161,12 @@ async def test_request_list_query_agrees_with_sees_request(scene: Scene) -> None
     primary = {c.id: c.primary_counsellor_id for c in clients}
     for who, viewer in scene.viewers.items():
         async with scene.world.deps.uow(write=False) as uow:
-            handled = (
-                await uow.requests.handled_among(viewer.counsellor_id, [r.id for r in requests])
+            handled = {
+                r.id
+                for r in requests
                 if viewer.counsellor_id is not None
-                else set()
-            )
+                and await uow.requests.handled_by(r.id, viewer.counsellor_id)
+            }
         expected = [
             r.id
             for r in sorted(requests, key=lambda r: -r.id)
@@ -222,18 +223,13 @@ async def test_request_filters(scene: Scene) -> None:
     assert (carla_kim.items, carla_kim.total) == ([], 0)
 
 
-# --- client_page: filters, order, pages -------------------------------------------------------
+# --- the client overview (client_page_unchecked, as the API runs it): filters, order, pages -------------------------------------------------------
 
 
 async def _names(scene: Scene, viewer: str, query: ClientQuery) -> list[str]:
-    page = await client_page(scene.world.deps, scene.viewers[viewer], query, ALL, None)
+    page = await client_page_unchecked(scene.world.deps, scene.viewers[viewer], query, ALL, None)
     assert page.total == len(page.items)
     return [c.display_name for _, c in page.items]
-
-
-async def test_client_page_is_for_staff_only(scene: Scene) -> None:
-    with pytest.raises(Forbidden):
-        await client_page(scene.world.deps, scene.viewers["client-kim"], ClientQuery(), 10, None)
 
 
 async def test_client_filters(scene: Scene) -> None:
@@ -292,14 +288,14 @@ async def test_client_search_finds_the_client_code_in_any_case(scene: Scene) -> 
     code = queenie.client_code
     assert code == QUEENIE_CODE
     for variant in (code, code.lower(), code[1:5].lower(), "x7y"):
-        found = await client_page(
+        found = await client_page_unchecked(
             scene.world.deps, scene.viewers["admin"], ClientQuery(search=variant), ALL, None
         )
         assert queenie.id in _ids(found), variant
 
 
 async def test_clients_are_ordered_by_display_name_case_insensitively_then_by_id(scene: Scene) -> None:
-    listed = await client_page(scene.world.deps, scene.viewers["admin"], ClientQuery(), ALL, None)
+    listed = await client_page_unchecked(scene.world.deps, scene.viewers["admin"], ClientQuery(), ALL, None)
     clients = [c for _, c in listed.items]
     ascii_names = [c for c in clients if c.display_name.isascii()]
     assert ascii_names == sorted(ascii_names, key=lambda c: (c.display_name.casefold(), c.id))
@@ -313,11 +309,11 @@ async def test_clients_are_ordered_by_display_name_case_insensitively_then_by_id
 @pytest.mark.parametrize("size", [1, 2, 3, 5])
 async def test_client_pages_round_trip(scene: Scene, size: int) -> None:
     deps, admin = scene.world.deps, scene.viewers["admin"]
-    full = await client_page(deps, admin, ClientQuery(), ALL, None)
+    full = await client_page_unchecked(deps, admin, ClientQuery(), ALL, None)
     seen: list[int] = []
     after: str | None = None
     while True:
-        page = await client_page(deps, admin, ClientQuery(), size, after)
+        page = await client_page_unchecked(deps, admin, ClientQuery(), size, after)
         assert page.total == full.total
         assert len(page.items) <= size
         seen += _ids(page)
@@ -331,9 +327,9 @@ async def test_client_pages_round_trip(scene: Scene, size: int) -> None:
 async def test_client_pages_round_trip_with_a_filter_and_a_counsellor(scene: Scene) -> None:
     deps, anna = scene.world.deps, scene.viewers["anna"]
     query = ClientQuery(account_status=AccountStatus.ACTIVE)
-    full = await client_page(deps, anna, query, ALL, None)
-    first = await client_page(deps, anna, query, 3, None)
-    second = await client_page(deps, anna, query, 3, first.items[-1][0])
+    full = await client_page_unchecked(deps, anna, query, ALL, None)
+    first = await client_page_unchecked(deps, anna, query, 3, None)
+    second = await client_page_unchecked(deps, anna, query, 3, first.items[-1][0])
     assert _ids(first) + _ids(second) == _ids(full)
     assert [c.display_name for _, c in full.items] == ["Kim", "lou Becker", "Max", "nora"]
     assert (len(first.items), first.has_next, len(second.items), second.has_next) == (3, True, 1, False)
@@ -358,8 +354,8 @@ async def test_request_pages_round_trip_newest_first(scene: Scene) -> None:
 
 async def test_an_empty_page_after_the_last_item(scene: Scene) -> None:
     deps, admin = scene.world.deps, scene.viewers["admin"]
-    full = await client_page(deps, admin, ClientQuery(), ALL, None)
-    after_last = await client_page(deps, admin, ClientQuery(), 5, full.items[-1][0])
+    full = await client_page_unchecked(deps, admin, ClientQuery(), ALL, None)
+    after_last = await client_page_unchecked(deps, admin, ClientQuery(), 5, full.items[-1][0])
     assert (after_last.items, after_last.has_next, after_last.total) == ([], False, full.total)
 
 
@@ -382,7 +378,7 @@ async def test_a_malformed_cursor_is_bad_user_input_on_after(scene: Scene) -> No
     deps, admin = scene.world.deps, scene.viewers["admin"]
     for after in MALFORMED:
         with pytest.raises(BadUserInput) as caught:
-            await client_page(deps, admin, ClientQuery(), 5, after)
+            await client_page_unchecked(deps, admin, ClientQuery(), 5, after)
         assert caught.value.field == "after", after
     for after in ["not a cursor", _cursor([1, 2]), _cursor([])]:
         with pytest.raises(BadUserInput) as caught:
@@ -391,7 +387,7 @@ async def test_a_malformed_cursor_is_bad_user_input_on_after(scene: Scene) -> No
 
 
 async def test_a_client_cursor_is_no_request_cursor(scene: Scene) -> None:
-    clients = await client_page(scene.world.deps, scene.viewers["admin"], ClientQuery(), 1, None)
+    clients = await client_page_unchecked(scene.world.deps, scene.viewers["admin"], ClientQuery(), 1, None)
     with pytest.raises(BadUserInput) as caught:
         await request_page(scene.world.deps, scene.viewers["admin"], RequestQuery(), 5, clients.items[0][0])
     assert caught.value.field == "after"
@@ -414,7 +410,7 @@ async def test_a_forged_cursor_with_wrong_types_is_bad_user_input_on_after(scene
     for kind, key in FORGED:
         try:
             if kind == "clients":
-                await client_page(deps, admin, ClientQuery(), 5, _cursor(key))
+                await client_page_unchecked(deps, admin, ClientQuery(), 5, _cursor(key))
             else:
                 await request_page(deps, admin, RequestQuery(), 5, _cursor(key))
         except BadUserInput as exc:

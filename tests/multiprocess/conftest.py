@@ -22,8 +22,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from tests.multiprocess.support import Api, Cluster, Node, Staff, free_port
+from tests.multiprocess.support import Api, Cluster, Node, Staff, node
 from tests.services import REDIS_URL, require_postgres, unique_name
+from tests.support.server import NotReady
 
 # Long enough that counsellors set ONLINE by a test do not lapse while a loaded machine runs it.
 PRESENCE_TIMEOUT_SECONDS = 3600
@@ -61,18 +62,17 @@ def fresh_database() -> Iterator[str]:
 def running(names: tuple[str, ...], database_url: str, folder: Path) -> Iterator[list[Node]]:
     """Start the processes one after another, each once the one before is ready; stop them all."""
     assert REDIS_URL, "TEST_REDIS_URL is unset"
-    nodes = [Node(n, free_port(), folder / f"{n}.stderr.log", folder / f"{n}.stdout.log") for n in names]
+    nodes = [node(name, database_url, REDIS_URL, folder) for name in names]
     try:
-        for node in nodes:
-            node.start(database_url, REDIS_URL, folder / f"data-{node.name}")
+        for started in nodes:
             try:
-                node.wait_ready()
-            except AssertionError as exc:
+                started.start()
+            except NotReady as exc:
                 pytest.fail(str(exc), pytrace=False)
         yield nodes
     finally:
-        for node in nodes:
-            node.stop()
+        for started in nodes:
+            started.stop()
 
 
 def _ids_from(database_url: str, start: int) -> None:

@@ -11,11 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -33,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.services import POSTGRES_URL, REDIS_URL, REQUIRED
+from tests.support.server import ServerProcess
 
 # For a module: skipped when the services are unset, unless STAMM_REQUIRE_SERVICES=1 (then the
 # fixtures fail through tests.services.require_postgres).
@@ -45,7 +41,6 @@ needs_services = [
     ),
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_EMAIL = "admin@multiprocess.test"
 ADMIN_PASSWORD = "admin-password-mp-1"
 PASSWORD = "client-password-1"
@@ -58,16 +53,7 @@ GENEROUS_LIMITS = {
     "STAMM_LIMIT_SUBMITS_PER_HOUR": "10000",
     "STAMM_LIMIT_OPEN_REQUESTS_PER_CLIENT": "1000",
 }
-STARTUP_TIMEOUT = 45.0
 EVENT_TIMEOUT = 10.0
-LOG_TAIL_LINES = 150
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def unique_email(prefix: str) -> str:
@@ -87,115 +73,29 @@ def global_id(kind: str, row: int) -> str:
     return base64.urlsafe_b64encode(f"{kind}:{row}".encode()).decode().rstrip("=")
 
 
-def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        content = path.read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        return "(no log file)"
-    cut = content[-lines:]
-    skipped = len(content) - len(cut)
-    return (f"... ({skipped} earlier lines in {path})\n" if skipped else "") + "\n".join(cut)
-
-
 # Server processes -------------------------------------------------------------------------------
 
+# One `python -m graph.main` process of a deployment (tests.support.server starts and stops it).
+Node = ServerProcess
 
-@dataclass
-class Node:
-    """One `python -m graph.main` process on 127.0.0.1:`port`."""
 
-    name: str
-    port: int
-    stderr_path: Path
-    stdout_path: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def graphql_url(self) -> str:
-        return f"{self.base_url}/graphql"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
-
-    def environment(self, database_url: str, broadcast_url: str, data_dir: Path) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("STAMM_", "TEST_"))}
-        env.update(
-            DATABASE_URL=database_url,
-            BROADCAST_URL=broadcast_url,
-            HOST="127.0.0.1",
-            PORT=str(self.port),
-            STAMM_SECRET_KEY=SECRET_KEY,
-            STAMM_DATA_KEY=DATA_KEY,
-            STAMM_ADMIN_EMAIL=ADMIN_EMAIL,
-            STAMM_ADMIN_PASSWORD=ADMIN_PASSWORD,
-            STAMM_DEMO="0",
-            STAMM_MIGRATE="1",
-            # Long: dispatching after a change must come from the change (and its event), not a sweep.
-            STAMM_SWEEP_SECONDS="600",
-            STAMM_DATA_DIR=str(data_dir),
-            PYTHONUNBUFFERED="1",
-        )
-        env.update(GENEROUS_LIMITS)
-        return env
-
-    def start(self, database_url: str, broadcast_url: str, data_dir: Path) -> None:
-        with self.stderr_path.open("wb") as stderr, self.stdout_path.open("wb") as stdout:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "graph.main"],
-                cwd=REPO_ROOT,
-                env=self.environment(database_url, broadcast_url, data_dir),
-                stdout=stdout,
-                stderr=stderr,
-                stdin=subprocess.DEVNULL,
-            )
-
-    def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
-        """Wait for /readyz to answer 200; AssertionError with the log when it does not."""
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        with httpx.Client(timeout=2) as http:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise AssertionError(
-                        f"process {self.name} exited with {self.process.returncode} during start-up\n"
-                        f"{self.describe()}"
-                    )
-                try:
-                    response = http.get(f"{self.base_url}/readyz")
-                    if response.status_code == 200:
-                        return
-                    last = f"{response.status_code} {response.text}"
-                except httpx.HTTPError as exc:
-                    last = type(exc).__name__
-                time.sleep(0.1)
-        raise AssertionError(f"process {self.name} not ready within {timeout} s ({last})\n{self.describe()}")
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM (uvicorn shuts down gracefully), SIGKILL if it does not end in time."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-
-    def describe(self) -> str:
-        state = "not started"
-        if self.process is not None:
-            code = self.process.poll()
-            state = f"pid {self.process.pid}, " + ("running" if code is None else f"exited with {code}")
-        return f"--- process {self.name} (port {self.port}, {state}), stderr:\n{tail(self.stderr_path)}"
+def node(name: str, database_url: str, broadcast_url: str, folder: Path) -> Node:
+    """A process of the test deployment; not started yet."""
+    settings = {
+        "DATABASE_URL": database_url,
+        "BROADCAST_URL": broadcast_url,
+        "STAMM_SECRET_KEY": SECRET_KEY,
+        "STAMM_DATA_KEY": DATA_KEY,
+        "STAMM_ADMIN_EMAIL": ADMIN_EMAIL,
+        "STAMM_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "STAMM_DEMO": "0",
+        "STAMM_MIGRATE": "1",
+        # Long: dispatching after a change must come from the change (and its event), not a sweep.
+        "STAMM_SWEEP_SECONDS": "600",
+        "STAMM_DATA_DIR": str(folder / f"data-{name}"),
+        **GENEROUS_LIMITS,
+    }
+    return Node(name, settings, folder / f"{name}.log")
 
 
 @dataclass
