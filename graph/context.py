@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
+from strawberry.types import Info
 
 from domain.errors import Unauthenticated
 from domain.model import ANONYMOUS, Client, Counsellor, PrimaryCounsellorChange, Viewer
@@ -121,3 +122,6 @@ class Context:
         if viewer.is_anonymous:
             raise Unauthenticated("Sign in first.")
         return viewer
+
+
+GraphInfo = Info[Context, None]

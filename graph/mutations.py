@@ -10,6 +10,7 @@ from domain.use_cases import acceptance, accounts, clients, counsellors, presenc
 from domain.use_cases.clients import ClientProfile
 from domain.use_cases.counsellors import CounsellorUpdate, NewCounsellor
 from graph import enums, ids
+from graph.context import GraphInfo
 from graph.inputs import (
     ChangePrimaryCounsellorInput,
     CreateClientInput,
@@ -24,7 +25,11 @@ from graph.inputs import (
     UpdateSettingsInput,
 )
 from graph.queries import viewer_of
-from graph.types import Client, Counsellor, GraphInfo, Request, Session, Settings
+from graph.types.client import Client
+from graph.types.counsellor import Counsellor
+from graph.types.request import Request
+from graph.types.session import Session
+from graph.types.settings import Settings
 
 
 async def _session(info: GraphInfo, account: DomainViewer) -> Session:
@@ -83,7 +88,7 @@ class Mutation:
         found = await privacy.erase_client(
             info.context.deps, viewer, ids.decode(client_id, "Client", "clientId")
         )
-        return Client.of(found, viewer)
+        return Client.checked(found, viewer)
 
     @strawberry.mutation
     async def create_counsellor(self, info: GraphInfo, input: CreateCounsellorInput) -> Counsellor:
@@ -120,20 +125,20 @@ class Mutation:
         viewer = await info.context.viewer()
         primary = ids.decode_optional(input.primary_counsellor_id, "Counsellor", "input.primaryCounsellorId")
         found = await clients.create_client(info.context.deps, viewer, _profile(input), primary)
-        return Client.of(found, viewer.granting(found.id))
+        return Client.checked(found, viewer.granting(found.id))
 
     @strawberry.mutation
     async def invite_client(self, info: GraphInfo, id: strawberry.ID) -> Client:
         viewer = await info.context.viewer()
         found = await clients.invite_client(info.context.deps, viewer, ids.decode(id, "Client"))
-        return Client.of(found, viewer)
+        return Client.checked(found, viewer)
 
     @strawberry.mutation
     async def update_client_profile(self, info: GraphInfo, input: UpdateClientProfileInput) -> Client:
         viewer = await info.context.viewer()
         client_id = ids.decode(input.id, "Client", "input.id")
         found = await clients.update_client_profile(info.context.deps, viewer, client_id, _profile(input))
-        return Client.of(found, viewer)
+        return Client.checked(found, viewer)
 
     @strawberry.mutation
     async def change_primary_counsellor(self, info: GraphInfo, input: ChangePrimaryCounsellorInput) -> Client:
@@ -143,7 +148,7 @@ class Mutation:
         found = await clients.change_primary_counsellor(
             info.context.deps, viewer, client_id, target, input.reason
         )
-        return Client.of(found, viewer.granting(found.id))
+        return Client.checked(found, viewer.granting(found.id))
 
     @strawberry.mutation(
         description="counsellorId: admins may act for another counsellor; default the viewer (likewise below)."
@@ -190,7 +195,8 @@ class Mutation:
         viewer = await info.context.viewer()
         target = ids.decode_optional(counsellor_id, "Counsellor", "counsellorId")
         return Settings(
-            s=await counsellors.set_fallback_counsellor(info.context.deps, viewer, target), viewer=viewer
+            settings=await counsellors.set_fallback_counsellor(info.context.deps, viewer, target),
+            viewer=viewer,
         )
 
     @strawberry.mutation(description="Admin: routing settings.")
@@ -209,7 +215,9 @@ class Mutation:
         update = counsellors.SettingsUpdate(
             input.primary_chat_wait_seconds, input.presence_timeout_seconds, accept, fallback
         )
-        return Settings(s=await counsellors.update_settings(info.context.deps, viewer, update), viewer=viewer)
+        return Settings(
+            settings=await counsellors.update_settings(info.context.deps, viewer, update), viewer=viewer
+        )
 
     @strawberry.mutation(
         description="Counsellors: a sign of life of the session; keeps an ONLINE counsellor online."

@@ -14,25 +14,17 @@ from domain.use_cases import availability as availability_use_case
 from domain.use_cases.availability import AvailabilityView
 from domain.visibility import require_authenticated, require_staff
 from graph import ids
+from graph.context import GraphInfo
 from graph.inputs import ClientFilter, CounsellorFilter, RequestFilter
 from graph.paging import page_size
-from graph.types import (
-    AuditEntryConnection,
-    Availability,
-    Client,
-    ClientConnection,
-    Counsellor,
-    CounsellorPresence,
-    GraphInfo,
-    Node,
-    Request,
-    RequestConnection,
-    Settings,
-    Viewer,
-    audit_connection,
-    client_connection,
-    request_connection,
-)
+from graph.types.audit import AuditEntryConnection, audit_connection
+from graph.types.availability import Availability
+from graph.types.client import Client, ClientConnection, client_connection
+from graph.types.counsellor import Counsellor, CounsellorPresence
+from graph.types.node import Node
+from graph.types.request import Request, RequestConnection, request_connection
+from graph.types.session import Viewer
+from graph.types.settings import Settings
 
 
 async def viewer_of(info: GraphInfo, viewer: DomainViewer) -> Viewer:
@@ -41,7 +33,7 @@ async def viewer_of(info: GraphInfo, viewer: DomainViewer) -> Viewer:
     deps = info.context.deps
     if viewer.role is DomainRole.CLIENT and viewer.client_id is not None:
         client = await clients.get_client(deps, viewer, viewer.client_id)
-        return Viewer(role=viewer.role, counsellor=None, client=Client.of(client, viewer))
+        return Viewer(role=viewer.role, counsellor=None, client=Client.checked(client, viewer))
     assert viewer.counsellor_id is not None
     counsellor = await counsellors.get_counsellor(deps, viewer, viewer.counsellor_id)
     return Viewer(role=viewer.role, counsellor=Counsellor.of(counsellor, viewer), client=None)
@@ -84,7 +76,7 @@ class Query:
         if kind == "Counsellor":
             return Counsellor.of(await counsellors.get_counsellor(deps, viewer, row_id), viewer)
         if kind == "Client":
-            return Client.of(await clients.get_client(deps, viewer, row_id), viewer)
+            return Client.checked(await clients.get_client(deps, viewer, row_id), viewer)
         if kind == "Request":
             return Request.of(await requests.get_request(deps, viewer, row_id), viewer)
         raise NotFound("id names nothing that node() finds.", field="id")
@@ -94,7 +86,7 @@ class Query:
         viewer = await info.context.viewer()
         require_authenticated(viewer)
         found = await clients.get_client(info.context.deps, viewer, ids.decode(id, "Client"))
-        return Client.of(found, viewer)
+        return Client.checked(found, viewer)
 
     @strawberry.field(
         description="Staff: the client overview (Klientenübersicht), only the clients the viewer may see, by display name."
@@ -166,4 +158,4 @@ class Query:
     async def settings(self, info: GraphInfo) -> Settings:
         viewer = await info.context.viewer()
         found = await counsellors.get_settings(info.context.deps, viewer)
-        return Settings(s=found, viewer=viewer)
+        return Settings(settings=found, viewer=viewer)

@@ -15,7 +15,9 @@ from graph.hardening import ApiLimits
 from graph.mutations import Mutation
 from graph.queries import Query
 from graph.subscriptions import Subscription
-from graph.types import Client, Counsellor, Request
+from graph.types.client import Client
+from graph.types.counsellor import Counsellor
+from graph.types.request import Request
 
 log = logging.getLogger("stamm.graphql")
 

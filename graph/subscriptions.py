@@ -30,9 +30,13 @@ from domain.use_cases import availability as availability_use_case
 from domain.use_cases import clients, counsellors, requests
 from domain.visibility import require_authenticated, require_staff
 from graph import ids
+from graph.context import GraphInfo
 from graph.errors import domain_error
 from graph.queries import availability_of
-from graph.types import Availability, Counsellor, GraphInfo, PrimaryCounsellorChange, Request
+from graph.types.availability import Availability
+from graph.types.counsellor import Counsellor
+from graph.types.history import PrimaryCounsellorChange
+from graph.types.request import Request
 
 
 async def _viewer(info: GraphInfo) -> Viewer:

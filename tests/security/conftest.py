@@ -1,4 +1,5 @@
-"""Fixtures of the security tests: factories of live servers (see support.py)."""
+"""Fixtures of the security tests: factories of live servers (see support.py), and the scene of the
+permission tests (see scene.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from domain.use_cases import Deps
+from graph.context import AppState
+from persistence.event_bus import EventBus
+from tests.security.scene import SIGNER, Scene, WatchedBus, build_scene
 from tests.security.support import Servers
 
 
@@ -27,3 +32,10 @@ def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers
         yield found
     finally:
         found.stop_all()
+
+
+@pytest.fixture
+async def scene(deps: Deps, bus: EventBus) -> Scene:
+    """The scene, built through the use cases on the test's database."""
+    raw, tokens = await build_scene(deps, SIGNER)
+    return Scene(deps, AppState(deps=deps, signer=SIGNER, bus=WatchedBus(bus)), raw, tokens)

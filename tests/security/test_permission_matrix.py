@@ -5,7 +5,12 @@ A cell's expected outcome is `data` (no error, the operation's field is set), `n
 field is null), `silent` (a subscription that neither fails nor sends anything, even after an event
 it must not see) or the exact `extensions.code` of the error. The matrix must hold a row for every
 query, mutation and subscription of the schema: a new operation without a row fails
-`test_the_matrix_has_a_row_for_every_operation_of_the_schema`.
+`test_the_matrix_has_a_row_for_every_operation_of_the_schema`. What each viewer reads of every
+field the operations reach is tested in test_field_visibility.py.
+
+Subscription cells wait for events, never for time: a subscription with an initial state is
+awaited until it sends it; one without is triggered once it listens, and `silent` holds only once
+the subscription has dealt with the trigger's events (see `WatchedBus`).
 
 Every cell gets a fresh database holding the scene (a copy of one built once through the use cases),
 so mutations never depend on each other. The module runs on SQLite only (the `backend` fixture is
@@ -16,48 +21,43 @@ databases would take minutes on PostgreSQL, where a database file cannot be copi
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import secrets
 import shutil
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from graphql import FieldNode, GraphQLObjectType, OperationDefinitionNode, get_named_type, parse
 from strawberry.types import ExecutionResult
 
-from domain.events import Event
-from domain.model import (
-    Channel,
-    MailAvailability,
-    RequestStatus,
-    Role,
-    RoutingReason,
-    StaffRole,
-    Viewer,
-)
+from domain.model import Channel
 from domain.use_cases import Deps
-from domain.use_cases.accounts import register_client
-from domain.use_cases.clients import ClientProfile, change_primary_counsellor, create_client
-from domain.use_cases.counsellors import CounsellorUpdate, NewCounsellor, add_counsellor, update_counsellor
-from domain.use_cases.requests import assign_request, submit_request
+from domain.use_cases.clients import change_primary_counsellor
+from domain.use_cases.requests import submit_request
 from domain.use_cases.routing import Dispatcher
-from graph import ids
-from graph.auth import TokenSigner
-from graph.context import AppState, Context
+from graph.context import AppState
 from graph.schema import schema
 from persistence.crypto import TextCipher
 from persistence.database import Engines, create_engines
 from persistence.event_bus import EventBus
 from persistence.migrate import migrate
 from persistence.unit_of_work import SqlUnitOfWorkFactory
-from tests.api.conftest import http_request
 from tests.conftest import GENEROUS_LIMITS
 from tests.fakes import FixedClock, PlainHasher
+from tests.security.scene import (
+    NEW_PASSWORD,
+    PASSWORD,
+    SIGNER,
+    VIEWERS,
+    Scene,
+    Subscription,
+    WatchedBus,
+    build_scene,
+    context_of,
+    root_field,
+    subscribed,
+)
 from tests.services import SQLITE, Backend
 
 
@@ -67,126 +67,13 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     return request.param  # type: ignore[no-any-return]
 
 
-# --- The scene --------------------------------------------------------------------------------
-
-PASSWORD = "matrix-password-1"
-NEW_PASSWORD = "matrix-password-2"
-
-VIEWERS = ("anonymous", "client", "other_client", "counsellor", "other_counsellor", "inactive", "admin")
-
-# Personal data of the primary counsellor P that no client may ever read.
-P_EMAIL = "paula.private@matrix.test"
-P_FIRST = "Paulina"
-P_LAST = "Privatnachname"
-
-KINDS = {
-    "admin": "Counsellor",
-    "primary": "Counsellor",
-    "other": "Counsellor",
-    "inactive": "Counsellor",
-    "client": "Client",
-    "other_client": "Client",
-    "invitee": "Client",
-    "request": "Request",
-    "queued": "Request",
-    "other_request": "Request",
-}
-
-
-@dataclass
-class Scene:
-    """admin; counsellor P ("primary") of client C1 ("client"), holding C1's ASSIGNED mail request
-    ("request"; C1 also has a QUEUED chat, "queued") and primary of the not yet invited client
-    "invitee"; counsellor Q ("other"), primary of client C2 ("other_client") and holding C2's
-    request ("other_request"); counsellor I ("inactive"), deactivated after their token was issued.
-    """
-
-    deps: Deps
-    state: AppState
-    raw: dict[str, int] = field(default_factory=dict)
-    tokens: dict[str, str | None] = field(default_factory=dict)
-
-    def gid(self, name: str) -> str:
-        """The global id of one of the scene's records."""
-        return ids.encode(KINDS[name], self.raw[name])
-
-    def viewer(self, name: str) -> Viewer:
-        """The domain viewer of a scene account (for triggers that act through the use cases)."""
-        if KINDS[name] == "Client":
-            return Viewer(role=Role.CLIENT, client_id=self.raw[name])
-        role = Role.ADMIN if name == "admin" else Role.COUNSELLOR
-        return Viewer(role=role, counsellor_id=self.raw[name])
-
-
-async def build_scene(deps: Deps, signer: TokenSigner) -> tuple[dict[str, int], dict[str, str | None]]:
-    """Create the scene through the use cases; its records' row ids and each viewer's token."""
-    raw: dict[str, int] = {}
-    admin = await add_counsellor(
-        deps, NewCounsellor("admin@matrix.test", PASSWORD, "Admin", role=StaffRole.ADMIN)
-    )
-    primary = await add_counsellor(
-        deps,
-        NewCounsellor(
-            P_EMAIL,
-            PASSWORD,
-            "Paula",
-            first_name=P_FIRST,
-            last_name=P_LAST,
-            mail_availability=MailAvailability.UNLIMITED,
-        ),
-    )
-    other = await add_counsellor(
-        deps, NewCounsellor("quentin.private@matrix.test", PASSWORD, "Quentin", "Quirin", "Quast")
-    )
-    inactive = await add_counsellor(
-        deps, NewCounsellor("ines.private@matrix.test", PASSWORD, "Ines", "Inge", "Inaktiv")
-    )
-    raw.update(admin=admin.id, primary=primary.id, other=other.id, inactive=inactive.id)
-    as_admin = Viewer(role=Role.ADMIN, counsellor_id=admin.id)
-
-    client = await register_client(deps, "Clara", "clara@matrix.test", PASSWORD, None)
-    assert client.client_id is not None
-    raw["client"] = client.client_id
-    request = await submit_request(deps, client, Channel.MAIL, "Ich brauche Hilfe.", "Hallo", None)
-    # P is the only counsellor free for mail: P takes it and becomes C1's primary.
-    assert request.status is RequestStatus.ASSIGNED and request.counsellor_id == primary.id
-    assert request.routing_reason is RoutingReason.FIRST_REQUEST
-    queued = await submit_request(deps, client, Channel.CHAT, "Bitte im Chat.", None, None)
-    assert queued.status is RequestStatus.QUEUED  # nobody is online
-    raw.update(request=request.id, queued=queued.id)
-
-    other_client = await register_client(deps, "Chris", "chris@matrix.test", PASSWORD, None)
-    assert other_client.client_id is not None
-    raw["other_client"] = other_client.client_id
-    await change_primary_counsellor(deps, as_admin, other_client.client_id, other.id, "Zuständig")
-    other_request = await submit_request(deps, other_client, Channel.MAIL, "Eine Frage.", None, None)
-    assert other_request.counsellor_id == other.id  # the relationship beats mail NONE
-    raw["other_request"] = other_request.id
-
-    as_primary = Viewer(role=Role.COUNSELLOR, counsellor_id=primary.id)
-    profile = ClientProfile(display_name="Ida", email="ida@matrix.test")
-    raw["invitee"] = (await create_client(deps, as_primary, profile, None)).id
-
-    tokens: dict[str, str | None] = {"anonymous": None}
-    for kind, viewer in (
-        ("client", client),
-        ("other_client", other_client),
-        ("counsellor", as_primary),
-        ("other_counsellor", Viewer(role=Role.COUNSELLOR, counsellor_id=other.id)),
-        ("inactive", Viewer(role=Role.COUNSELLOR, counsellor_id=inactive.id)),
-        ("admin", as_admin),
-    ):
-        tokens[kind], _ = signer.issue(viewer)
-    # Deactivation ends every session of I: the token issued above must read as UNAUTHENTICATED.
-    await update_counsellor(deps, as_admin, CounsellorUpdate(inactive.id, active=False))
-    return raw, tokens
+# --- The template of every cell's database ------------------------------------------------------
 
 
 # Every cell starts from a copy of one database holding the scene: building it ~400 times through
 # the use cases (and migrating ~400 databases) would take minutes. Request texts are encrypted at
 # rest, so every cell reads them with the key the scene was written with.
 DATA_KEY = secrets.token_bytes(32)
-SIGNER = TokenSigner("matrix-secret-key-of-enough-length!", 3600)
 
 
 @dataclass(frozen=True)
@@ -241,23 +128,6 @@ def deps(engines: Engines, bus: EventBus, clock: FixedClock) -> Deps:
     return _deps(engines, bus, clock)
 
 
-class WatchedBus:
-    """The cell's event bus, telling when a subscription has started listening to it."""
-
-    def __init__(self, bus: EventBus) -> None:
-        self._bus = bus
-        self.listening = asyncio.Event()
-
-    @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[AsyncIterator[Event]]:
-        async with self._bus.subscribe() as events:
-            self.listening.set()
-            yield events
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._bus, name)
-
-
 @pytest.fixture
 def scene(deps: Deps, bus: EventBus, template: Template) -> Scene:
     state = AppState(deps=deps, signer=SIGNER, bus=WatchedBus(bus))
@@ -273,10 +143,6 @@ UNAUTH = "UNAUTHENTICATED"
 FORBID = "FORBIDDEN"
 NOT_FOUND = "NOT_FOUND"
 CONFLICT = "CONFLICT"
-
-START_SECONDS = 5.0  # until a subscription fails or listens to the bus (generous: CI may be busy)
-QUIET_SECONDS = 0.3  # once listening, its initial state (if any) arrives well within this
-EVENT_SECONDS = 1.0  # after the trigger, the event reaches an in-process subscriber well within this
 
 Trigger = Callable[[Scene], Awaitable[None]]
 Variables = Callable[[Scene], dict[str, Any]]
@@ -296,15 +162,6 @@ class Row:
     trigger: Trigger | None = None
 
 
-def root_field(document: str) -> tuple[str, str]:
-    """(operation type, the one root field) of a document."""
-    (operation,) = parse(document).definitions
-    assert isinstance(operation, OperationDefinitionNode)
-    (selection,) = operation.selection_set.selections
-    assert isinstance(selection, FieldNode)
-    return operation.operation.value, selection.name.value
-
-
 def outcome_of(data: dict[str, Any] | None, errors: list[Any] | None, name: str) -> str:
     if errors:
         codes = sorted({str((e.extensions or {}).get("code")) for e in errors})
@@ -316,43 +173,26 @@ def outcome_of(data: dict[str, Any] | None, errors: list[Any] | None, name: str)
 
 async def run_cell(scene: Scene, row: Row, viewer: str) -> str:
     kind, name = root_field(row.document)
-    context = Context(scene.state, http_request(scene.tokens[viewer]))
     if kind != "subscription":
-        result = await schema.execute(row.document, row.variables(scene), context_value=context)
+        result = await schema.execute(
+            row.document, row.variables(scene), context_value=context_of(scene, viewer)
+        )
         return outcome_of(result.data, result.errors, name)
-    stream = await schema.subscribe(row.document, row.variables(scene), context_value=context)
-    if isinstance(stream, ExecutionResult):  # refused before it started
-        return outcome_of(stream.data, stream.errors, name)
-    return await _first_of(scene, row, stream, name)
+    async with subscribed(scene, viewer, row.document, row.variables(scene)) as started:
+        if isinstance(started, ExecutionResult):  # refused before it started
+            return outcome_of(started.data, started.errors, name)
+        return await _first_of(started, row, scene, name)
 
 
-async def _first_of(scene: Scene, row: Row, stream: AsyncGenerator[Any, None], name: str) -> str:
-    """The outcome of a subscription's first result: its initial state, its error, or the result
-    of the trigger's event; `silent` when nothing arrives."""
-    first = asyncio.ensure_future(anext(stream))
-    listening = asyncio.ensure_future(scene.state.bus.listening.wait())
-    try:
-        await asyncio.wait({first, listening}, timeout=START_SECONDS, return_when=asyncio.FIRST_COMPLETED)
-        done, _ = await asyncio.wait({first}, timeout=QUIET_SECONDS)
-        if not done and not scene.state.bus.listening.is_set():
-            return "neither failed nor listened"
-        if not done and row.trigger is not None:
-            await row.trigger(scene)
-            done, _ = await asyncio.wait({first}, timeout=EVENT_SECONDS)
-        if not done:
+async def _first_of(subscription: Subscription, row: Row, scene: Scene, name: str) -> str:
+    """The outcome of a subscription's first result: its initial state or error, or else the result
+    of the trigger's event; `silent` when it dealt with the trigger's events and sent nothing."""
+    if row.trigger is not None and not subscription.sent_anything():
+        await row.trigger(scene)
+        if await subscription.sent_nothing():
             return SILENT
-        try:
-            result = first.result()
-        except StopAsyncIteration:
-            return "ended"
-        return outcome_of(result.data, result.errors, name)
-    finally:
-        listening.cancel()
-        if not first.done():
-            first.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                await first
-        await stream.aclose()
+    result = await subscription.result()
+    return "ended" if result is None else outcome_of(result.data, result.errors, name)
 
 
 # --- The matrix -------------------------------------------------------------------------------
@@ -665,213 +505,3 @@ async def test_permission_matrix(scene: Scene, operation: str, viewer: str) -> N
     row = MATRIX.get(operation) or VARIANTS[operation]
     expected = row.expected[VIEWERS.index(viewer)]
     assert await run_cell(scene, row, viewer) == expected
-
-
-# --- Field-level rules ------------------------------------------------------------------------
-
-PRESENCE_FIELDS = {"id", "displayName", "onlineStatus", "absent", "absenceMessage"}
-
-
-def all_fields(type_name: str) -> str:
-    """A selection of every field of an object type (objects as `{ __typename }`)."""
-    found = schema._schema.get_type(type_name)
-    assert isinstance(found, GraphQLObjectType)
-    parts = []
-    for name, definition in found.fields.items():
-        nested = isinstance(get_named_type(definition.type), GraphQLObjectType)
-        parts.append(f"{name} {{ __typename }}" if nested else name)
-    return " ".join(parts)
-
-
-async def query(scene: Scene, viewer: str, document: str, **variables: Any) -> dict[str, Any]:
-    context = Context(scene.state, http_request(scene.tokens[viewer]))
-    result = await schema.execute(document, variables, context_value=context)
-    assert not result.errors, [e.formatted for e in result.errors]
-    assert result.data is not None
-    return result.data
-
-
-async def error_code(scene: Scene, viewer: str, document: str, **variables: Any) -> str:
-    context = Context(scene.state, http_request(scene.tokens[viewer]))
-    result = await schema.execute(document, variables, context_value=context)
-    assert result.errors, result.data
-    return outcome_of(result.data, result.errors, root_field(document)[1])
-
-
-def _assert_presence_only(counsellor: dict[str, Any]) -> None:
-    personal = {k: v for k, v in counsellor.items() if k not in PRESENCE_FIELDS and v is not None}
-    assert not personal, f"a client reads more than the presence fields: {personal}"
-    assert counsellor["displayName"] == "Paula"
-
-
-def _assert_nothing_personal(data: object) -> None:
-    text = json.dumps(data)
-    for secret in (P_EMAIL, P_FIRST, P_LAST):
-        assert secret not in text, f"{secret!r} reached a client"
-
-
-async def test_a_client_reads_only_the_presence_fields_of_a_counsellor(scene: Scene) -> None:
-    fields = all_fields("Counsellor")
-    p = scene.gid("primary")
-    reads = await query(
-        scene,
-        "client",
-        f"""query ($p: ID!, $r: ID!) {{
-          counsellor(id: $p) {{ {fields} }}
-          node(id: $p) {{ ... on Counsellor {{ {fields} }} }}
-          request(id: $r) {{ counsellor {{ {fields} }} }}
-          me {{ client {{
-            primaryCounsellor {{ {fields} }}
-            primaryCounsellorHistory {{ newCounsellor {{ {fields} }} }}
-            requests {{ edges {{ node {{ counsellor {{ {fields} }} }} }} }}
-          }} }}
-        }}""",
-        p=p,
-        r=scene.gid("request"),
-    )
-    client = reads["me"]["client"]
-    seen = [
-        reads["counsellor"],
-        reads["node"],
-        reads["request"]["counsellor"],
-        client["primaryCounsellor"],
-        client["primaryCounsellorHistory"][0]["newCounsellor"],
-        *[e["node"]["counsellor"] for e in client["requests"]["edges"] if e["node"]["counsellor"]],
-    ]
-    assert len(seen) == 6
-    for counsellor in seen:
-        _assert_presence_only(counsellor)
-    _assert_nothing_personal(reads)
-
-    # The same over a subscription's initial state.
-    context = Context(scene.state, http_request(scene.tokens["client"]))
-    stream = await schema.subscribe(
-        f"subscription ($r: ID) {{ requestUpdated(id: $r) {{ counsellor {{ {fields} }} }} }}",
-        {"r": scene.gid("request")},
-        context_value=context,
-    )
-    assert not isinstance(stream, ExecutionResult)
-    try:
-        first = await asyncio.wait_for(anext(stream), timeout=2)
-    finally:
-        await stream.aclose()
-    assert not first.errors and first.data is not None
-    _assert_presence_only(first.data["requestUpdated"]["counsellor"])
-    _assert_nothing_personal(first.data)
-
-    # Staff read it all (the rule is about clients, not a field that is always empty).
-    colleague = await query(
-        scene, "other_counsellor", f"query ($p: ID!) {{ counsellor(id: $p) {{ {fields} }} }}", p=p
-    )
-    found = colleague["counsellor"]
-    assert (found["email"], found["firstName"], found["lastName"]) == (P_EMAIL, P_FIRST, P_LAST)
-    assert (found["role"], found["chatCapacity"]) == ("COUNSELLOR", 1)
-
-
-async def test_counsellor_presence_carries_nothing_personal(scene: Scene) -> None:
-    presence = schema._schema.get_type("CounsellorPresence")
-    assert isinstance(presence, GraphQLObjectType)
-    assert set(presence.fields) == {
-        "counsellorId",
-        "displayName",
-        "onlineStatus",
-        "chatAvailable",
-        "mailAvailable",
-        "absent",
-        "absenceMessage",
-    }
-    document = f"{{ availability {{ primaryCounsellor {{ {all_fields('CounsellorPresence')} }} }} }}"
-    mine = (await query(scene, "client", document))["availability"]["primaryCounsellor"]
-    assert mine["counsellorId"] == scene.gid("primary")
-    assert mine["displayName"] == "Paula"
-    assert mine["mailAvailable"] is True  # P takes C1's mail whatever their capacity
-    _assert_nothing_personal(mine)
-    assert (await query(scene, "anonymous", document))["availability"]["primaryCounsellor"] is None
-    theirs = (await query(scene, "other_client", document))["availability"]["primaryCounsellor"]
-    assert theirs["counsellorId"] == scene.gid("other")  # their own primary, never another's
-
-
-async def test_another_counsellor_sees_none_of_the_primarys_clients(scene: Scene) -> None:
-    document = """query ($p: ID!) {
-      counsellor(id: $p) { primaryClients { totalCount edges { node { id } } } }
-      clients(filter: {primaryCounsellorId: $p}) { totalCount edges { node { id } } }
-    }"""
-    p = scene.gid("primary")
-
-    def listed(data: dict[str, Any]) -> tuple[set[str], set[str]]:
-        nested = data["counsellor"]["primaryClients"]
-        overview = data["clients"]
-        assert nested["totalCount"] == len(nested["edges"])
-        assert overview["totalCount"] == len(overview["edges"])
-        return {e["node"]["id"] for e in nested["edges"]}, {e["node"]["id"] for e in overview["edges"]}
-
-    p_clients = {scene.gid("client"), scene.gid("invitee")}
-    assert listed(await query(scene, "admin", document, p=p)) == (p_clients, p_clients)
-    assert listed(await query(scene, "counsellor", document, p=p)) == (p_clients, p_clients)
-    assert listed(await query(scene, "other_counsellor", document, p=p)) == (set(), set())
-
-    # Once Q holds a request of C1, Q may see C1 (and only C1) among P's clients.
-    await assign_request(scene.deps, scene.viewer("admin"), scene.raw["request"], scene.raw["other"])
-    only_c1 = {scene.gid("client")}
-    assert listed(await query(scene, "other_counsellor", document, p=p)) == (only_c1, only_c1)
-
-
-async def test_a_client_sees_neither_reason_nor_changed_by_in_their_history(scene: Scene) -> None:
-    note = "Interne Notiz: Klientin hat sich beschwert"
-    await change_primary_counsellor(
-        scene.deps, scene.viewer("admin"), scene.raw["client"], scene.raw["other"], note
-    )
-    document = """query ($c: ID!) { client(id: $c) { primaryCounsellorHistory {
-      source reason changedBy { id email } previousCounsellor { id email } newCounsellor { id email }
-    } } }"""
-    c = scene.gid("client")
-    own = (await query(scene, "client", document, c=c))["client"]["primaryCounsellorHistory"]
-    assert [(h["source"], h["newCounsellor"]["id"]) for h in own] == [
-        ("AUTOMATIC", scene.gid("primary")),
-        ("MANUAL", scene.gid("other")),
-    ]
-    for entry in own:
-        assert entry["reason"] is None and entry["changedBy"] is None
-        for counsellor in (entry["previousCounsellor"], entry["newCounsellor"]):
-            assert counsellor is None or counsellor["email"] is None
-    assert note not in json.dumps(own)
-
-    staff = (await query(scene, "admin", document, c=c))["client"]["primaryCounsellorHistory"]
-    assert staff[1]["reason"] == note
-    assert staff[1]["changedBy"] == {"id": scene.gid("admin"), "email": "admin@matrix.test"}
-
-
-async def test_a_clients_requests_are_invisible_to_another_counsellor(scene: Scene) -> None:
-    for name in ("request", "queued"):
-        for document in (
-            "query ($id: ID!) { request(id: $id) { id message } }",
-            "query ($id: ID!) { node(id: $id) { id } }",
-        ):
-            assert await error_code(scene, "other_counsellor", document, id=scene.gid(name)) == NOT_FOUND
-    listing = """query ($p: ID) {
-      all: requests { totalCount edges { node { id } } }
-      ofP: requests(filter: {counsellorId: $p}) { totalCount edges { node { id } } }
-    }"""
-    data = await query(scene, "other_counsellor", listing, p=scene.gid("primary"))
-    assert [e["node"]["id"] for e in data["all"]["edges"]] == [scene.gid("other_request")]
-    assert data["all"]["totalCount"] == 1
-    assert data["ofP"] == {"totalCount": 0, "edges": []}
-
-    c1_requests = {scene.gid("request"), scene.gid("queued")}
-    mine = await query(scene, "client", listing, p=None)
-    assert {e["node"]["id"] for e in mine["all"]["edges"]} == c1_requests
-    theirs = await query(scene, "other_client", listing, p=None)
-    assert {e["node"]["id"] for e in theirs["all"]["edges"]} == {scene.gid("other_request")}
-
-
-async def test_the_routing_trace_is_for_staff_only(scene: Scene) -> None:
-    document = """query ($id: ID!) {
-      request(id: $id) { routingTrace { outcome } }
-      requests { edges { node { routingTrace { outcome } } } }
-    }"""
-    r = scene.gid("request")
-    own = await query(scene, "client", document, id=r)
-    assert own["request"]["routingTrace"] is None
-    assert all(e["node"]["routingTrace"] is None for e in own["requests"]["edges"])
-    staff = await query(scene, "counsellor", document, id=r)
-    assert staff["request"]["routingTrace"], "staff read the routing decision"

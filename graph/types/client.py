@@ -1,0 +1,147 @@
+"""Clients as the viewer may read them: in full, or redacted (`domain.visibility.ClientView`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from domain import model
+from domain.ports import ClientQuery, Page, RequestQuery
+from domain.use_cases import reads
+from domain.visibility import ClientView, checked_client_view
+from graph import enums, ids
+from graph.context import GraphInfo
+from graph.paging import PageInfo, page_info, page_size
+from graph.types.counsellor import Counsellor, counsellor_by_id
+from graph.types.node import Node
+
+if TYPE_CHECKING:
+    from graph.types.history import PrimaryCounsellorChange
+    from graph.types.request import RequestConnection
+
+
+@strawberry.type
+class Client(Node):
+    view: strawberry.Private[ClientView]
+    viewer: strawberry.Private[model.Viewer]
+
+    @classmethod
+    def of(cls, view: ClientView, viewer: model.Viewer) -> Client:
+        return cls(id=ids.encode("Client", view.id), view=view, viewer=viewer)
+
+    @classmethod
+    def checked(cls, client: model.Client, viewer: model.Viewer) -> Client:
+        """A client a use case returned after checking the viewer may see them."""
+        return cls.of(checked_client_view(client), viewer)
+
+    @strawberry.field(description="Six characters, A-Z and 0-9, unique, e.g. 75QJYD.")
+    def client_code(self) -> str:
+        return self.view.client_code
+
+    @strawberry.field
+    def display_name(self) -> str:
+        return self.view.display_name
+
+    @strawberry.field
+    def email(self) -> str | None:
+        return self.view.details.email if self.view.details else None
+
+    @strawberry.field
+    def first_name(self) -> str | None:
+        return self.view.details.first_name if self.view.details else None
+
+    @strawberry.field
+    def last_name(self) -> str | None:
+        return self.view.details.last_name if self.view.details else None
+
+    @strawberry.field
+    def phone(self) -> str | None:
+        return self.view.details.phone if self.view.details else None
+
+    @strawberry.field(description="An IETF language tag such as de or tr; null means not stated.")
+    def language(self) -> str | None:
+        return self.view.details.language if self.view.details else None
+
+    @strawberry.field
+    def invitation_status(self) -> enums.InvitationStatus:
+        return self.view.invitation_status
+
+    @strawberry.field
+    def account_status(self) -> enums.AccountStatus:
+        return self.view.account_status
+
+    @strawberry.field
+    def last_login_at(self) -> datetime | None:
+        return self.view.details.last_login_at if self.view.details else None
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.view.created_at
+
+    @strawberry.field
+    async def primary_counsellor(self, info: GraphInfo) -> Counsellor | None:
+        if self.view.details is None:
+            return None
+        return await counsellor_by_id(info, self.viewer, self.view.details.primary_counsellor_id)
+
+    @strawberry.field(description="Oldest first.")
+    async def primary_counsellor_history(
+        self, info: GraphInfo
+    ) -> list[Annotated[PrimaryCounsellorChange, strawberry.lazy("graph.types.history")]]:
+        from graph.types.history import PrimaryCounsellorChange  # the history refers back to clients
+
+        if self.view.details is None:
+            return []
+        changes = await info.context.loaders.history.load(self.view.id)
+        return [PrimaryCounsellorChange.of(change, self.viewer) for change in changes]
+
+    @strawberry.field(description="Newest first, those the viewer may see.")
+    async def requests(
+        self, info: GraphInfo, first: int | None = None, after: str | None = None
+    ) -> Annotated[RequestConnection, strawberry.lazy("graph.types.request")]:
+        from graph.types.request import request_connection, request_connection_of  # refer back
+
+        size = page_size(first)
+        if self.view.details is None:
+            return request_connection_of(Page(items=[], has_next=False, total=0), self.viewer, after)
+        if after is None:
+            page = await info.context.loaders.first_requests.load((self.view.id, size, self.viewer))
+            return request_connection_of(page, self.viewer, after)
+        query = RequestQuery(client_id=self.view.id)
+        return await request_connection(info, self.viewer, query, first, after)
+
+
+async def client_and_holders(
+    info: GraphInfo, viewer: model.Viewer, client_id: int
+) -> tuple[model.Client, set[int]] | None:
+    """A client reached through a nested field, with what `domain.visibility` needs to decide
+    what the viewer reads of them: who holds their requests (only staff can be among them)."""
+    found = await info.context.loaders.client.load(client_id)
+    if found is None:
+        return None
+    holders = await info.context.loaders.holders.load(found.id) if viewer.is_staff else set()
+    return found, holders
+
+
+@strawberry.type
+class ClientEdge:
+    cursor: str
+    node: Client
+
+
+@strawberry.type
+class ClientConnection:
+    edges: list[ClientEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+async def client_connection(
+    info: GraphInfo, viewer: model.Viewer, query: ClientQuery, first: int | None, after: str | None
+) -> ClientConnection:
+    """A page of the clients the viewer may see (the query filters them)."""
+    page = await reads.client_page_unchecked(info.context.deps, viewer, query, page_size(first), after)
+    edges = [ClientEdge(cursor=cursor, node=Client.checked(c, viewer)) for cursor, c in page.items]
+    return ClientConnection(edges=edges, page_info=page_info(page, after), total_count=page.total)  # type: ignore[arg-type]

@@ -1,0 +1,310 @@
+"""The scene of the permission tests, and how they run an operation as one of its viewers.
+
+The scene is built through the use cases: an admin; counsellor P with client C1 and the invitee;
+counsellor Q with client C2; counsellor I, deactivated after their token was issued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import FieldNode, OperationDefinitionNode, parse
+from strawberry.types import ExecutionResult
+
+from domain.events import Event, SessionsEnded
+from domain.model import (
+    Channel,
+    MailAvailability,
+    RequestStatus,
+    Role,
+    RoutingReason,
+    StaffRole,
+    Viewer,
+)
+from domain.use_cases import Deps
+from domain.use_cases.accounts import register_client
+from domain.use_cases.clients import ClientProfile, change_primary_counsellor, create_client
+from domain.use_cases.counsellors import CounsellorUpdate, NewCounsellor, add_counsellor, update_counsellor
+from domain.use_cases.requests import submit_request
+from graph import ids
+from graph.auth import TokenSigner
+from graph.context import AppState, Context
+from graph.schema import schema
+from persistence.event_bus import EventBus
+from tests.api.conftest import http_request
+
+PASSWORD = "matrix-password-1"
+NEW_PASSWORD = "matrix-password-2"
+
+VIEWERS = ("anonymous", "client", "other_client", "counsellor", "other_counsellor", "inactive", "admin")
+
+# Personal data of the primary counsellor P that no client may ever read.
+P_EMAIL = "paula.private@matrix.test"
+P_FIRST = "Paulina"
+P_LAST = "Privatnachname"
+
+KINDS = {
+    "admin": "Counsellor",
+    "primary": "Counsellor",
+    "other": "Counsellor",
+    "inactive": "Counsellor",
+    "client": "Client",
+    "other_client": "Client",
+    "invitee": "Client",
+    "request": "Request",
+    "queued": "Request",
+    "other_request": "Request",
+}
+
+
+@dataclass
+class Scene:
+    """admin; counsellor P ("primary") of client C1 ("client"), holding C1's ASSIGNED mail request
+    ("request"; C1 also has a QUEUED chat, "queued") and primary of the not yet invited client
+    "invitee"; counsellor Q ("other"), primary of client C2 ("other_client") and holding C2's
+    request ("other_request"); counsellor I ("inactive"), deactivated after their token was issued.
+    """
+
+    deps: Deps
+    state: AppState
+    raw: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, str | None] = field(default_factory=dict)
+
+    def gid(self, name: str) -> str:
+        """The global id of one of the scene's records."""
+        return ids.encode(KINDS[name], self.raw[name])
+
+    def viewer(self, name: str) -> Viewer:
+        """The domain viewer of a scene account (for triggers that act through the use cases)."""
+        if KINDS[name] == "Client":
+            return Viewer(role=Role.CLIENT, client_id=self.raw[name])
+        role = Role.ADMIN if name == "admin" else Role.COUNSELLOR
+        return Viewer(role=role, counsellor_id=self.raw[name])
+
+
+async def build_scene(deps: Deps, signer: TokenSigner) -> tuple[dict[str, int], dict[str, str | None]]:
+    """Create the scene through the use cases; its records' row ids and each viewer's token."""
+    raw: dict[str, int] = {}
+    admin = await add_counsellor(
+        deps, NewCounsellor("admin@matrix.test", PASSWORD, "Admin", role=StaffRole.ADMIN)
+    )
+    primary = await add_counsellor(
+        deps,
+        NewCounsellor(
+            P_EMAIL,
+            PASSWORD,
+            "Paula",
+            first_name=P_FIRST,
+            last_name=P_LAST,
+            mail_availability=MailAvailability.UNLIMITED,
+        ),
+    )
+    other = await add_counsellor(
+        deps, NewCounsellor("quentin.private@matrix.test", PASSWORD, "Quentin", "Quirin", "Quast")
+    )
+    inactive = await add_counsellor(
+        deps, NewCounsellor("ines.private@matrix.test", PASSWORD, "Ines", "Inge", "Inaktiv")
+    )
+    raw.update(admin=admin.id, primary=primary.id, other=other.id, inactive=inactive.id)
+    as_admin = Viewer(role=Role.ADMIN, counsellor_id=admin.id)
+
+    client = await register_client(deps, "Clara", "clara@matrix.test", PASSWORD, None)
+    assert client.client_id is not None
+    raw["client"] = client.client_id
+    request = await submit_request(deps, client, Channel.MAIL, "Ich brauche Hilfe.", "Hallo", None)
+    # P is the only counsellor free for mail: P takes it and becomes C1's primary.
+    assert request.status is RequestStatus.ASSIGNED and request.counsellor_id == primary.id
+    assert request.routing_reason is RoutingReason.FIRST_REQUEST
+    queued = await submit_request(deps, client, Channel.CHAT, "Bitte im Chat.", None, None)
+    assert queued.status is RequestStatus.QUEUED  # nobody is online
+    raw.update(request=request.id, queued=queued.id)
+
+    other_client = await register_client(deps, "Chris", "chris@matrix.test", PASSWORD, None)
+    assert other_client.client_id is not None
+    raw["other_client"] = other_client.client_id
+    await change_primary_counsellor(deps, as_admin, other_client.client_id, other.id, "Zuständig")
+    other_request = await submit_request(deps, other_client, Channel.MAIL, "Eine Frage.", None, None)
+    assert other_request.counsellor_id == other.id  # the relationship beats mail NONE
+    raw["other_request"] = other_request.id
+
+    as_primary = Viewer(role=Role.COUNSELLOR, counsellor_id=primary.id)
+    profile = ClientProfile(display_name="Ida", email="ida@matrix.test")
+    raw["invitee"] = (await create_client(deps, as_primary, profile, None)).id
+
+    tokens: dict[str, str | None] = {"anonymous": None}
+    for kind, viewer in (
+        ("client", client),
+        ("other_client", other_client),
+        ("counsellor", as_primary),
+        ("other_counsellor", Viewer(role=Role.COUNSELLOR, counsellor_id=other.id)),
+        ("inactive", Viewer(role=Role.COUNSELLOR, counsellor_id=inactive.id)),
+        ("admin", as_admin),
+    ):
+        tokens[kind], _ = signer.issue(viewer)
+    # Deactivation ends every session of I: the token issued above must read as UNAUTHENTICATED.
+    await update_counsellor(deps, as_admin, CounsellorUpdate(inactive.id, active=False))
+    return raw, tokens
+
+
+SIGNER = TokenSigner("matrix-secret-key-of-enough-length!", 3600)
+
+# A wait that would only end in a failed test: long enough for a busy machine. Tests wait for the
+# events themselves, never for time to pass; this only stops a broken test from hanging.
+GUARD_SECONDS = 30.0
+
+
+class WatchedBus:
+    """The test's event bus, telling when a subscription listens to it and when a subscription has
+    dealt with every event published so far: a test that expects a subscription to send nothing
+    first proves that the subscription saw the event."""
+
+    # An event that concerns no account: every subscription passes over it without sending.
+    MARK = SessionsEnded(counsellor_id=-1)
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self._listeners = 0
+        self._listening = asyncio.Condition()
+        self._past_mark: set[int] = set()
+        self._marked = asyncio.Condition()
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[AsyncIterator[Event]]:
+        async with self._bus.subscribe() as events:
+            async with self._listening:
+                self._listeners += 1
+                number = self._listeners
+                self._listening.notify_all()
+            yield self._watched(number, events)
+
+    async def _watched(self, number: int, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+        async for event in events:
+            yield event
+            if event == self.MARK:  # asked for the next event: done with the mark and all before it
+                async with self._marked:
+                    self._past_mark.add(number)
+                    self._marked.notify_all()
+
+    @property
+    def started(self) -> int:
+        """How many subscriptions have started listening so far."""
+        return self._listeners
+
+    async def listening(self, count: int) -> None:
+        """Until `count` subscriptions have started listening."""
+        async with self._listening:
+            await self._listening.wait_for(lambda: self._listeners >= count)
+
+    async def dealt_with_everything(self, number: int) -> None:
+        """Publish the mark after everything published so far; return once subscription `number`
+        (counted from 1 in the order they started) has dealt with it, and so with all before it."""
+        async with self._marked:
+            self._past_mark.discard(number)
+        await self._bus.publish(self.MARK)
+        async with self._marked:
+            await self._marked.wait_for(lambda: number in self._past_mark)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._bus, name)
+
+
+def root_field(document: str) -> tuple[str, str]:
+    """(operation type, the one root field) of a document."""
+    (operation,) = parse(document).definitions
+    assert isinstance(operation, OperationDefinitionNode)
+    (selection,) = operation.selection_set.selections
+    assert isinstance(selection, FieldNode)
+    return operation.operation.value, selection.name.value
+
+
+def context_of(scene: Scene, viewer: str) -> Context:
+    return Context(scene.state, http_request(scene.tokens[viewer]))
+
+
+async def query(scene: Scene, viewer: str, document: str, **variables: Any) -> dict[str, Any]:
+    """The data of an operation that must succeed."""
+    result = await schema.execute(document, variables, context_value=context_of(scene, viewer))
+    assert not result.errors, [e.formatted for e in result.errors]
+    assert result.data is not None
+    return result.data
+
+
+class Subscription:
+    """A subscription under test, its next result always awaited."""
+
+    def __init__(self, stream: AsyncGenerator[ExecutionResult, None], bus: WatchedBus) -> None:
+        self._stream = stream
+        self._bus = bus
+        self._number = bus.started + 1  # subscriptions under test start one after another
+        self._next = asyncio.ensure_future(anext(stream))
+
+    async def start(self) -> None:
+        """Until it listens to the bus or has sent something (such as an error)."""
+        listening = asyncio.ensure_future(self._bus.listening(self._number))
+        try:
+            await asyncio.wait({self._next, listening}, timeout=GUARD_SECONDS, return_when="FIRST_COMPLETED")
+        finally:
+            listening.cancel()
+        assert self._next.done() or listening.done(), "the subscription neither listened nor sent"
+
+    def sent_anything(self) -> bool:
+        """Whether its next result has arrived already (an initial state, or an error)."""
+        return self._next.done()
+
+    async def result(self) -> ExecutionResult | None:
+        """Its next result; None when it ended."""
+        try:
+            found = await asyncio.wait_for(self._next, GUARD_SECONDS)
+        except StopAsyncIteration:
+            return None
+        self._next = asyncio.ensure_future(anext(self._stream))
+        return found
+
+    async def payload(self, name: str) -> dict[str, Any]:
+        """Its next result, which must be data."""
+        result = await self.result()
+        assert result is not None, "the subscription ended"
+        assert not result.errors, [e.formatted for e in result.errors]
+        assert result.data is not None
+        found: dict[str, Any] = result.data[name]
+        return found
+
+    async def sent_nothing(self) -> bool:
+        """Whether it sent nothing for the events published so far, once it has seen them all."""
+        seen = asyncio.ensure_future(self._bus.dealt_with_everything(self._number))
+        try:
+            await asyncio.wait({self._next, seen}, timeout=GUARD_SECONDS, return_when="FIRST_COMPLETED")
+        finally:
+            seen.cancel()
+        assert self._next.done() or seen.done(), "the subscription never dealt with the events"
+        return not self._next.done()
+
+    async def close(self) -> None:
+        if not self._next.done():
+            self._next.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+            await self._next
+        await self._stream.aclose()
+
+
+@asynccontextmanager
+async def subscribed(
+    scene: Scene, viewer: str, document: str, variables: dict[str, Any] | None = None
+) -> AsyncIterator[Subscription | ExecutionResult]:
+    """A started subscription, or the result that refused it before it started."""
+    context = context_of(scene, viewer)
+    stream = await schema.subscribe(document, variables or {}, context_value=context)
+    if isinstance(stream, ExecutionResult):
+        yield stream
+        return
+    found = Subscription(stream, scene.state.bus)
+    try:
+        await found.start()
+        yield found
+    finally:
+        await found.close()
