@@ -31,6 +31,7 @@ from persistence.crypto import TextCipher
 from persistence.database import create_engines
 from persistence.event_bus import EventBus
 from persistence.migrate import migrate
+from persistence.redis_throttle import RedisThrottle
 from persistence.sweeper import QueueSweeper
 from persistence.unit_of_work import SqlUnitOfWorkFactory
 
@@ -76,12 +77,17 @@ def create_app(config: Config | None = None) -> Starlette:
     """The app; engines, bus and dispatcher start in its lifespan."""
     config = config or Config.from_env()
     engines = create_engines(config.database_url)
-    bus = EventBus(config.broadcast_url, config.bus_channel or bus_channel_for(config.database_url))
+    channel = config.bus_channel or bus_channel_for(config.database_url)
+    bus = EventBus(config.broadcast_url, channel)
+    # Several processes share a Redis bus: their abuse counters live there too (else in the database).
+    shared = config.broadcast_url.startswith(("redis://", "rediss://"))
+    throttle = RedisThrottle(config.broadcast_url, channel) if shared else None
     deps = Deps(
         uow=SqlUnitOfWorkFactory(engines, bus.publish, text_cipher(config)),
         clock=SystemClock(),
         hasher=Argon2Hasher(),
         limits=config.limits,
+        throttle=throttle,
     )
     dispatcher = Dispatcher(deps)
     deps.dispatch = dispatcher.run
@@ -106,6 +112,8 @@ def create_app(config: Config | None = None) -> Starlette:
             await presence.stop()
             await sweeper.stop()
             await bus.disconnect()
+            if throttle is not None:
+                await throttle.close()
             await engines.dispose()
 
     async def healthz(_: Request) -> JSONResponse:

@@ -1,0 +1,84 @@
+"""Attempts counted in Redis, shared by every process of a deployment (when the bus is Redis).
+
+One sorted set per key, an attempt's time as its score. A Lua script runs atomically in Redis:
+forget what left the window, count, and add one only while under the limit, so parallel attempts
+in any number of processes never pass it. Times come from the domain's clock, like the database
+throttle's, so both behave alike (processes of one deployment share a clock, NTP-close).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+
+from redis import asyncio as redis
+from redis.exceptions import RedisError
+
+from domain.errors import ServiceUnavailable
+from domain.ports import Attempt
+
+# KEYS[1]: the key's set. ARGV: now (ms), window start (ms), limit, the new attempt's id, window (ms).
+_ATTEMPT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, oldest[2] or ARGV[1]}
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {1, ARGV[1]}
+"""
+
+
+def _ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
+    """Without Redis nothing can be counted: refuse rather than let attempts through."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("Attempts cannot be counted now; try again shortly.") from exc
+
+
+class RedisThrottle:
+    """The Throttle port on Redis; a Redis that cannot be reached refuses (SERVICE_UNAVAILABLE)."""
+
+    def __init__(self, url: str, namespace: str, timeout: float = 2.0) -> None:
+        self._redis = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        self._namespace = namespace
+        self._script = self._redis.register_script(_ATTEMPT)
+
+    def _name(self, key: str) -> str:
+        # Deployments sharing a Redis keep their counters apart.
+        return f"{self._namespace}:throttle:{key}"
+
+    async def attempt(self, key: str, limit: int, window_seconds: int, now: datetime) -> Attempt:
+        window_ms = window_seconds * 1000
+        since = _ms(now) - window_ms
+        member = uuid.uuid4().hex
+        with _reachable():
+            counted, oldest = await self._script(
+                keys=[self._name(key)], args=[_ms(now), since, limit, member, window_ms]
+            )
+        if counted:
+            return Attempt(key, member)
+        # The oldest attempt counted leaves the window a window after it was made.
+        return Attempt(key, None, max(1, math.ceil((float(oldest) - since) / 1000)))
+
+    async def take_back(self, attempt: Attempt) -> None:
+        if attempt.id is not None:
+            with _reachable():
+                await self._redis.zrem(self._name(attempt.key), attempt.id)
+
+    async def clear(self, key: str) -> None:
+        with _reachable():
+            await self._redis.delete(self._name(key))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
