@@ -207,8 +207,8 @@ class Attempt:
 
 class RateLimitRepository(Protocol):
     async def attempt(self, key: str, limit: int, since: datetime, now: datetime) -> Attempt:
-        """Hold `key` until commit, forget its attempts before `since`, and count one at `now`
-        unless `limit` are left (every process's)."""
+        """Hold `key` until commit, forget its attempts made `since` or before, and count one at
+        `now` unless `limit` are left (every process's)."""
 
     async def take_back(self, attempt: Attempt) -> None: ...
     async def clear(self, key: str) -> None: ...
@@ -219,7 +219,8 @@ class Throttle(Protocol):
 
     async def attempt(self, key: str, limit: int, window_seconds: int, now: datetime) -> Attempt:
         """Count one attempt, durably before returning, unless `limit` are counted within the window
-        before `now`. Parallel attempts never pass the limit."""
+        (the seconds before `now`; an attempt leaves it `window_seconds` after it was made).
+        Parallel attempts never pass the limit."""
 
     async def take_back(self, attempt: Attempt) -> None:
         """Uncount an attempt that turned out not to be limited (e.g. a successful sign-in)."""

@@ -44,6 +44,12 @@ def seconds_until(moment: datetime, now: datetime) -> int:
     return max(1, math.ceil((moment - now).total_seconds()))
 
 
+def retry_after(oldest: datetime, since: datetime, now: datetime) -> int:
+    """Seconds until the oldest attempt counted leaves the window (`since`..`now`): at most a
+    window, also when a parallel attempt counted first was stamped a moment after `now`."""
+    return min(seconds_until(oldest, since), seconds_until(now, since))
+
+
 def wait_phrase(seconds: int) -> str:
     """'45 seconds', '14 minutes', '2 hours': the wait rounded up to the unit a person reads."""
     if seconds < 60:

@@ -17,6 +17,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from domain.errors import Conflict
+from domain.throttling import StoredThrottle
 from domain.use_cases import Deps
 from domain.use_cases.accounts import ensure_admin
 from domain.use_cases.routing import Dispatcher
@@ -79,11 +80,12 @@ def create_app(config: Config | None = None) -> Starlette:
     engines = create_engines(config.database_url)
     channel = config.bus_channel or bus_channel_for(config.database_url)
     bus = EventBus(config.broadcast_url, channel)
+    uow = SqlUnitOfWorkFactory(engines, bus.publish, text_cipher(config))
     # Several processes share a Redis bus: their abuse counters live there too (else in the database).
     shared = config.broadcast_url.startswith(("redis://", "rediss://"))
-    throttle = RedisThrottle(config.broadcast_url, channel) if shared else None
+    throttle = RedisThrottle(config.broadcast_url, channel, StoredThrottle(uow)) if shared else None
     deps = Deps(
-        uow=SqlUnitOfWorkFactory(engines, bus.publish, text_cipher(config)),
+        uow=uow,
         clock=SystemClock(),
         hasher=Argon2Hasher(),
         limits=config.limits,

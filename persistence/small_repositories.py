@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.model import AuditEntry, Client, Counsellor, Invitation, PrimaryCounsellorChange, Settings
 from domain.ports import Attempt, Page
-from domain.throttling import seconds_until
+from domain.throttling import retry_after
 from persistence import rows
 from persistence.tables import (
     audit_log,
@@ -151,12 +151,12 @@ class SqlRateLimits:
     async def attempt(self, key: str, limit: int, since: datetime, now: datetime) -> Attempt:
         await self._hold(key)
         hits = rate_limit_hits.c
-        await self._conn.execute(delete(rate_limit_hits).where(hits.key == key, hits.at < since))
+        await self._conn.execute(delete(rate_limit_hits).where(hits.key == key, hits.at <= since))
         counted, oldest = (
             await self._conn.execute(select(func.count(), func.min(hits.at)).where(hits.key == key))
         ).one()
         if counted >= limit:
-            return Attempt(key, None, seconds_until(oldest or now, since))
+            return Attempt(key, None, retry_after(oldest or now, since, now))
         insert = rate_limit_hits.insert().values(key=key, at=now).returning(hits.id)
         return Attempt(key, str((await self._conn.execute(insert)).scalar_one()))
 

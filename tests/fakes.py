@@ -10,7 +10,6 @@ mirrors them. There is no locking: tests run one transaction at a time.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -47,6 +46,7 @@ from domain.ports import (
     SettingsRepository,
     TokenRepository,
 )
+from domain.throttling import retry_after
 from domain.visibility import sees_client, sees_request
 
 T = TypeVar("T")
@@ -502,12 +502,12 @@ class FakeInvitationOutbox(_Repo):
 
 class FakeRateLimits(_Repo):
     async def attempt(self, key: str, limit: int, since: datetime, now: datetime) -> Attempt:
-        """Like the SQL adapter: forgets the key's attempts before `since`, counts one while under the limit."""
+        """Like the SQL adapter: forgets the key's attempts up to `since`, counts one while under the limit."""
         hits = self._store.limit_hits
-        hits[:] = [(k, at, i) for k, at, i in hits if k != key or at >= since]
+        hits[:] = [(k, at, i) for k, at, i in hits if k != key or at > since]
         mine = [at for k, at, _ in hits if k == key]
         if len(mine) >= limit:
-            return Attempt(key, None, max(1, math.ceil((min(mine, default=now) - since).total_seconds())))
+            return Attempt(key, None, retry_after(min(mine, default=now), since, now))
         hit_id = self._store.next_id("limit_hit")
         hits.append((key, now, hit_id))
         return Attempt(key, str(hit_id))
