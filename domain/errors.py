@@ -10,6 +10,8 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+        # More `extensions` of the API error, beyond code and field.
+        self.extensions: dict[str, object] = {}
 
 
 class Unauthenticated(DomainError):
@@ -38,3 +40,8 @@ class ServiceUnavailable(DomainError):
 
 class RateLimited(DomainError):
     code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after_seconds: int | None = None) -> None:
+        super().__init__(message)
+        if retry_after_seconds is not None:
+            self.extensions["retryAfterSeconds"] = retry_after_seconds

@@ -92,6 +92,8 @@ class ClientRepository(Protocol):
     async def save(self, client: Client) -> None:
         """Write the profile and account fields; never the primary counsellor."""
 
+    async def record_login(self, client_id: int, at: datetime) -> None: ...
+
     async def set_primary(self, client_id: int, new_id: int | None, expected: int | None) -> bool:
         """Set the primary only while it is still `expected`; False when it moved meanwhile."""
 
@@ -131,6 +133,9 @@ class RequestRepository(Protocol):
     async def oldest_queued_of(self, client_id: int) -> Request | None: ...
     async def count_of_client(self, client_id: int, since: datetime | None, open_only: bool) -> int:
         """The client's requests created since then, or (open_only) those QUEUED or ASSIGNED."""
+
+    async def first_created_since(self, client_id: int, since: datetime) -> datetime | None:
+        """When the client's oldest request created since then was created."""
 
     async def of_client(self, client_id: int) -> list[Request]:
         """Every request of the client, oldest first (for exports and erasure)."""
@@ -188,11 +193,36 @@ class TokenRepository(Protocol):
         """The token's account and whether the token is revoked, in one statement (every request asks)."""
 
 
-class RateLimitRepository(Protocol):
-    async def count(self, key: str, since: datetime) -> int:
-        """Hits of `key` since then (every process's)."""
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt at something limited: counted (`id` names it), or refused with nothing counted."""
 
-    async def hit(self, key: str, now: datetime) -> None: ...
+    key: str
+    id: str | None
+    # Refused: seconds until the oldest attempt counted leaves the window.
+    retry_after_seconds: int = 0
+
+
+class RateLimitRepository(Protocol):
+    async def attempt(self, key: str, limit: int, since: datetime, now: datetime) -> Attempt:
+        """Hold `key` until commit, forget its attempts made `since` or before, and count one at
+        `now` unless `limit` are left (every process's)."""
+
+    async def take_back(self, attempt: Attempt) -> None: ...
+    async def clear(self, key: str) -> None: ...
+
+
+class Throttle(Protocol):
+    """Attempts counted against limits in a moving window, shared by every process."""
+
+    async def attempt(self, key: str, limit: int, window_seconds: int, now: datetime) -> Attempt:
+        """Count one attempt, durably before returning, unless `limit` are counted within the window
+        (the seconds before `now`; an attempt leaves it `window_seconds` after it was made).
+        Parallel attempts never pass the limit."""
+
+    async def take_back(self, attempt: Attempt) -> None:
+        """Uncount an attempt that turned out not to be limited (e.g. a successful sign-in)."""
+
     async def clear(self, key: str) -> None: ...
 
 

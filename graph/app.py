@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 
 from domain.errors import Conflict
 from domain.ports import PasswordHasher
+from domain.throttling import StoredThrottle
 from domain.use_cases import Deps
 from domain.use_cases.accounts import ensure_admin
 from domain.use_cases.routing import Dispatcher
@@ -32,6 +33,7 @@ from persistence.crypto import TextCipher
 from persistence.database import create_engines
 from persistence.event_bus import EventBus
 from persistence.migrate import migrate
+from persistence.redis_throttle import RedisThrottle
 from persistence.sweeper import QueueSweeper
 from persistence.unit_of_work import SqlUnitOfWorkFactory
 
@@ -80,12 +82,18 @@ def create_app(config: Config | None = None, *, hasher: PasswordHasher | None = 
     """
     config = config or Config.from_env()
     engines = create_engines(config.database_url)
-    bus = EventBus(config.broadcast_url, config.bus_channel or bus_channel_for(config.database_url))
+    channel = config.bus_channel or bus_channel_for(config.database_url)
+    bus = EventBus(config.broadcast_url, channel)
+    uow = SqlUnitOfWorkFactory(engines, bus.publish, text_cipher(config))
+    # Several processes share a Redis bus: their abuse counters live there too (else in the database).
+    shared = config.broadcast_url.startswith(("redis://", "rediss://"))
+    throttle = RedisThrottle(config.broadcast_url, channel, StoredThrottle(uow)) if shared else None
     deps = Deps(
-        uow=SqlUnitOfWorkFactory(engines, bus.publish, text_cipher(config)),
+        uow=uow,
         clock=SystemClock(),
         hasher=hasher or Argon2Hasher(),
         limits=config.limits,
+        throttle=throttle,
     )
     dispatcher = Dispatcher(deps)
     deps.dispatch = dispatcher.run
@@ -110,6 +118,8 @@ def create_app(config: Config | None = None, *, hasher: PasswordHasher | None = 
             await presence.stop()
             await sweeper.stop()
             await bus.disconnect()
+            if throttle is not None:
+                await throttle.close()
             await engines.dispose()
 
     async def healthz(_: Request) -> JSONResponse:

@@ -24,7 +24,7 @@ def domain_error(exc: DomainError) -> GraphQLError:
     extensions: dict[str, Any] = {"code": exc.code}
     if exc.field:
         extensions["field"] = exc.field
-    return GraphQLError(exc.message, extensions=extensions)
+    return GraphQLError(exc.message, extensions=extensions | exc.extensions)
 
 
 def argument_path(document: DocumentNode | None, node: Node | None) -> str | None:
@@ -63,11 +63,16 @@ def _bad_input(error: GraphQLError, document: DocumentNode | None) -> GraphQLErr
 
 
 def _with(
-    error: GraphQLError, code: str, field: str | None = None, message: str | None = None
+    error: GraphQLError,
+    code: str,
+    field: str | None = None,
+    message: str | None = None,
+    more: dict[str, object] | None = None,
 ) -> GraphQLError:
     extensions: dict[str, Any] = {"code": code}
     if field:
         extensions["field"] = field
+    extensions.update(more or {})
     return GraphQLError(
         message or error.message,
         nodes=error.nodes,
@@ -82,7 +87,7 @@ def classify(error: GraphQLError, document: DocumentNode | None = None) -> Graph
     """The error as a client should see it."""
     original = error.original_error
     if isinstance(original, DomainError):
-        return _with(error, original.code, original.field, original.message)
+        return _with(error, original.code, original.field, original.message, original.extensions)
     if original is None or isinstance(original, GraphQLError):
         if error.extensions and "code" in error.extensions:
             return error

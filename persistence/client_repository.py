@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, union, update
@@ -92,6 +93,9 @@ class SqlClientRepository:
 
     async def save(self, client: Client) -> None:
         await self._conn.execute(update(t).where(t.c.id == client.id).values(rows.client_values(client)))
+
+    async def record_login(self, client_id: int, at: datetime) -> None:
+        await self._conn.execute(update(t).where(t.c.id == client_id).values(last_login_at=at))
 
     async def set_primary(self, client_id: int, new_id: int | None, expected: int | None) -> bool:
         current = t.c.primary_counsellor_id

@@ -134,6 +134,11 @@ class SqlRequestRepository:
             query = query.where(t.c.status.in_([RequestStatus.QUEUED.value, RequestStatus.ASSIGNED.value]))
         return int((await self._conn.execute(query)).scalar_one())
 
+    async def first_created_since(self, client_id: int, since: datetime) -> datetime | None:
+        query = select(func.min(t.c.created_at)).where(t.c.client_id == client_id, t.c.created_at >= since)
+        found: datetime | None = (await self._conn.execute(query)).scalar_one()
+        return found
+
     async def of_client(self, client_id: int) -> list[Request]:
         query = select(t).where(t.c.client_id == client_id).order_by(t.c.id)
         return [self._read(r) for r in await self._conn.execute(query)]

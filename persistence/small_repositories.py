@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.model import AuditEntry, Client, Counsellor, Invitation, PrimaryCounsellorChange, Settings
-from domain.ports import Page
+from domain.ports import Attempt, Page
+from domain.throttling import retry_after
 from persistence import rows
 from persistence.tables import (
     audit_log,
@@ -141,23 +143,34 @@ class SqlInvitationOutbox:
 
 
 class SqlRateLimits:
-    """Hits in a sliding window, shared by every process through the database."""
+    """Attempts in a moving window, shared by every process through the database."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def count(self, key: str, since: datetime) -> int:
-        query = select(func.count()).where(rate_limit_hits.c.key == key, rate_limit_hits.c.at >= since)
-        return int((await self._conn.execute(query)).scalar_one())
+    async def attempt(self, key: str, limit: int, since: datetime, now: datetime) -> Attempt:
+        await self._hold(key)
+        hits = rate_limit_hits.c
+        await self._conn.execute(delete(rate_limit_hits).where(hits.key == key, hits.at <= since))
+        counted, oldest = (
+            await self._conn.execute(select(func.count(), func.min(hits.at)).where(hits.key == key))
+        ).one()
+        if counted >= limit:
+            return Attempt(key, None, retry_after(oldest or now, since, now))
+        insert = rate_limit_hits.insert().values(key=key, at=now).returning(hits.id)
+        return Attempt(key, str((await self._conn.execute(insert)).scalar_one()))
 
-    async def hit(self, key: str, now: datetime) -> None:
-        await self._conn.execute(rate_limit_hits.insert().values(key=key, at=now))
-        # Hits older than a day count for nothing: drop this key's.
-        await self._conn.execute(
-            delete(rate_limit_hits).where(
-                rate_limit_hits.c.key == key, rate_limit_hits.c.at < now - timedelta(days=1)
-            )
-        )
+    async def _hold(self, key: str) -> None:
+        """Serialise the attempts of one key until commit: two transactions counting the same
+        rows under READ COMMITTED would both see room for one more. SQLite needs nothing: its
+        write transactions (BEGIN IMMEDIATE) hold the database's one write lock already."""
+        if self._conn.dialect.name == "postgresql":
+            lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+            await self._conn.execute(select(func.pg_advisory_xact_lock(lock_id)))
+
+    async def take_back(self, attempt: Attempt) -> None:
+        if attempt.id is not None:
+            await self._conn.execute(delete(rate_limit_hits).where(rate_limit_hits.c.id == int(attempt.id)))
 
     async def clear(self, key: str) -> None:
         await self._conn.execute(delete(rate_limit_hits).where(rate_limit_hits.c.key == key))

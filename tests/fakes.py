@@ -32,6 +32,7 @@ from domain.model import (
 )
 from domain.policy import choice_key, free_on, may_take
 from domain.ports import (
+    Attempt,
     AuditLog,
     ClientQuery,
     ClientRepository,
@@ -45,6 +46,7 @@ from domain.ports import (
     SettingsRepository,
     TokenRepository,
 )
+from domain.throttling import retry_after
 from domain.visibility import sees_client, sees_request
 
 T = TypeVar("T")
@@ -64,7 +66,7 @@ class Store:
     settings: Settings = field(default_factory=Settings)
     revoked: dict[str, datetime] = field(default_factory=dict)
     invitations: list[Invitation] = field(default_factory=list)
-    limit_hits: list[tuple[str, datetime]] = field(default_factory=list)
+    limit_hits: list[tuple[str, datetime, int]] = field(default_factory=list)  # (key, at, id)
     audit: list[AuditEntry] = field(default_factory=list)
     last_ids: dict[str, int] = field(default_factory=dict)
 
@@ -208,6 +210,9 @@ class FakeClientRepository(_Repo):
         stored = self._store.clients[client.id]
         self._store.clients[client.id] = replace(client, primary_counsellor_id=stored.primary_counsellor_id)
 
+    async def record_login(self, client_id: int, at: datetime) -> None:
+        self._store.clients[client_id] = replace(self._store.clients[client_id], last_login_at=at)
+
     async def set_primary(self, client_id: int, new_id: int | None, expected: int | None) -> bool:
         stored = self._store.clients[client_id]
         if stored.primary_counsellor_id != expected:
@@ -334,6 +339,10 @@ class FakeRequestRepository(_Repo):
             and (since is None or r.created_at >= since)
             and (not open_only or r.status in (RequestStatus.QUEUED, RequestStatus.ASSIGNED))
         )
+
+    async def first_created_since(self, client_id: int, since: datetime) -> datetime | None:
+        times = [r.created_at for r in self._store.requests.values() if r.client_id == client_id]
+        return min((at for at in times if at >= since), default=None)
 
     async def of_client(self, client_id: int) -> list[Request]:
         rows = [r for r in self._store.requests.values() if r.client_id == client_id]
@@ -486,17 +495,22 @@ class FakeInvitationOutbox(_Repo):
 
 
 class FakeRateLimits(_Repo):
-    async def count(self, key: str, since: datetime) -> int:
-        return sum(1 for k, at in self._store.limit_hits if k == key and at >= since)
+    async def attempt(self, key: str, limit: int, since: datetime, now: datetime) -> Attempt:
+        """Like the SQL adapter: forgets the key's attempts up to `since`, counts one while under the limit."""
+        hits = self._store.limit_hits
+        hits[:] = [(k, at, i) for k, at, i in hits if k != key or at > since]
+        mine = [at for k, at, _ in hits if k == key]
+        if len(mine) >= limit:
+            return Attempt(key, None, retry_after(min(mine, default=now), since, now))
+        hit_id = self._store.next_id("limit_hit")
+        hits.append((key, now, hit_id))
+        return Attempt(key, str(hit_id))
 
-    async def hit(self, key: str, now: datetime) -> None:
-        """Records the hit and, like the SQL adapter, drops this key's hits older than a day."""
-        day_ago = now - timedelta(days=1)
-        kept = [(k, at) for k, at in self._store.limit_hits if k != key or at >= day_ago]
-        self._store.limit_hits = [*kept, (key, now)]
+    async def take_back(self, attempt: Attempt) -> None:
+        self._store.limit_hits = [h for h in self._store.limit_hits if str(h[2]) != attempt.id]
 
     async def clear(self, key: str) -> None:
-        self._store.limit_hits = [(k, at) for k, at in self._store.limit_hits if k != key]
+        self._store.limit_hits = [h for h in self._store.limit_hits if h[0] != key]
 
 
 class FakeAuditLog(_Repo):

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from domain.limits import Limits
-from domain.ports import Clock, PasswordHasher, UnitOfWorkFactory
+from domain.ports import Clock, PasswordHasher, Throttle, UnitOfWorkFactory
 
 
 @dataclass
@@ -20,6 +20,8 @@ class Deps:
     # Runs queued-request dispatch after a change that may free capacity (set by the app).
     dispatch: Callable[[], Awaitable[None]] = field(default=lambda: _nothing())
     limits: Limits = field(default_factory=Limits)
+    # Counts attempts against the abuse limits; None: in the database, through `uow`.
+    throttle: Throttle | None = None
 
 
 async def _nothing() -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from domain import validation
-from domain.errors import BadUserInput, Conflict, RateLimited, Unauthenticated
+from domain.errors import BadUserInput, Conflict, Unauthenticated
 from domain.events import SessionsEnded
 from domain.model import AccountStatus, Client, Counsellor, InvitationStatus, Role, StaffRole, Viewer
 from domain.ports import UnitOfWork
+from domain.throttling import count_attempts, throttle_of
 from domain.use_cases import Deps, hash_password, password_matches
 from domain.use_cases.clients import unused_client_code
 from domain.use_cases.counsellors import NewCounsellor, add_counsellor
@@ -27,13 +28,6 @@ def _key(kind: str, value: str) -> str:
     return f"{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
 
 
-async def _refuse_if_throttled(deps: Deps, uow: UnitOfWork, keys: list[tuple[str, int]]) -> None:
-    since = deps.clock.now() - timedelta(seconds=deps.limits.login_window_seconds)
-    for key, limit in keys:
-        if await uow.limits.count(key, since) >= limit:
-            raise RateLimited("Too many failed sign-ins; try again in a few minutes.")
-
-
 def _staff_viewer(counsellor: Counsellor) -> Viewer:
     role = Role.ADMIN if counsellor.role is StaffRole.ADMIN else Role.COUNSELLOR
     return Viewer(role=role, counsellor_id=counsellor.id, session_generation=counsellor.session_generation)
@@ -42,8 +36,10 @@ def _staff_viewer(counsellor: Counsellor) -> Viewer:
 async def login(deps: Deps, email: str, password: str, address: str | None = None) -> Viewer:
     """The account behind e-mail and password, or one UNAUTHENTICATED error for every failure.
 
-    Repeated failures for an e-mail (existing or not) or from an address are refused with
-    RATE_LIMITED for a while; an unknown e-mail costs a hash check like a known one.
+    Each attempt is counted per e-mail (existing or not) and per address before the password is
+    checked; past a limit sign-in is refused with RATE_LIMITED until the oldest attempt counted
+    leaves the window. A successful sign-in uncounts itself and forgives the e-mail's failures.
+    An unknown e-mail costs a hash check like a known one.
     """
     # Bounded although not stored: a NUL or lone surrogate would reach the database and the hash.
     email_address = validation.text(email.lower(), "email", validation.MAX_EMAIL, required=False)
@@ -51,23 +47,22 @@ async def login(deps: Deps, email: str, password: str, address: str | None = Non
     keys = [(_key("login-account", email_address), deps.limits.login_failures_per_account)]
     if address:
         keys.append((_key("login-address", address), deps.limits.login_failures_per_address))
+    attempts = await count_attempts(deps, keys, deps.limits.login_window_seconds, "Too many failed sign-ins")
     async with deps.uow(write=False) as uow:
-        await _refuse_if_throttled(deps, uow, keys)
         counsellor = await uow.counsellors.by_email(email_address)
         client = None if counsellor else await uow.clients.by_email(email_address)
     # The hash check runs outside any transaction: it is slow on purpose.
     viewer = await _verified(deps, counsellor, client, password)
-    async with deps.uow() as uow:
-        if viewer is None:
-            for key, _ in keys:
-                await uow.limits.hit(key, deps.clock.now())
+    if viewer is None:
+        raise Unauthenticated(_BAD_LOGIN)
+    if client is not None:
+        async with deps.uow() as uow:
+            await uow.clients.record_login(client.id, deps.clock.now())
             await uow.commit()
-            raise Unauthenticated(_BAD_LOGIN)
-        if client is not None:
-            client.last_login_at = deps.clock.now()
-            await uow.clients.save(client)
-        await uow.limits.clear(keys[0][0])
-        await uow.commit()
+    throttle = throttle_of(deps)
+    await throttle.clear(attempts[0].key)
+    for attempt in attempts[1:]:
+        await throttle.take_back(attempt)
     return viewer
 
 
@@ -105,27 +100,27 @@ async def register_client(
     `origin` is the caller's network address: registrations per address and hour are limited.
     """
     address = validation.email(email, "input.email")
+    name = validation.text(display_name, "input.displayName", validation.MAX_NAME)
+    chosen_language = validation.language(language, "input.language")
+    password = validation.password(password, "input.password", address)
+    if origin:
+        # Counted before hashing and kept when the e-mail turns out taken: CONFLICT tells
+        # whether an account exists, so those answers are limited too.
+        limit = (_key("register-address", origin), deps.limits.registrations_per_address_per_hour)
+        await count_attempts(deps, [limit], 3600, "Too many registrations from this address")
     now = deps.clock.now()
     client = Client(
         id=0,
         client_code="",
-        display_name=validation.text(display_name, "input.displayName", validation.MAX_NAME),
+        display_name=name,
         email=address,
-        language=validation.language(language, "input.language"),
+        language=chosen_language,
         invitation_status=InvitationStatus.REGISTERED,
-        password_hash=await hash_password(deps, validation.password(password, "input.password", address)),
+        password_hash=await hash_password(deps, password),
         created_at=now,
         last_login_at=now,
     )
     async with deps.uow() as uow:
-        if origin:
-            key = _key("register-address", origin)
-            if (
-                await uow.limits.count(key, now - timedelta(hours=1))
-                >= deps.limits.registrations_per_address_per_hour
-            ):
-                raise RateLimited("Too many registrations from this address; try again later.")
-            await uow.limits.hit(key, now)
         if await uow.clients.by_email(address) or await uow.counsellors.by_email(address):
             raise Conflict("An account with this e-mail exists.", field="input.email")
         client.client_code = await unused_client_code(uow)

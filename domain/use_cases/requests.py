@@ -17,6 +17,7 @@ from domain.model import (
     Viewer,
 )
 from domain.ports import UnitOfWork
+from domain.throttling import rate_limited, seconds_until
 from domain.use_cases import Deps, audit
 from domain.use_cases.routing import assign, make_primary, route
 from domain.visibility import not_found, require_authenticated, require_client, require_staff, sees_request
@@ -75,11 +76,12 @@ async def _within_limits(uow: UnitOfWork, deps: Deps, client_id: int, now: datet
         raise RateLimited(
             f"At most {limits.open_requests_per_client} open requests at a time; close or cancel one first."
         )
-    if (
-        await uow.requests.count_of_client(client_id, now - timedelta(hours=1), open_only=False)
-        >= limits.submits_per_hour
-    ):
-        raise RateLimited(f"At most {limits.submits_per_hour} requests an hour; try again later.")
+    # Parallel submits of one client cannot both pass: the caller holds the client's row.
+    hour_ago = now - timedelta(hours=1)
+    if await uow.requests.count_of_client(client_id, hour_ago, open_only=False) >= limits.submits_per_hour:
+        oldest = await uow.requests.first_created_since(client_id, hour_ago) or hour_ago
+        wait = seconds_until(oldest + timedelta(hours=1), now)
+        raise rate_limited(f"At most {limits.submits_per_hour} requests an hour", wait)
 
 
 def _same_submission(earlier: Request, channel: Channel, subject: str | None, message: str) -> Request:
