@@ -365,7 +365,7 @@ class RoutingStep:
         description="PRIMARY_TAKES, PRIMARY_SKIPPED, WAITING_FOR_PRIMARY, WAIT_ENDED, CANDIDATE_CHOSEN, FALLBACK_USED, QUEUED, ACCEPT_TIMEOUT or MANUAL."
     )
     def outcome(self) -> str:
-        return self.s.outcome
+        return self.s.outcome.value
 
     @strawberry.field
     def detail(self) -> str | None:
