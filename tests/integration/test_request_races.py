@@ -111,9 +111,9 @@ async def race(n: int, *racers: Racer) -> list[Any]:
 # --- scenario helpers ------------------------------------------------------------------------------
 
 
-async def with_anchor(world: World, name: str) -> Counsellor:
-    """An ONLINE counsellor with two chat slots, one held by an accepted chat for the whole test."""
-    counsellor = await world.counsellor(name, chat=2)
+async def with_anchor(world: World, name: str, chat: int = 2) -> Counsellor:
+    """An ONLINE counsellor with `chat` slots, one held by an accepted chat for the whole test."""
+    counsellor = await world.counsellor(name, chat=chat)
     anchor = await world.submit(await world.client(f"Anchor of {name}"))
     assert anchor.counsellor_id == counsellor.id
     await accept_request(world.deps, staff(counsellor), anchor.id)
@@ -274,24 +274,27 @@ async def test_cancel_racing_a_dispatch_never_leaves_a_cancelled_request_holding
 async def test_cancels_racing_the_erasure_of_the_client_cancel_each_request_once(
     world: World, other: Deps
 ) -> None:
-    erin = await with_anchor(world, "Erin")
+    erin = await with_anchor(world, "Erin", chat=3)
     for n in range(ROUNDS):
-        client, held = await assigned_chat(world, erin)
+        client, first = await assigned_chat(world, erin)
+        second = await world.submit(client)
         waiting = await world.submit(client, message="Ich warte")
+        assert second.counsellor_id == erin.id
         assert waiting.status is QUEUED  # Erin is full, nobody else is online
         erased, by_staff, by_client = await race(
             n,
             Racer(other, lambda d: erase_client(d, world.admin, client_id(client))),  # noqa: B023
-            Racer(world.deps, lambda d: cancel_request(d, world.admin, held.id)),  # noqa: B023
+            # The later of two chats with one counsellor: a lock order that could deadlock.
+            Racer(world.deps, lambda d: cancel_request(d, world.admin, second.id)),  # noqa: B023
             Racer(world.deps, lambda d: cancel_request(d, client, waiting.id)),  # noqa: B023
         )
         assert not isinstance(erased, DomainError), erased
         for result in (by_staff, by_client):  # a cancel after the erasure finds nothing open
             assert isinstance(result, (Request, Conflict)), result
-        for request in (held, waiting):
+        for request in (first, second, waiting):
             stored = await world.request(request.id)
             assert (stored.status, stored.message, stored.subject) == (CANCELLED, None, None)
-        # A cancel may free Erin's slot and hand `waiting` to her before the erasure cancels it:
-        # either way each slot is released once.
+        # A cancel may free a slot of Erin's and hand `waiting` to her before the erasure cancels
+        # it: either way each slot is released once.
         assert await loads(world, erin) == (1, 1)
     await assert_loads_agree(world)
