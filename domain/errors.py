@@ -34,6 +34,15 @@ class Conflict(DomainError):
     code = "CONFLICT"
 
 
+class InvalidTransition(Conflict):
+    """A request's state does not allow the change asked for (closing a closed one, ...).
+
+    The request is always the one the operation's `id` argument names."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="id")
+
+
 class ServiceUnavailable(DomainError):
     code = "SERVICE_UNAVAILABLE"
 

@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from domain.errors import InvalidTransition
+
 
 class Role(enum.StrEnum):
     ADMIN = "ADMIN"
@@ -60,6 +62,20 @@ class RoutingReason(enum.StrEnum):
     PRIMARY_UNAVAILABLE = "PRIMARY_UNAVAILABLE"
     FALLBACK_COUNSELLOR = "FALLBACK_COUNSELLOR"
     MANUAL = "MANUAL"
+
+
+class TraceOutcome(enum.StrEnum):
+    """What one routing step found; the API prints the value (`RoutingStep.outcome: String`)."""
+
+    PRIMARY_TAKES = "PRIMARY_TAKES"
+    PRIMARY_SKIPPED = "PRIMARY_SKIPPED"
+    WAITING_FOR_PRIMARY = "WAITING_FOR_PRIMARY"
+    WAIT_ENDED = "WAIT_ENDED"
+    CANDIDATE_CHOSEN = "CANDIDATE_CHOSEN"
+    FALLBACK_USED = "FALLBACK_USED"
+    QUEUED = "QUEUED"
+    MANUAL = "MANUAL"
+    ACCEPT_TIMEOUT = "ACCEPT_TIMEOUT"
 
 
 class AssignmentSource(enum.StrEnum):
@@ -147,7 +163,7 @@ class RoutingStep:
     """One step of a routing decision, kept with the request for staff (`Request.routingTrace`)."""
 
     at: datetime
-    outcome: str
+    outcome: TraceOutcome
     counsellor_id: int | None = None
     detail: str | None = None
 
@@ -181,6 +197,109 @@ class Request:
     @property
     def holds_capacity(self) -> bool:
         return self.status is RequestStatus.ASSIGNED
+
+    @property
+    def is_open(self) -> bool:
+        """Not yet closed or cancelled."""
+        return self.status in (RequestStatus.QUEUED, RequestStatus.ASSIGNED)
+
+    @property
+    def holder_id(self) -> int | None:
+        """The counsellor whose chat slot or mail resource this request holds now."""
+        return self.counsellor_id if self.holds_capacity else None
+
+    # Transitions (routing.md, "Assigning, closing, cancelling"). Each checks the state it leaves,
+    # changes only what a transition may change, and returns the counsellor whose slot or resource
+    # it frees (the caller releases it in the same transaction). Repositories write exactly these
+    # columns (`RequestRepository.save_transition`).
+
+    def _require(self, action: str, *allowed: RequestStatus) -> None:
+        if self.status not in allowed:
+            raise InvalidTransition(f"The request is {self.status.value}: it cannot be {action}.")
+
+    def keep_queued(
+        self,
+        steps: tuple[RoutingStep, ...],
+        wait_for_id: int | None = None,
+        wait_until: datetime | None = None,
+    ) -> None:
+        """Nobody takes it now: note a wait for the primary, and explain a new queue entry or wait
+        (a request re-offered without success keeps its one QUEUED step)."""
+        self._require("queued", RequestStatus.QUEUED)
+        if wait_until is not None:
+            self.waiting_for_id, self.wait_until = wait_for_id, wait_until
+        newly_queued = not self.trace or self.trace[-1].outcome is not TraceOutcome.QUEUED
+        if wait_until is not None or newly_queued:
+            self.trace += steps
+
+    def require_assignable(self) -> None:
+        """Only a QUEUED or ASSIGNED request can be (re)assigned."""
+        self._require("assigned", RequestStatus.QUEUED, RequestStatus.ASSIGNED)
+
+    def assign(
+        self,
+        counsellor_id: int,
+        reason: RoutingReason,
+        at: datetime,
+        steps: tuple[RoutingStep, ...] = (),
+        *,
+        made_primary: bool = False,
+    ) -> int | None:
+        """Held by `counsellor_id` from `at` (whose capacity was claimed already), unaccepted;
+        a manual assignment says so in the trace. `made_primary`: this request made them the
+        client's primary (a re-offer may replace them). Returns the previous holder, if any."""
+        self.require_assignable()
+        if made_primary:
+            self.set_primary = True
+        if reason is RoutingReason.MANUAL:
+            steps = (*steps, RoutingStep(at, TraceOutcome.MANUAL, counsellor_id, "assigned by hand"))
+        previous = self.holder_id
+        self.status = RequestStatus.ASSIGNED
+        self.counsellor_id, self.routing_reason = counsellor_id, reason
+        self.assigned_at, self.accepted_at = at, None
+        self.waiting_for_id = self.wait_until = None
+        self.trace += steps
+        return previous
+
+    def accept(self, at: datetime) -> bool:
+        """The holder accepts it, so it is never taken back; False if it was accepted already."""
+        self._require("accepted", RequestStatus.ASSIGNED)
+        if self.accepted_at is not None:
+            return False
+        self.accepted_at = at
+        return True
+
+    def return_to_queue(self, at: datetime, timeout_seconds: int) -> int:
+        """An assigned chat not accepted in time goes back to the queue, never to its holder again;
+        returns that holder."""
+        self._require("taken back", RequestStatus.ASSIGNED)
+        holder = self.counsellor_id
+        if holder is None or self.accepted_at is not None:
+            raise InvalidTransition("Only an unaccepted request can be taken back.")
+        detail = f"not accepted within {timeout_seconds} s"
+        self.trace += (RoutingStep(at, TraceOutcome.ACCEPT_TIMEOUT, holder, detail),)
+        self.status, self.counsellor_id, self.routing_reason = RequestStatus.QUEUED, None, None
+        self.assigned_at = None
+        self.excluded_ids = (*self.excluded_ids, holder)
+        return holder
+
+    def close(self, at: datetime) -> int | None:
+        """Done: an ASSIGNED request is closed, freeing what it held; returns the holder."""
+        self._require("closed", RequestStatus.ASSIGNED)
+        return self._end(RequestStatus.CLOSED, at)
+
+    def cancel(self, at: datetime, *, by_client: bool = False) -> int | None:
+        """Withdrawn: a QUEUED request, or (not by its client) an ASSIGNED one; returns the holder."""
+        if by_client:
+            self._require("cancelled by its client", RequestStatus.QUEUED)
+        self._require("cancelled", RequestStatus.QUEUED, RequestStatus.ASSIGNED)
+        return self._end(RequestStatus.CANCELLED, at)
+
+    def _end(self, status: RequestStatus, at: datetime) -> int | None:
+        holder = self.holder_id
+        self.status, self.closed_at = status, at
+        self.waiting_for_id = self.wait_until = None
+        return holder
 
 
 @dataclass

@@ -20,6 +20,7 @@ from domain.model import (
     RoutingReason,
     RoutingStep,
     Settings,
+    TraceOutcome,
 )
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
@@ -106,7 +107,9 @@ class _Trace:
         self.now = now
         self.steps: list[RoutingStep] = []
 
-    def step(self, outcome: str, counsellor_id: int | None = None, detail: str | None = None) -> None:
+    def step(
+        self, outcome: TraceOutcome, counsellor_id: int | None = None, detail: str | None = None
+    ) -> None:
         self.steps.append(RoutingStep(self.now, outcome, counsellor_id, detail))
 
     def decide(self, **fields: object) -> RoutingDecision:
@@ -140,25 +143,25 @@ def _to_primary(
     """Rule 1: the primary takes it, the request waits for them, or None (offer it to others)."""
     channel, now = request.channel, trace.now
     if primary.id in request.excluded_ids:
-        trace.step("PRIMARY_SKIPPED", primary.id, "did not accept this request in time")
+        trace.step(TraceOutcome.PRIMARY_SKIPPED, primary.id, "did not accept this request in time")
         return None
     if primary_takes(primary, channel):
-        trace.step("PRIMARY_TAKES", primary.id)
+        trace.step(TraceOutcome.PRIMARY_TAKES, primary.id)
         return trace.decide(
             counsellor_id=primary.id, reason=RoutingReason.PRIMARY_COUNSELLOR, checked=channel is Channel.CHAT
         )
-    trace.step("PRIMARY_SKIPPED", primary.id, why_not_free(primary, channel))
+    trace.step(TraceOutcome.PRIMARY_SKIPPED, primary.id, why_not_free(primary, channel))
     if channel is Channel.CHAT and primary.eligible:
         if _waiting_for_primary(request, primary, now):
             return trace.decide()
-        wait_started = any(step.outcome == "WAITING_FOR_PRIMARY" for step in request.trace)
+        wait_started = any(step.outcome is TraceOutcome.WAITING_FOR_PRIMARY for step in request.trace)
         if request.wait_until is None and not wait_started and settings.primary_chat_wait_seconds > 0:
             seconds = settings.primary_chat_wait_seconds
-            trace.step("WAITING_FOR_PRIMARY", primary.id, f"up to {seconds} s")
+            trace.step(TraceOutcome.WAITING_FOR_PRIMARY, primary.id, f"up to {seconds} s")
             return trace.decide(wait_for_id=primary.id, wait_until=now + timedelta(seconds=seconds))
         if request.waiting_for_id == primary.id and request.wait_until is not None:
             waited = int((request.wait_until - request.created_at).total_seconds())
-            trace.step("WAIT_ENDED", primary.id, f"waited {waited} s")
+            trace.step(TraceOutcome.WAIT_ENDED, primary.id, f"waited {waited} s")
     return None
 
 
@@ -166,7 +169,7 @@ def _chosen(chosen: Counsellor, channel: Channel, free: int, trace: _Trace) -> N
     last = chosen.last_assigned_at(channel)
     idle = f"last assigned {last.isoformat()}" if last else "never assigned"
     detail = f"holds {chosen.load(channel)} {channel.value.lower()} requests, {idle}; {free} free"
-    trace.step("CANDIDATE_CHOSEN", chosen.id, detail)
+    trace.step(TraceOutcome.CANDIDATE_CHOSEN, chosen.id, detail)
 
 
 def route_request(
@@ -199,11 +202,11 @@ def route_request(
             return trace.decide(counsellor_id=chosen.id, reason=RoutingReason.PRIMARY_UNAVAILABLE)
         return trace.decide(counsellor_id=chosen.id, reason=RoutingReason.FIRST_REQUEST, becomes_primary=True)
     if channel is Channel.MAIL and fallback is not None and fallback_takes(fallback):
-        trace.step("FALLBACK_USED", fallback.id, "nobody free for mail")
+        trace.step(TraceOutcome.FALLBACK_USED, fallback.id, "nobody free for mail")
         return trace.decide(
             counsellor_id=fallback.id, reason=RoutingReason.FALLBACK_COUNSELLOR, checked=False
         )
-    trace.step("QUEUED", None, f"nobody free for {channel.value.lower()}")
+    trace.step(TraceOutcome.QUEUED, None, f"nobody free for {channel.value.lower()}")
     return trace.decide()
 
 

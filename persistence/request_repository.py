@@ -76,8 +76,9 @@ class SqlRequestRepository:
         request.id = stored.id
         return request
 
-    async def save(self, request: Request) -> None:
-        await self._conn.execute(update(t).where(t.c.id == request.id).values(self._values(request)))
+    async def save_transition(self, request: Request) -> None:
+        values = rows.transition_values(request)
+        await self._conn.execute(update(t).where(t.c.id == request.id).values(values))
 
     async def record_handler(self, request_id: int, counsellor_id: int) -> None:
         known = select(request_handlers.c.request_id).where(

@@ -26,6 +26,7 @@ from domain.model import (
     RoutingReason,
     RoutingStep,
     StaffRole,
+    TraceOutcome,
 )
 
 
@@ -162,7 +163,7 @@ def request(row: Row[Any]) -> Request:
 def _step(stored: dict[str, Any]) -> RoutingStep:
     return RoutingStep(
         at=datetime.fromisoformat(stored["at"]),
-        outcome=stored["outcome"],
+        outcome=TraceOutcome(stored["outcome"]),
         counsellor_id=stored.get("counsellor_id"),
         detail=stored.get("detail"),
     )
@@ -171,7 +172,7 @@ def _step(stored: dict[str, Any]) -> RoutingStep:
 def _stored_step(step: RoutingStep) -> dict[str, Any]:
     return {
         "at": step.at.isoformat(),
-        "outcome": step.outcome,
+        "outcome": step.outcome.value,
         "counsellor_id": step.counsellor_id,
         "detail": step.detail,
     }
@@ -181,15 +182,22 @@ def request_values(r: Request) -> dict[str, Any]:
     return {
         "client_id": r.client_id,
         "channel": r.channel.value,
-        "status": r.status.value,
         "subject": r.subject,
         "message": r.message,
+        "created_at": r.created_at,
+        "idempotency_key": r.idempotency_key,
+        **transition_values(r),
+    }
+
+
+def transition_values(r: Request) -> dict[str, Any]:
+    """The columns a request's transitions change (never its texts, client or channel)."""
+    return {
+        "status": r.status.value,
         "counsellor_id": r.counsellor_id,
         "routing_reason": r.routing_reason.value if r.routing_reason else None,
-        "created_at": r.created_at,
         "assigned_at": r.assigned_at,
         "closed_at": r.closed_at,
-        "idempotency_key": r.idempotency_key,
         "waiting_for_id": r.waiting_for_id,
         "wait_until": r.wait_until,
         "accepted_at": r.accepted_at,

@@ -301,8 +301,18 @@ class FakeRequestRepository(_Repo):
         self._store.requests[added.id] = added
         return copy.copy(added)
 
-    async def save(self, request: Request) -> None:
-        self._store.requests[request.id] = copy.copy(request)
+    async def save_transition(self, request: Request) -> None:
+        """Like the SQL adapter: the transition's columns only, never texts, client or channel."""
+        stored = self._store.requests[request.id]
+        self._store.requests[request.id] = replace(
+            request,
+            client_id=stored.client_id,
+            channel=stored.channel,
+            subject=stored.subject,
+            message=stored.message,
+            created_at=stored.created_at,
+            idempotency_key=stored.idempotency_key,
+        )
 
     async def record_handler(self, request_id: int, counsellor_id: int) -> None:
         self._store.handlers.add((request_id, counsellor_id))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from domain.errors import Conflict, Forbidden
-from domain.events import CounsellorStateChanged, RequestChanged
-from domain.model import Channel, Request, RequestStatus, RoutingStep, Viewer
+from domain.errors import Forbidden
+from domain.events import RequestChanged
+from domain.model import Request, RequestStatus, Viewer
 from domain.use_cases import Deps
 from domain.use_cases.requests import visible_request
-from domain.use_cases.routing import route
+from domain.use_cases.routing import release, route
 from domain.visibility import require_staff
 
 BATCH = 100
@@ -20,15 +20,12 @@ async def accept_request(deps: Deps, viewer: Viewer, request_id: int) -> Request
     me = require_staff(viewer)
     async with deps.uow() as uow:
         request = await visible_request(uow, viewer, request_id, lock=True)
-        if request.status is not RequestStatus.ASSIGNED:
-            raise Conflict(
-                f"Only an assigned request can be accepted; this one is {request.status.value}.", field="id"
-            )
-        if request.counsellor_id != me:
+        # The state first: accepting a closed request is CONFLICT whoever asks.
+        accepted = request.accept(deps.clock.now())
+        if request.holder_id != me:
             raise Forbidden("Only the counsellor holding the request may accept it.", field="id")
-        if request.accepted_at is None:
-            request.accepted_at = deps.clock.now()
-            await uow.requests.save(request)
+        if accepted:
+            await uow.requests.save_transition(request)
             uow.record(RequestChanged(request))
             await uow.commit()
     return request
@@ -53,18 +50,10 @@ async def take_back_unaccepted(deps: Deps) -> int:
             request = await uow.requests.lock_unaccepted(found.id, deadline)
             if client is None or request is None or request.counsellor_id is None:
                 continue
-            holder = request.counsellor_id
-            freed = await uow.counsellors.release(holder, Channel.CHAT)
-            if freed is not None:
-                uow.record(CounsellorStateChanged(freed))
-            detail = f"not accepted within {timeout} s"
-            request.trace += (RoutingStep(now, "ACCEPT_TIMEOUT", holder, detail),)
-            request.status, request.counsellor_id, request.routing_reason = RequestStatus.QUEUED, None, None
-            request.assigned_at = None
-            request.excluded_ids = (*request.excluded_ids, holder)
+            await release(uow, request.return_to_queue(now, timeout), request.channel)
             await route(uow, request, client, now)
             if request.status is RequestStatus.QUEUED:
-                await uow.requests.save(request)
+                await uow.requests.save_transition(request)
                 uow.record(RequestChanged(request))
             await uow.commit()
             taken += 1

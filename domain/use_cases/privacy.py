@@ -8,19 +8,19 @@ from datetime import datetime
 from typing import Any
 
 from domain.errors import Conflict
-from domain.events import CounsellorStateChanged, RequestChanged, SessionsEnded
+from domain.events import RequestChanged, SessionsEnded
 from domain.model import (
     AccountStatus,
     AssignmentSource,
     Client,
     InvitationStatus,
-    RequestStatus,
+    Request,
     Viewer,
 )
 from domain.ports import UnitOfWork
 from domain.use_cases import Deps, audit
 from domain.use_cases.clients import visible_client
-from domain.use_cases.routing import make_primary
+from domain.use_cases.routing import make_primary, release
 from domain.visibility import require_admin
 
 ERASED_NAME = "Gelöschte:r Klient:in"
@@ -65,16 +65,16 @@ async def export_client_data(deps: Deps, viewer: Viewer, client_id: int) -> dict
 
 
 async def _cancel_open_requests(uow: UnitOfWork, client_id: int, now: datetime) -> None:
-    for request in await uow.requests.of_client(client_id):
-        if request.status not in (RequestStatus.QUEUED, RequestStatus.ASSIGNED):
-            continue
-        if request.status is RequestStatus.ASSIGNED and request.counsellor_id is not None:
-            freed = await uow.counsellors.release(request.counsellor_id, request.channel)
-            if freed is not None:
-                uow.record(CounsellorStateChanged(freed))
-        request.status, request.closed_at = RequestStatus.CANCELLED, now
-        request.waiting_for_id = request.wait_until = None
-        await uow.requests.save(request)
+    # Lock every open request before freeing any slot: a close or cancel racing the erasure
+    # locks its request, then its counsellor, and must never wait for us the other way round.
+    locked: list[Request] = []
+    for found in await uow.requests.of_client(client_id):
+        request = await uow.requests.lock(found.id) if found.is_open else None
+        if request is not None and request.is_open:  # else a racing close or cancel came first
+            locked.append(request)
+    for request in locked:
+        await release(uow, request.cancel(now), request.channel)
+        await uow.requests.save_transition(request)
         uow.record(RequestChanged(request))
 
 

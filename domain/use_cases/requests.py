@@ -6,20 +6,19 @@ from datetime import datetime, timedelta
 
 from domain import validation
 from domain.errors import BadUserInput, Conflict, Forbidden, RateLimited
-from domain.events import CounsellorStateChanged, RequestChanged
+from domain.events import RequestChanged
 from domain.model import (
     AssignmentSource,
     Channel,
     Request,
     RequestStatus,
     RoutingReason,
-    RoutingStep,
     Viewer,
 )
 from domain.ports import UnitOfWork
 from domain.throttling import rate_limited, seconds_until
 from domain.use_cases import Deps, audit
-from domain.use_cases.routing import assign, make_primary, route
+from domain.use_cases.routing import assign, make_primary, release, route
 from domain.visibility import not_found, require_authenticated, require_client, require_staff, sees_request
 
 
@@ -63,7 +62,7 @@ async def submit_request(
         )
         await route(uow, request, client, now)
         if request.status is RequestStatus.QUEUED:
-            await uow.requests.save(request)
+            await uow.requests.save_transition(request)  # its trace and any wait for the primary
             uow.record(RequestChanged(request))
         await uow.commit()
     return request
@@ -119,37 +118,24 @@ async def assign_request(deps: Deps, viewer: Viewer, request_id: int, counsellor
         request = await visible_request(uow, viewer, request_id, lock=True)
         if client is None:
             raise not_found("Request")
-        if request.status not in (RequestStatus.QUEUED, RequestStatus.ASSIGNED):
-            raise Conflict(f"A {request.status.value} request cannot be assigned.", field="id")
+        request.require_assignable()  # CONFLICT comes before any objection to the counsellor
         target = await uow.counsellors.get(counsellor_id)
         if target is None or not target.eligible:
             raise BadUserInput("The counsellor must be active and not absent.", field="counsellorId")
-        if request.counsellor_id == counsellor_id and request.status is RequestStatus.ASSIGNED:
+        if request.holder_id == counsellor_id:
             return request
         now = deps.clock.now()
-        if request.status is RequestStatus.ASSIGNED and request.counsellor_id is not None:
-            await _release(uow, request)
         holder = await uow.counsellors.claim(counsellor_id, request.channel, now, checked=False)
         assert holder is not None  # unchecked claims always succeed on an existing counsellor
         if client.primary_counsellor_id is None:
             await make_primary(uow, client, counsellor_id, AssignmentSource.MANUAL, now, changed_by_id=me)
-        request.trace += (RoutingStep(now, "MANUAL", counsellor_id, "assigned by hand"),)
         await audit.record(
             uow, deps, viewer, "REQUEST_ASSIGNED", "Request", request.id, f"to counsellor {counsellor_id}"
         )
-        request.accepted_at = None
         await assign(uow, request, holder, RoutingReason.MANUAL, now)
         await uow.commit()
     await deps.dispatch()
     return request
-
-
-async def _release(uow: UnitOfWork, request: Request) -> None:
-    if request.counsellor_id is None:
-        return
-    freed = await uow.counsellors.release(request.counsellor_id, request.channel)
-    if freed is not None:
-        uow.record(CounsellorStateChanged(freed))
 
 
 async def close_request(deps: Deps, viewer: Viewer, request_id: int) -> Request:
@@ -157,13 +143,11 @@ async def close_request(deps: Deps, viewer: Viewer, request_id: int) -> Request:
     me = require_staff(viewer)
     async with deps.uow() as uow:
         request = await visible_request(uow, viewer, request_id, lock=True)
-        if request.status is not RequestStatus.ASSIGNED:
-            raise Conflict(
-                f"Only an assigned request can be closed; this one is {request.status.value}.", field="id"
-            )
-        if not viewer.is_admin and request.counsellor_id != me:
+        # The state first: closing a closed request is CONFLICT whoever asks.
+        holder = request.close(deps.clock.now())
+        if not viewer.is_admin and holder != me:
             raise Forbidden("Only the counsellor holding the request or an admin may close it.", field="id")
-        await _finish(uow, request, RequestStatus.CLOSED, deps)
+        await _finish(uow, request, holder)
     await deps.dispatch()
     return request
 
@@ -173,22 +157,15 @@ async def cancel_request(deps: Deps, viewer: Viewer, request_id: int) -> Request
     require_authenticated(viewer)
     async with deps.uow() as uow:
         request = await visible_request(uow, viewer, request_id, lock=True)
-        allowed = (
-            (RequestStatus.QUEUED,) if viewer.is_client else (RequestStatus.QUEUED, RequestStatus.ASSIGNED)
-        )
-        if request.status not in allowed:
-            raise Conflict(f"A {request.status.value} request cannot be cancelled here.", field="id")
-        await _finish(uow, request, RequestStatus.CANCELLED, deps)
+        holder = request.cancel(deps.clock.now(), by_client=viewer.is_client)
+        await _finish(uow, request, holder)
     await deps.dispatch()
     return request
 
 
-async def _finish(uow: UnitOfWork, request: Request, status: RequestStatus, deps: Deps) -> None:
-    if request.status is RequestStatus.ASSIGNED:
-        await _release(uow, request)
-    request.status = status
-    request.closed_at = deps.clock.now()
-    request.waiting_for_id = request.wait_until = None
-    await uow.requests.save(request)
+async def _finish(uow: UnitOfWork, request: Request, holder: int | None) -> None:
+    """Store a close or cancel of the locked `request` and free what it held."""
+    await release(uow, holder, request.channel)
+    await uow.requests.save_transition(request)
     uow.record(RequestChanged(request))
     await uow.commit()

@@ -16,6 +16,7 @@ from domain.model import (
     Request,
     RequestStatus,
     RoutingReason,
+    RoutingStep,
     Settings,
 )
 from domain.policy import RoutingDecision, route_request
@@ -78,37 +79,44 @@ async def route(uow: UnitOfWork, request: Request, client: Client, now: datetime
     for _ in range(MAX_ATTEMPTS):
         decision = await inputs.decide(request, client, now)
         if decision.counsellor_id is None or decision.reason is None:
-            if decision.wait_until is not None:
-                request.waiting_for_id, request.wait_until = decision.wait_for_id, decision.wait_until
-            newly_queued = not request.trace or request.trace[-1].outcome != "QUEUED"
-            if request.status is RequestStatus.QUEUED and (decision.wait_until or newly_queued):
-                request.trace += decision.steps  # a new queue entry or wait: worth explaining
+            request.keep_queued(decision.steps, decision.wait_for_id, decision.wait_until)
             return
         counsellor = await uow.counsellors.claim(decision.counsellor_id, channel, now, decision.checked)
         if counsellor is None:
             continue  # another router took that slot first: look again
-        request.trace += decision.steps
         if decision.becomes_primary:
             await make_primary(uow, client, counsellor.id, AssignmentSource.AUTOMATIC, now)
-            request.set_primary = True
-        await assign(uow, request, counsellor, decision.reason, now)
+        await assign(uow, request, counsellor, decision.reason, now, decision.steps, decision.becomes_primary)
         return
     log.info("request %s stays queued after %s lost claims", request.id, MAX_ATTEMPTS)
 
 
 async def assign(
-    uow: UnitOfWork, request: Request, counsellor: Counsellor, reason: RoutingReason, now: datetime
+    uow: UnitOfWork,
+    request: Request,
+    counsellor: Counsellor,
+    reason: RoutingReason,
+    now: datetime,
+    steps: tuple[RoutingStep, ...] = (),
+    made_primary: bool = False,
 ) -> None:
-    """Mark `request` as held by `counsellor`, whose capacity was already claimed."""
-    request.status = RequestStatus.ASSIGNED
-    request.counsellor_id = counsellor.id
-    request.routing_reason = reason
-    request.assigned_at = now
-    request.waiting_for_id = request.wait_until = None
-    await uow.requests.save(request)
+    """Hand the locked `request` to `counsellor`, whose capacity was already claimed; frees what
+    it held before."""
+    previous = request.assign(counsellor.id, reason, now, steps, made_primary=made_primary)
+    await release(uow, previous, request.channel)
+    await uow.requests.save_transition(request)
     await uow.requests.record_handler(request.id, counsellor.id)
     uow.record(CounsellorStateChanged(counsellor))
     uow.record(RequestChanged(request, assigned=True))
+
+
+async def release(uow: UnitOfWork, holder_id: int | None, channel: Channel) -> None:
+    """Give back the slot or resource a request held (a transition returned its holder)."""
+    if holder_id is None:
+        return
+    freed = await uow.counsellors.release(holder_id, channel)
+    if freed is not None:
+        uow.record(CounsellorStateChanged(freed))
 
 
 async def make_primary(
@@ -183,7 +191,7 @@ async def dispatch_once(deps: Deps) -> int:
             if request.status is RequestStatus.ASSIGNED:
                 moved += 1
             elif request.wait_until != waiting.wait_until:
-                await uow.requests.save(request)  # a wait for the primary started
+                await uow.requests.save_transition(request)  # a wait for the primary started
             else:
                 continue
             await uow.commit()

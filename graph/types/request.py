@@ -134,7 +134,7 @@ class RoutingStep:
         description="PRIMARY_TAKES, PRIMARY_SKIPPED, WAITING_FOR_PRIMARY, WAIT_ENDED, CANDIDATE_CHOSEN, FALLBACK_USED, QUEUED, ACCEPT_TIMEOUT or MANUAL."
     )
     def outcome(self) -> str:
-        return self.step.outcome
+        return self.step.outcome.value
 
     @strawberry.field
     def detail(self) -> str | None:
