@@ -86,7 +86,9 @@ class SqlUnitOfWork:
             # A database that stops answering without closing connections must not hang a request.
             async with asyncio.timeout(ACQUIRE_TIMEOUT_S):
                 self._conn = await self._engine.connect()
-                await self._conn.begin()
+            # Outside the timeout: on SQLite, BEGIN IMMEDIATE queues behind other writers
+            # (bounded by the busy timeout), which is load, not an unreachable database.
+            await self._conn.begin()
         except _UNREACHABLE as exc:
             log.error("database unreachable: %s", type(exc).__name__)
             if self._conn is not None:
