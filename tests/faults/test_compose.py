@@ -25,7 +25,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 APP_SERVICES = ("migrate", "api")
 # Where settings are read: graph/config.py and persistence/migrate.py first of all, and the
 # product modules that read one of their own (persistence/crypto.py, graph/hardening.py).
-PRODUCT_PACKAGES = ("graph", "persistence", "domain")
+PRODUCT_PACKAGES = ("bootstrap", "graph", "persistence", "domain")
 
 
 @pytest.fixture(scope="module")
