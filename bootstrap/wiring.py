@@ -110,7 +110,7 @@ def banner(config: Config) -> str:
     """What the start prints about where the API is and how to explore it: only what is true."""
     url = f"http://{config.host}:{config.port}/graphql"
     if config.api.introspection:
-        return f"GraphQL API and GraphiQL: {url}"
+        return f"GraphQL API: {url}\nGraphiQL: {url}"
     return (
         f"GraphQL API: {url} (GraphiQL and introspection are off, as in production; "
         "STAMM_INTROSPECTION=1 turns both on for a non-production start, "
