@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 
 from bootstrap.config import Config
 from domain.errors import Conflict
+from domain.ports import PasswordHasher
 from domain.use_cases import Deps
 from domain.use_cases.accounts import ensure_admin, staff_exists
 from domain.use_cases.routing import Dispatcher
@@ -51,14 +52,17 @@ def text_cipher(config: Config) -> TextCipher:
     return TextCipher(config.data_key or secrets.token_bytes(32))
 
 
-def create_app(config: Config) -> Starlette:
-    """The app on the database, bus and keys of `config`; they start and stop in its lifespan."""
+def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starlette:
+    """The app on the database, bus and keys of `config`; they start and stop in its lifespan.
+
+    `hasher` replaces argon2 at its production cost (the e2e tests pass a cheaper argon2).
+    """
     engines = create_engines(config.database_url)
     bus = EventBus(config.broadcast_url, config.event_channel())
     deps = Deps(
         uow=SqlUnitOfWorkFactory(engines, bus.publish, text_cipher(config)),
         clock=SystemClock(),
-        hasher=Argon2Hasher(),
+        hasher=hasher or Argon2Hasher(),
         limits=config.limits,
     )
     dispatcher = Dispatcher(deps)
