@@ -1,11 +1,12 @@
 # Stamm developer tasks (GNU make).
 #
 #   make venv     create .venv (python3 >= 3.11) and install the project with its dev extra
-#   make run      serve the API (graph.main migrates/creates the database; HOST/PORT, default 127.0.0.1:8000)
+#   make run      serve the API with the demo data (installs only the service; migrates, seeds an empty database; HOST/PORT, default 127.0.0.1:8000)
 #   make test     pytest, then ruff check, ruff format --check and mypy: all must pass
 #   make lint     ruff check, ruff format --check, mypy
 #   make format   ruff format, then ruff check --fix
 #   make schema   regenerate schema.graphql from the code
+#   make settings-table  regenerate the settings table in README.md from bootstrap/settings.py
 #   make bench    run the benchmark (python -m bench; PostgreSQL + Redis, results in docs/benchmarks.md)
 #   make fuzz     a long schemathesis run against the API (2,000 generated operations)
 #   make clean    remove .venv, data/ and test/tool artefacts
@@ -20,15 +21,20 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
-PACKAGES := domain persistence graph
+# The service's dependencies, then the dev extra (test and lint tools) on top: `make run` needs
+# only the first, so a newcomer's first start does not wait for the test tools.
+SERVICE := $(VENV)/.installed-service
+DEV := $(VENV)/.installed-dev
+PACKAGES := domain persistence graph bootstrap
+# Only `make run` seeds the demo; every other start (image, compose, python -m graph.main) starts empty.
+STAMM_DEMO ?= 1
 
-.PHONY: help venv run test lint format schema bench fuzz clean
+.PHONY: help venv run test lint format schema settings-table bench fuzz clean
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
 
-venv: $(STAMP)
+venv: $(DEV)
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -36,38 +42,45 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall only when pyproject.toml is newer than the stamp.
-$(STAMP): pyproject.toml | $(PY)
+$(SERVICE): pyproject.toml | $(PY)
+	$(PY) -m pip install -e .
+	@touch $@
+
+$(DEV): $(SERVICE)
 	$(PY) -m pip install -e '.[dev]'
 	@touch $@
 
-run: venv
-	$(PY) -m graph.main
+run: $(SERVICE)
+	STAMM_DEMO=$(STAMM_DEMO) $(PY) -m graph.main
 
-test: venv
+test: $(DEV)
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(PACKAGES)
 
-lint: venv
+lint: $(DEV)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(PACKAGES)
 
-format: venv
+format: $(DEV)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
 # Written to a temporary file first so that a failing export leaves schema.graphql as it was.
-schema: venv
+schema: $(SERVICE)
 	$(PY) -m graph.export_schema > schema.graphql.tmp || { rm -f schema.graphql.tmp; exit 1; }
 	@mv schema.graphql.tmp schema.graphql
 	@echo "wrote schema.graphql"
 
-bench: venv
+settings-table: $(SERVICE)
+	$(PY) -m bootstrap.settings_table
+
+bench: $(DEV)
 	$(PY) -m bench
 
-fuzz: venv
+fuzz: $(DEV)
 	$(PY) -m tests.security.fuzz_large
 
 clean:

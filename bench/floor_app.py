@@ -1,6 +1,6 @@
 """The floor: the same submitRequest transaction behind a plain Starlette JSON endpoint, no GraphQL.
 
-The app is built from the production one (`graph.app.create_app`): the same engines, event bus,
+The app is built from the production one (`bootstrap.wiring.create_app`): the same engines, event bus,
 dispatcher, timers and lifespan, the same `/readyz`, and the token is checked by the production
 `Context.viewer()` (signature, revocation, account). What is missing is strawberry: parsing,
 validation, execution and result serialisation. `python -m bench.floor_app` serves it with
@@ -20,12 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bootstrap.config import Config
+from bootstrap.wiring import create_app
 from domain.errors import DomainError
 from domain.model import Channel
 from domain.use_cases.requests import submit_request
 from graph import ids
-from graph.app import create_app
-from graph.config import Config
 from graph.context import Context
 
 

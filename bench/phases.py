@@ -26,10 +26,10 @@ from bench.database import BenchDatabase
 from bench.servers import Profiler, Server, gc_pauses
 from bench.stats import CpuMeter, Latencies
 from bench.ws import GraphQLSocket
+from bootstrap.config import Config
+from bootstrap.wiring import create_app
 from domain.model import Role, Viewer
-from graph.app import create_app
 from graph.auth import TokenSigner
-from graph.config import Config
 from graph.context import AppState, Context
 from graph.schema import schema
 
@@ -693,7 +693,7 @@ def bench_config(database_url: str, broadcast_url: str, secret: str) -> Config:
 
 
 class InProcess:
-    """The production app's state (graph.app.create_app) in this process, its lifespan not started:
+    """The production app's state (bootstrap.wiring.create_app) in this process, its lifespan not started:
     the real schema and use cases on the bench database, with no timers running (for counting)."""
 
     def __init__(self, run: Run) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ from strawberry.extensions import (
 
 @dataclass(frozen=True)
 class ApiLimits:
-    """Each limit's setting is STAMM_<NAME upper-cased>; docs/security.md explains them."""
+    """Each limit's setting is STAMM_<NAME upper-cased> (bootstrap/settings.py); docs/security.md explains them."""
 
     max_depth: int = 12
     max_tokens: int = 2_000
@@ -28,26 +27,6 @@ class ApiLimits:
     introspection: bool = True
     ws_init_timeout_seconds: float = 10.0
     ws_max_subscriptions: int = 20
-
-    @classmethod
-    def from_env(cls) -> ApiLimits:
-        defaults = cls()
-        flag = os.environ.get("STAMM_INTROSPECTION")
-        return cls(
-            max_depth=int(os.environ.get("STAMM_MAX_DEPTH", defaults.max_depth)),
-            max_tokens=int(os.environ.get("STAMM_MAX_TOKENS", defaults.max_tokens)),
-            max_aliases=int(os.environ.get("STAMM_MAX_ALIASES", defaults.max_aliases)),
-            max_body_bytes=int(os.environ.get("STAMM_MAX_BODY_BYTES", defaults.max_body_bytes)),
-            introspection=defaults.introspection
-            if flag is None
-            else flag.strip().lower() in ("1", "true", "yes"),
-            ws_init_timeout_seconds=float(
-                os.environ.get("STAMM_WS_INIT_TIMEOUT_SECONDS", defaults.ws_init_timeout_seconds)
-            ),
-            ws_max_subscriptions=int(
-                os.environ.get("STAMM_WS_MAX_SUBSCRIPTIONS", defaults.ws_max_subscriptions)
-            ),
-        )
 
     def extensions(self) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
         # The limiters' rule classes are built once: a new class per request would defeat the

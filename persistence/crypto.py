@@ -1,12 +1,10 @@
-"""Request texts encrypted at rest with AES-GCM (key from STAMM_DATA_KEY or a generated key file)."""
+"""Request texts encrypted at rest with AES-GCM (the key: STAMM_DATA_KEY or a generated key file)."""
 
 from __future__ import annotations
 
 import base64
 import math
-import os
 import secrets
-from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -48,15 +46,3 @@ class TextCipher:
             return self._aes.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], None).decode()
         except InvalidTag as exc:
             raise ValueError("a request text does not decrypt with STAMM_DATA_KEY") from exc
-
-
-def data_key(data_dir: Path) -> bytes:
-    """STAMM_DATA_KEY (base64 of 32 bytes), or a key generated once into the data folder."""
-    if configured := os.environ.get("STAMM_DATA_KEY"):
-        return base64.b64decode(configured)
-    path = data_dir / "data.key"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
-        path.chmod(0o600)
-    return base64.b64decode(path.read_text().strip())

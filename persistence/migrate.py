@@ -1,17 +1,13 @@
-"""Bring a database to the newest schema: `python -m persistence.migrate` (uses DATABASE_URL)."""
+"""Bring a database to the newest schema (run on its own: `python -m bootstrap.migrate`)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from persistence.database import create_engines
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/stamm.db"
@@ -35,15 +31,3 @@ async def migrate(engine: AsyncEngine) -> None:
 
     async with engine.begin() as connection:
         await connection.run_sync(upgrade)
-
-
-async def _main() -> None:
-    engines = create_engines(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
-    try:
-        await migrate(engines.write)
-    finally:
-        await engines.dispose()
-
-
-if __name__ == "__main__":
-    asyncio.run(_main())

@@ -71,7 +71,10 @@ class SqlUnitOfWork:
 
     async def __aenter__(self) -> SqlUnitOfWork:
         try:
-            await asyncio.wait_for(self._slots.acquire(), BUSY_TIMEOUT_S)
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as the
+            # acquire completes, and a cancelled timer then never ends (a shutdown that hangs).
+            async with asyncio.timeout(BUSY_TIMEOUT_S):
+                await self._slots.acquire()
         except TimeoutError:
             log.warning("every database connection is busy; answering SERVICE_UNAVAILABLE")
             raise ServiceUnavailable("The service is busy; try again shortly.") from None

@@ -202,6 +202,12 @@ async def logout(deps: Deps, viewer: Viewer) -> bool:
     return True
 
 
+async def staff_exists(deps: Deps) -> bool:
+    """Whether anyone can sign in as staff: a start without staff says how to create the first admin."""
+    async with deps.uow(write=False) as uow:
+        return bool(await uow.counsellors.filtered(None, None))
+
+
 async def ensure_admin(deps: Deps, email: str, password: str) -> bool:
     """Create the admin named by the environment when missing; True when created."""
     async with deps.uow(write=False) as uow:

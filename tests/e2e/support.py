@@ -38,9 +38,9 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 from starlette.applications import Starlette
 
-from graph.app import create_app
+from bootstrap.config import Config
+from bootstrap.wiring import create_app
 from graph.auth import Argon2Hasher
-from graph.config import Config
 
 ADMIN_EMAIL = "admin@e2e.test"
 ADMIN_PASSWORD = "admin-password-e2e-1"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from graph.config import Config
+from bootstrap.config import Config
 from tests.e2e.support import ADMIN_EMAIL, ADMIN_PASSWORD
 
 REDIS_START_TIMEOUT = 10.0

@@ -7,6 +7,7 @@ and the health checks it relies on answer on a healthy app.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import httpx
 import pytest
 import yaml
 
+from bootstrap.settings import Settings, variable
 from tests.e2e.support import LiveServer, free_port, start_server, stop_server
 from tests.faults.support import app_config
 
@@ -23,9 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 # The services the API's settings are handed to.
 APP_SERVICES = ("migrate", "api")
-# Where settings are read: graph/config.py and persistence/migrate.py first of all, and the
-# product modules that read one of their own (persistence/crypto.py, graph/hardening.py).
-PRODUCT_PACKAGES = ("graph", "persistence", "domain")
+ENV_EXAMPLE = ROOT / ".env.example"
+# The one place settings are read.
+SETTINGS = {variable(name) for name in Settings.model_fields}
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}: compose's interpolation.
+INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?+])?[^}]*\}")
 
 
 @pytest.fixture(scope="module")
@@ -117,14 +121,67 @@ def test_every_variable_compose_sets_is_a_documented_setting_the_code_reads(
 ) -> None:
     environment = _environment(_services(compose)[service])
     assert environment, f"{service} sets no environment"
-    documented = _readme_settings()
-    sources = "\n".join(
-        path.read_text() for package in PRODUCT_PACKAGES for path in sorted((ROOT / package).rglob("*.py"))
-    )
-    undocumented = sorted(set(environment) - documented)
-    unread = sorted(name for name in environment if f'"{name}"' not in sources)
+    undocumented = sorted(set(environment) - _readme_settings())
+    unread = sorted(set(environment) - SETTINGS)
     assert not undocumented, f"{service} sets variables the README's settings table lacks: {undocumented}"
-    assert not unread, f"{service} sets variables no product code reads: {unread}"
+    assert not unread, f"{service} sets variables the settings class does not read: {unread}"
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_every_command_runs_a_module_that_exists(compose: dict[str, Any], service: str) -> None:
+    command = _services(compose)[service]["command"]
+    assert command[:2] == ["python", "-m"], command
+    assert importlib.util.find_spec(command[2]) is not None, f"{service} runs a missing module {command[2]}"
+
+
+def _interpolations(node: object) -> list[tuple[str, str]]:
+    """(name, operator) of every ${...} in the file's values (YAML drops the comments)."""
+    if isinstance(node, dict):
+        return [
+            found for key, value in node.items() for found in _interpolations(key) + _interpolations(value)
+        ]
+    if isinstance(node, list):
+        return [found for item in node for found in _interpolations(item)]
+    return INTERPOLATION.findall(node) if isinstance(node, str) else []
+
+
+def test_down_and_logs_need_no_secret(compose: dict[str, Any]) -> None:
+    """Compose interpolates the whole file for every command: a required variable (`${X:?...}`) would
+    make `down` and `logs` fail too. The settings class refuses a start without the keys instead."""
+    found = _interpolations(compose)
+    assert found, "docker-compose.yml interpolates nothing"
+    required = sorted(name for name, operator in found if "?" in operator)
+    without_default = sorted(name for name, operator in found if operator not in (":-", "-"))
+    assert not required, f"required at every command: {required}"
+    assert not without_default, f"no default, so unset means a warning at every command: {without_default}"
+
+
+def _env_example() -> dict[str, str]:
+    lines = (line.strip() for line in ENV_EXAMPLE.read_text().splitlines())
+    pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    return {name: value for name, value in pairs}
+
+
+def test_env_example_names_every_variable_compose_takes_from_outside(compose: dict[str, Any]) -> None:
+    interpolated = {name for name, _ in _interpolations(compose)}
+    example = _env_example()
+    assert set(example) == interpolated
+    assert set(example) <= SETTINGS
+    # The keys are for each deployment to generate: an example value would end up in production.
+    assert example["STAMM_SECRET_KEY"] == example["STAMM_DATA_KEY"] == ""
+    assert example["STAMM_INTROSPECTION"] == "0"
+
+
+def test_the_filled_in_env_file_stays_out_of_git_and_the_image() -> None:
+    for ignore in (".gitignore", ".dockerignore"):
+        assert ".env" in (ROOT / ignore).read_text().splitlines(), ignore
+
+
+def test_the_stack_starts_empty_and_without_graphiql(compose: dict[str, Any]) -> None:
+    for name in APP_SERVICES:
+        environment = _environment(_services(compose)[name])
+        assert environment.get("STAMM_DEMO") in (None, "0"), name
+        assert environment.get("STAMM_INTROSPECTION") == "${STAMM_INTROSPECTION:-0}", name
 
 
 # Health checks on a healthy app ----------------------------------------------------------------

@@ -21,8 +21,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin, Subprotocol
 
+from bootstrap.config import Config
 from domain.limits import Limits
-from graph.config import Config
 from tests.e2e.support import EVENT_TIMEOUT, LiveServer, e2e_config, free_port, start_server, stop_server
 
 PROTOCOL = Subprotocol("graphql-transport-ws")

@@ -1,0 +1,288 @@
+"""Every setting of a Stamm process: one typed class read from the environment, and nothing else reads it.
+
+Each field's alias is its environment variable and its description is the README's text (the
+table under "## Settings" is generated from this class: `make settings-table`). A value that does
+not parse stops the start with one line per variable (`load_settings`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from domain.limits import Limits
+from graph.hardening import ApiLimits
+from persistence.migrate import DEFAULT_DATABASE_URL
+
+_LIMITS = Limits()
+_API = ApiLimits()
+
+
+def _setting(default: Any, env: str, description: str, shown: str | None = None, **constraints: Any) -> Any:
+    """A field read from `env`; `shown` replaces the default in the README where it is computed."""
+    extra: dict[str, Any] | None = {"shown_default": shown} if shown is not None else None
+    return Field(
+        default,
+        validation_alias=AliasChoices(env),
+        description=description,
+        json_schema_extra=extra,
+        **constraints,
+    )
+
+
+class Settings(BaseSettings):
+    """The environment of one process. Booleans take 1/0, true/false, yes/no, on/off (any case)."""
+
+    # Empty counts as unset: compose passes `${VAR:-}` through for variables nobody set.
+    model_config = SettingsConfigDict(
+        env_ignore_empty=True, case_sensitive=True, frozen=True, populate_by_name=True
+    )
+
+    database_url: SecretStr = _setting(
+        SecretStr(DEFAULT_DATABASE_URL),
+        "DATABASE_URL",
+        "the database; `postgresql+asyncpg://user:pass@host/db` in production",
+        f"`{DEFAULT_DATABASE_URL}`",
+    )
+    broadcast_url: SecretStr = _setting(
+        SecretStr("memory://"),
+        "BROADCAST_URL",
+        "the event bus; `redis://host:6379/0` when several processes serve",
+        "`memory://`",
+    )
+    bus_channel: str = _setting(
+        "",
+        "STAMM_BUS_CHANNEL",
+        "the Redis pub/sub channel of this deployment (Redis ignores the database number, so "
+        "deployments sharing a Redis need their own)",
+        "derived from `DATABASE_URL`",
+    )
+    host: str = _setting("127.0.0.1", "HOST", "the address the API listens on")
+    port: int = _setting(
+        8000,
+        "PORT",
+        "its port",
+        ge=1,
+        le=65535,
+    )
+    secret_key: SecretStr | None = _setting(
+        None,
+        "STAMM_SECRET_KEY",
+        "signs session tokens; set it (the same on every process) in production",
+        "generated into `data/secret.key`",
+    )
+    token_ttl_seconds: int = _setting(
+        8 * 3600,
+        "STAMM_TOKEN_TTL_SECONDS",
+        "how long a session token lives (8 hours)",
+        gt=0,
+    )
+    admin_email: str | None = _setting(
+        None,
+        "STAMM_ADMIN_EMAIL",
+        "with `STAMM_ADMIN_PASSWORD`: creates this admin at start when missing (offline, no chats, "
+        "mail NONE, like every new counsellor); a start without any staff account says so",
+    )
+    admin_password: SecretStr | None = _setting(None, "STAMM_ADMIN_PASSWORD", "that admin's password")
+    demo: bool = _setting(
+        False,
+        "STAMM_DEMO",
+        "`1` seeds the demo data into a new, empty database and prints the logins (`make run` "
+        "sets it); never in production: the demo passwords are public",
+    )
+    migrate: bool = _setting(
+        True,
+        "STAMM_MIGRATE",
+        "`1` migrates the database at start; `0` leaves that to `python -m bootstrap.migrate`",
+    )
+    data_dir: Path = _setting(Path("data"), "STAMM_DATA_DIR", "where generated keys live")
+    sweep_seconds: float = _setting(
+        30.0,
+        "STAMM_SWEEP_SECONDS",
+        "how often each process offers queued requests again, whether or not an event told it to",
+        gt=0,
+    )
+    timer_seconds: float = _setting(
+        1.0,
+        "STAMM_TIMER_SECONDS",
+        "how often each process checks presence lapses and accept timeouts (wait ends wake it on time)",
+        gt=0,
+    )
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = _setting(
+        (),
+        "STAMM_ALLOWED_ORIGINS",
+        "comma-separated origins allowed to open a websocket from a browser on another origin",
+        "empty",
+    )
+    data_key: SecretStr | None = _setting(
+        None,
+        "STAMM_DATA_KEY",
+        "base64 of 32 bytes: encrypts request subjects and messages at rest (AES-GCM); the same "
+        "on every process, and kept safe: without it the texts are lost",
+        "generated into `data/data.key`",
+    )
+    introspection: bool = _setting(
+        _API.introspection,
+        "STAMM_INTROSPECTION",
+        "schema introspection and the GraphiQL page; `0` turns both off (do that in production)",
+    )
+    max_depth: int = _setting(
+        _API.max_depth,
+        "STAMM_MAX_DEPTH",
+        "how deep one GraphQL document may nest",
+        gt=0,
+    )
+    max_tokens: int = _setting(
+        _API.max_tokens,
+        "STAMM_MAX_TOKENS",
+        "how many tokens one GraphQL document may have",
+        gt=0,
+    )
+    max_aliases: int = _setting(
+        _API.max_aliases,
+        "STAMM_MAX_ALIASES",
+        "how many aliases one GraphQL document may use",
+        gt=0,
+    )
+    max_body_bytes: int = _setting(
+        _API.max_body_bytes,
+        "STAMM_MAX_BODY_BYTES",
+        "larger request bodies get 413",
+        gt=0,
+    )
+    ws_init_timeout_seconds: float = _setting(
+        _API.ws_init_timeout_seconds,
+        "STAMM_WS_INIT_TIMEOUT_SECONDS",
+        "websocket: time to send `connection_init`",
+        gt=0,
+    )
+    ws_max_subscriptions: int = _setting(
+        _API.ws_max_subscriptions,
+        "STAMM_WS_MAX_SUBSCRIPTIONS",
+        "websocket: subscriptions per connection",
+        gt=0,
+    )
+    limit_login_failures_per_account: int = _setting(
+        _LIMITS.login_failures_per_account,
+        "STAMM_LIMIT_LOGIN_FAILURES_PER_ACCOUNT",
+        "failed sign-ins per e-mail within the window before sign-in is refused (`RATE_LIMITED`)",
+        gt=0,
+    )
+    limit_login_failures_per_address: int = _setting(
+        _LIMITS.login_failures_per_address,
+        "STAMM_LIMIT_LOGIN_FAILURES_PER_ADDRESS",
+        "failed sign-ins per address within the window before sign-in is refused",
+        gt=0,
+    )
+    limit_login_window_seconds: int = _setting(
+        _LIMITS.login_window_seconds,
+        "STAMM_LIMIT_LOGIN_WINDOW_SECONDS",
+        "the window of those two limits",
+        gt=0,
+    )
+    limit_submits_per_hour: int = _setting(
+        _LIMITS.submits_per_hour,
+        "STAMM_LIMIT_SUBMITS_PER_HOUR",
+        "a client's requests per hour",
+        gt=0,
+    )
+    limit_open_requests_per_client: int = _setting(
+        _LIMITS.open_requests_per_client,
+        "STAMM_LIMIT_OPEN_REQUESTS_PER_CLIENT",
+        "a client's open (queued or assigned) requests at once",
+        gt=0,
+    )
+    limit_registrations_per_address_per_hour: int = _setting(
+        _LIMITS.registrations_per_address_per_hour,
+        "STAMM_LIMIT_REGISTRATIONS_PER_ADDRESS_PER_HOUR",
+        "self-registrations per address and hour",
+        gt=0,
+    )
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("data_key")
+    @classmethod
+    def _thirty_two_bytes(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(_base64(value.get_secret_value())) != 32:
+            raise ValueError("must be base64 of 32 bytes (openssl rand -base64 32)")
+        return value
+
+    @model_validator(mode="after")
+    def _shared_keys_with_a_shared_bus(self) -> Settings:
+        """Several processes on one bus must share their keys: each would otherwise generate its own."""
+        if self.broadcast_url.get_secret_value().startswith(("redis://", "rediss://")):
+            missing = [
+                name
+                for name, value in (("STAMM_SECRET_KEY", self.secret_key), ("STAMM_DATA_KEY", self.data_key))
+                if value is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"{' and '.join(missing)} must be set when several processes share a bus "
+                    "(BROADCAST_URL redis://): each would otherwise generate its own key"
+                )
+        return self
+
+    def limits(self) -> Limits:
+        prefix = "limit_"
+        values = {
+            name[len(prefix) :]: getattr(self, name)
+            for name in type(self).model_fields
+            if name.startswith(prefix)
+        }
+        return Limits(**values)
+
+    def api_limits(self) -> ApiLimits:
+        return ApiLimits(
+            max_depth=self.max_depth,
+            max_tokens=self.max_tokens,
+            max_aliases=self.max_aliases,
+            max_body_bytes=self.max_body_bytes,
+            introspection=self.introspection,
+            ws_init_timeout_seconds=self.ws_init_timeout_seconds,
+            ws_max_subscriptions=self.ws_max_subscriptions,
+        )
+
+
+def _base64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        return b""
+
+
+def variable(field_name: str) -> str:
+    """The environment variable of a Settings field."""
+    alias = Settings.model_fields[field_name].validation_alias
+    assert isinstance(alias, AliasChoices)
+    name = alias.choices[0]
+    assert isinstance(name, str)
+    return name
+
+
+def load_settings() -> Settings:
+    """The settings of this process; SystemExit with one line per bad variable (values not shown:
+    some are secrets)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SystemExit("\n".join(_problem(e) for e in error.errors())) from None
+
+
+def _problem(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    location = error.get("loc") or ()
+    if not location:  # a rule across several variables names them in its message
+        return f"Stamm cannot start: {message}"
+    return f"Stamm cannot start: {location[0]}: {message}"
