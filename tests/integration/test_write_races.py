@@ -229,3 +229,21 @@ async def test_racing_password_changes_of_one_account_let_exactly_one_win(world:
         anna: Counsellor = await world.counsellor(f"Anna {n}", online=False)
         await racing_password_changes(world, staff(anna), anna.email)
         assert (await world.state(anna.id)).session_generation == 1
+
+
+async def test_a_whole_row_write_of_a_row_the_transaction_did_not_lock_is_refused(world: World) -> None:
+    anna = await world.counsellor("Anna", online=False)
+    kim = await world.client()
+    async with world.deps.uow() as uow:
+        counsellor = await uow.counsellors.get(anna.id)
+        client = await uow.clients.get(client_id(kim))
+        settings = await uow.settings.get()
+        assert counsellor is not None and client is not None
+        for write in (
+            lambda: uow.counsellors.save(counsellor),
+            lambda: uow.clients.save_profile(client),
+            lambda: uow.clients.erase(client),
+            lambda: uow.settings.save(settings),
+        ):
+            with pytest.raises(RuntimeError, match="lock"):
+                await write()
