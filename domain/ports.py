@@ -101,7 +101,7 @@ class ClientRepository(Protocol):
     async def save(self, client: Client) -> None:
         """Write the profile and account fields; never the primary counsellor.
 
-        Only login() still calls it (issue 8): once it calls record_login, this goes."""
+        Only login() still calls it (and a test's set-up): it goes once login calls record_login (issue 8)."""
 
     async def record_login(self, client_id: int, at: datetime) -> bool:
         """Set the last sign-in time, only this column and only while the account is ACTIVE;

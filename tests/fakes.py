@@ -292,9 +292,10 @@ class FakeClientRepository(_Repo):
         return {i: await self.holder_ids(i) for i in client_ids}
 
     async def erase(self, client: Client) -> None:
-        """Like the SQL adapter: the same columns as `save` (all but the primary), of a locked row."""
+        """Like the SQL adapter: every column but the primary, of a locked row."""
         self._require_lock(client.id)
-        await self.save(client)
+        stored = self._store.clients[client.id]
+        self._store.clients[client.id] = replace(client, primary_counsellor_id=stored.primary_counsellor_id)
 
     async def primary_of(self, counsellor_id: int) -> list[Client]:
         found = [c for c in self._store.clients.values() if c.primary_counsellor_id == counsellor_id]
