@@ -15,6 +15,7 @@ from domain.model import (
     Client,
     Counsellor,
     Invitation,
+    InvitationStatus,
     OnlineStatus,
     PrimaryCounsellorChange,
     Request,
@@ -61,7 +62,15 @@ class CounsellorRepository(Protocol):
 
     async def add(self, counsellor: Counsellor) -> Counsellor: ...
     async def save(self, counsellor: Counsellor) -> None:
-        """Write profile, status and capacity settings; never the loads."""
+        """Write profile, status and capacity settings of a counsellor locked by `lock` in this
+        transaction (anything else is refused); never the loads."""
+
+    async def sign_off(self, counsellor_id: int) -> Counsellor | None:
+        """Set OFFLINE, only this column; the counsellor when it changed, None when OFFLINE already."""
+
+    async def replace_password(self, counsellor_id: int, verified_hash: str, new_hash: str) -> int | None:
+        """Store `new_hash` and end every session, only while the counsellor is active and the stored
+        hash is still `verified_hash`; the new session generation, or None."""
 
     async def filtered(self, online_status: OnlineStatus | None, active: bool | None) -> list[Counsellor]: ...
     async def candidates(self, channel: Channel, primary_id: int | None, limit: int) -> list[Counsellor]:
@@ -89,10 +98,18 @@ class ClientRepository(Protocol):
     async def by_email(self, email: str) -> Client | None: ...
     async def code_taken(self, code: str) -> bool: ...
     async def add(self, client: Client) -> Client: ...
-    async def save(self, client: Client) -> None:
-        """Write the profile and account fields; never the primary counsellor."""
+    async def record_login(self, client_id: int, at: datetime) -> bool:
+        """Set the last sign-in time, only this column and only while the account is ACTIVE;
+        False when it is not (erased or blocked meanwhile)."""
 
-    async def record_login(self, client_id: int, at: datetime) -> None: ...
+    async def save_profile(self, client: Client) -> None:
+        """Write the profile fields (names, e-mail, phone, language) of a client locked by `lock`
+        in this transaction (anything else is refused)."""
+
+    async def set_invitation_status(self, client_id: int, status: InvitationStatus) -> None: ...
+    async def replace_password(self, client_id: int, verified_hash: str, new_hash: str) -> int | None:
+        """Store `new_hash` and end every session, only while the account is ACTIVE and the stored
+        hash is still `verified_hash`; the new session generation, or None."""
 
     async def set_primary(self, client_id: int, new_id: int | None, expected: int | None) -> bool:
         """Set the primary only while it is still `expected`; False when it moved meanwhile."""
@@ -108,7 +125,8 @@ class ClientRepository(Protocol):
         """Every client whose primary this counsellor is (locked until commit)."""
 
     async def erase(self, client: Client) -> None:
-        """Overwrite the client's personal data and sign-in with the (pseudonymised) values given."""
+        """Overwrite the personal data and sign-in of a client locked by `lock` in this transaction
+        with the (pseudonymised) values given."""
 
     async def related_counsellor_ids(self, client_id: int) -> set[int]:
         """Counsellors on the client's requests and history: those a client may read."""
@@ -184,7 +202,8 @@ class SettingsRepository(Protocol):
     async def lock(self) -> Settings:
         """The settings, with their row held until commit."""
 
-    async def save(self, settings: Settings) -> None: ...
+    async def save(self, settings: Settings) -> None:
+        """Write settings read by `lock` in this transaction (anything else is refused)."""
 
 
 class TokenRepository(Protocol):

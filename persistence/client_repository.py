@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.model import Client, RequestStatus, Viewer
+from domain.model import AccountStatus, Client, InvitationStatus, RequestStatus, Viewer
 from domain.ports import ClientQuery, Page
 from persistence import rows
 from persistence.tables import clients as t
@@ -64,6 +64,7 @@ def _filters(query: ClientQuery) -> list[ColumnElement[bool]]:
 class SqlClientRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+        self._locked: set[int] = set()  # rows this transaction holds: only those are written whole
 
     async def get(self, client_id: int) -> Client | None:
         row = (await self._conn.execute(select(t).where(t.c.id == client_id))).first()
@@ -77,7 +78,10 @@ class SqlClientRepository:
 
     async def lock(self, client_id: int) -> Client | None:
         row = (await self._conn.execute(select(t).where(t.c.id == client_id).with_for_update())).first()
-        return rows.client(row) if row else None
+        if row is None:
+            return None
+        self._locked.add(row.id)
+        return rows.client(row)
 
     async def by_email(self, email: str) -> Client | None:
         row = (await self._conn.execute(select(t).where(t.c.email == email.lower()))).first()
@@ -91,11 +95,38 @@ class SqlClientRepository:
         row = (await self._conn.execute(t.insert().values(values).returning(t))).one()
         return rows.client(row)
 
-    async def save(self, client: Client) -> None:
-        await self._conn.execute(update(t).where(t.c.id == client.id).values(rows.client_values(client)))
+    async def record_login(self, client_id: int, at: datetime) -> bool:
+        statement = (
+            update(t)
+            .where(t.c.id == client_id, t.c.account_status == AccountStatus.ACTIVE.value)
+            .values(last_login_at=at)
+        )
+        return bool((await self._conn.execute(statement)).rowcount)
 
-    async def record_login(self, client_id: int, at: datetime) -> None:
-        await self._conn.execute(update(t).where(t.c.id == client_id).values(last_login_at=at))
+    async def save_profile(self, client: Client) -> None:
+        self._require_lock(client.id)
+        values = rows.client_profile_values(client)
+        await self._conn.execute(update(t).where(t.c.id == client.id).values(values))
+
+    async def set_invitation_status(self, client_id: int, status: InvitationStatus) -> None:
+        await self._conn.execute(update(t).where(t.c.id == client_id).values(invitation_status=status.value))
+
+    async def replace_password(self, client_id: int, verified_hash: str, new_hash: str) -> int | None:
+        statement = (
+            update(t)
+            .where(
+                t.c.id == client_id,
+                t.c.account_status == AccountStatus.ACTIVE.value,
+                t.c.password_hash == verified_hash,
+            )
+            .values(password_hash=new_hash, session_generation=t.c.session_generation + 1)
+            .returning(t.c.session_generation)
+        )
+        return (await self._conn.execute(statement)).scalar_one_or_none()
+
+    def _require_lock(self, client_id: int) -> None:
+        if client_id not in self._locked:
+            raise RuntimeError("a client row is written whole only while this transaction locks it")
 
     async def set_primary(self, client_id: int, new_id: int | None, expected: int | None) -> bool:
         current = t.c.primary_counsellor_id
@@ -142,9 +173,12 @@ class SqlClientRepository:
 
     async def primary_of(self, counsellor_id: int) -> list[Client]:
         query = select(t).where(t.c.primary_counsellor_id == counsellor_id).order_by(t.c.id).with_for_update()
-        return [rows.client(r) for r in await self._conn.execute(query)]
+        found = [rows.client(r) for r in await self._conn.execute(query)]
+        self._locked.update(c.id for c in found)
+        return found
 
     async def erase(self, client: Client) -> None:
+        self._require_lock(client.id)
         await self._conn.execute(update(t).where(t.c.id == client.id).values(rows.client_values(client)))
 
     async def related_counsellor_ids(self, client_id: int) -> set[int]:

@@ -44,6 +44,7 @@ def _load_columns(channel: Channel) -> tuple[str, str]:
 class SqlCounsellorRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+        self._locked: set[int] = set()  # rows this transaction holds: only those are written whole
 
     async def get(self, counsellor_id: int) -> Counsellor | None:
         row = (await self._conn.execute(select(t).where(t.c.id == counsellor_id))).first()
@@ -57,7 +58,10 @@ class SqlCounsellorRepository:
 
     async def lock(self, counsellor_id: int) -> Counsellor | None:
         row = (await self._conn.execute(select(t).where(t.c.id == counsellor_id).with_for_update())).first()
-        return rows.counsellor(row) if row else None
+        if row is None:
+            return None
+        self._locked.add(row.id)
+        return rows.counsellor(row)
 
     async def by_email(self, email: str) -> Counsellor | None:
         row = (await self._conn.execute(select(t).where(t.c.email == email.lower()))).first()
@@ -69,12 +73,33 @@ class SqlCounsellorRepository:
         return rows.counsellor(row)
 
     async def save(self, counsellor: Counsellor) -> None:
+        if counsellor.id not in self._locked:
+            raise RuntimeError("a counsellor row is written whole only while this transaction locks it")
         values = rows.counsellor_values(counsellor)
         await self._conn.execute(update(t).where(t.c.id == counsellor.id).values(values))
         fresh = await self.get(counsellor.id)
         if fresh is not None:  # loads may have moved under us: report the stored ones
             counsellor.active_chat_count = fresh.active_chat_count
             counsellor.open_mail_count = fresh.open_mail_count
+
+    async def sign_off(self, counsellor_id: int) -> Counsellor | None:
+        statement = (
+            update(t)
+            .where(t.c.id == counsellor_id, t.c.online_status != OnlineStatus.OFFLINE.value)
+            .values(online_status=OnlineStatus.OFFLINE.value)
+            .returning(t)
+        )
+        row = (await self._conn.execute(statement)).first()
+        return rows.counsellor(row) if row else None
+
+    async def replace_password(self, counsellor_id: int, verified_hash: str, new_hash: str) -> int | None:
+        statement = (
+            update(t)
+            .where(t.c.id == counsellor_id, t.c.active == true(), t.c.password_hash == verified_hash)
+            .values(password_hash=new_hash, session_generation=t.c.session_generation + 1)
+            .returning(t.c.session_generation)
+        )
+        return (await self._conn.execute(statement)).scalar_one_or_none()
 
     async def filtered(self, online_status: OnlineStatus | None, active: bool | None) -> list[Counsellor]:
         query = select(t).order_by(t.c.sort_name, t.c.id)

@@ -113,11 +113,10 @@ def search_text(c: Client) -> str:
     return " ".join(p for p in parts if p).casefold()
 
 
-def client_values(c: Client) -> dict[str, Any]:
-    """The columns `save` writes: everything but the primary counsellor."""
+def client_profile_values(c: Client) -> dict[str, Any]:
+    """The columns a profile change writes (with the search and sort keys made from them)."""
     return {
         "search_text": search_text(c),
-        "client_code": c.client_code,
         "display_name": c.display_name,
         "sort_name": sort_name(c.display_name),
         "email": c.email,
@@ -125,6 +124,13 @@ def client_values(c: Client) -> dict[str, Any]:
         "last_name": c.last_name,
         "phone": c.phone,
         "language": c.language,
+    }
+
+
+def client_values(c: Client) -> dict[str, Any]:
+    """Every column but the primary counsellor (a new client, an erasure, `save`)."""
+    return client_profile_values(c) | {
+        "client_code": c.client_code,
         "invitation_status": c.invitation_status.value,
         "account_status": c.account_status.value,
         "password_hash": c.password_hash,

@@ -57,12 +57,15 @@ class SqlHistoryRepository:
 class SqlSettingsRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+        self._locked = False  # only settings read under the lock are written back
 
     async def get(self) -> Settings:
         return await self._read(lock=False)
 
     async def lock(self) -> Settings:
-        return await self._read(lock=True)
+        found = await self._read(lock=True)
+        self._locked = True
+        return found
 
     async def _read(self, *, lock: bool) -> Settings:
         t = settings_table
@@ -78,6 +81,8 @@ class SqlSettingsRepository:
         )
 
     async def save(self, settings: Settings) -> None:
+        if not self._locked:
+            raise RuntimeError("the settings are written only while this transaction locks them")
         t = settings_table
         values = {
             "fallback_counsellor_id": settings.fallback_counsellor_id,

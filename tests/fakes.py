@@ -4,7 +4,8 @@ One `Store` holds every table. Each unit of work deep-copies it on entry and swa
 on commit, so a unit of work left without commit changes nothing. Repositories hand out copies
 and write on `save`, like the SQL adapter: a use case that forgets to save loses the change here
 too. `candidates` and `claim` use the domain policy predicates, so they agree with the SQL that
-mirrors them. There is no locking: tests run one transaction at a time.
+mirrors them. There is no locking (tests run one transaction at a time), but like the SQL adapter
+a whole-row write (`save`, `erase`) is refused unless the unit of work took the row with `lock`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from typing import Any, TypeVar
 
 from domain.events import Event
 from domain.model import (
+    AccountStatus,
     AuditEntry,
     Channel,
     Client,
     Counsellor,
     Invitation,
+    InvitationStatus,
     OnlineStatus,
     PrimaryCounsellorChange,
     Request,
@@ -52,6 +55,7 @@ from domain.visibility import sees_client, sees_request
 T = TypeVar("T")
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+SETTINGS_ROW = 1
 
 
 @dataclass
@@ -88,6 +92,11 @@ def _page(rows: list[T], key: Callable[[T], int], first: int, after: str | None)
 class _Repo:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
+        self._locked: set[int] = set()  # like the SQL adapter: only locked rows are written whole
+
+    def _require_lock(self, row_id: int) -> None:
+        if row_id not in self._locked:
+            raise RuntimeError("a row is written whole only while this transaction locks it")
 
     @property
     def _store(self) -> Store:
@@ -114,6 +123,7 @@ class FakeCounsellorRepository(_Repo):
     async def save(self, counsellor: Counsellor) -> None:
         """Everything but the loads and last assignments (only claim/release change them) and the
         last sign of life (only touch changes it); like the SQL adapter, reports the stored loads."""
+        self._require_lock(counsellor.id)
         stored = self._store.counsellors[counsellor.id]
         self._store.counsellors[counsellor.id] = replace(
             counsellor,
@@ -127,7 +137,23 @@ class FakeCounsellorRepository(_Repo):
         counsellor.open_mail_count = stored.open_mail_count
 
     async def lock(self, counsellor_id: int) -> Counsellor | None:
+        self._locked.add(counsellor_id)
         return await self.get(counsellor_id)
+
+    async def sign_off(self, counsellor_id: int) -> Counsellor | None:
+        counsellor = self._store.counsellors.get(counsellor_id)
+        if counsellor is None or counsellor.online_status is OnlineStatus.OFFLINE:
+            return None
+        counsellor.online_status = OnlineStatus.OFFLINE
+        return copy.copy(counsellor)
+
+    async def replace_password(self, counsellor_id: int, verified_hash: str, new_hash: str) -> int | None:
+        counsellor = self._store.counsellors.get(counsellor_id)
+        if counsellor is None or not counsellor.active or counsellor.password_hash != verified_hash:
+            return None
+        counsellor.password_hash = new_hash
+        counsellor.session_generation += 1
+        return counsellor.session_generation
 
     async def filtered(self, online_status: OnlineStatus | None, active: bool | None) -> list[Counsellor]:
         rows = [
@@ -191,6 +217,7 @@ class FakeClientRepository(_Repo):
         return {i: copy.copy(c) for i in ids if (c := self._store.clients.get(i)) is not None}
 
     async def lock(self, client_id: int) -> Client | None:
+        self._locked.add(client_id)
         return await self.get(client_id)
 
     async def by_email(self, email: str) -> Client | None:
@@ -205,13 +232,33 @@ class FakeClientRepository(_Repo):
         self._store.clients[added.id] = added
         return copy.copy(added)
 
-    async def save(self, client: Client) -> None:
-        """Everything but the primary counsellor, which only set_primary changes."""
-        stored = self._store.clients[client.id]
-        self._store.clients[client.id] = replace(client, primary_counsellor_id=stored.primary_counsellor_id)
+    async def record_login(self, client_id: int, at: datetime) -> bool:
+        client = self._store.clients.get(client_id)
+        if client is None or client.account_status is not AccountStatus.ACTIVE:
+            return False
+        client.last_login_at = at
+        return True
 
-    async def record_login(self, client_id: int, at: datetime) -> None:
-        self._store.clients[client_id] = replace(self._store.clients[client_id], last_login_at=at)
+    async def save_profile(self, client: Client) -> None:
+        self._require_lock(client.id)
+        stored = self._store.clients[client.id]
+        for name in ("display_name", "email", "first_name", "last_name", "phone", "language"):
+            setattr(stored, name, getattr(client, name))
+
+    async def set_invitation_status(self, client_id: int, status: InvitationStatus) -> None:
+        self._store.clients[client_id].invitation_status = status
+
+    async def replace_password(self, client_id: int, verified_hash: str, new_hash: str) -> int | None:
+        client = self._store.clients.get(client_id)
+        if (
+            client is None
+            or client.account_status is not AccountStatus.ACTIVE
+            or client.password_hash != verified_hash
+        ):
+            return None
+        client.password_hash = new_hash
+        client.session_generation += 1
+        return client.session_generation
 
     async def set_primary(self, client_id: int, new_id: int | None, expected: int | None) -> bool:
         stored = self._store.clients[client_id]
@@ -242,11 +289,14 @@ class FakeClientRepository(_Repo):
         return {i: await self.holder_ids(i) for i in client_ids}
 
     async def erase(self, client: Client) -> None:
-        """Like the SQL adapter: the same columns as `save` (all but the primary)."""
-        await self.save(client)
+        """Like the SQL adapter: every column but the primary, of a locked row."""
+        self._require_lock(client.id)
+        stored = self._store.clients[client.id]
+        self._store.clients[client.id] = replace(client, primary_counsellor_id=stored.primary_counsellor_id)
 
     async def primary_of(self, counsellor_id: int) -> list[Client]:
         found = [c for c in self._store.clients.values() if c.primary_counsellor_id == counsellor_id]
+        self._locked.update(c.id for c in found)
         return [copy.copy(c) for c in sorted(found, key=lambda c: c.id)]
 
     async def related_counsellor_ids(self, client_id: int) -> set[int]:
@@ -472,9 +522,11 @@ class FakeSettingsRepository(_Repo):
         return copy.copy(self._store.settings)
 
     async def lock(self) -> Settings:
+        self._locked.add(SETTINGS_ROW)
         return await self.get()
 
     async def save(self, settings: Settings) -> None:
+        self._require_lock(SETTINGS_ROW)
         self._store.settings = copy.copy(settings)
 
 

@@ -57,8 +57,11 @@ async def login(deps: Deps, email: str, password: str, address: str | None = Non
         raise Unauthenticated(_BAD_LOGIN)
     if client is not None:
         async with deps.uow() as uow:
-            await uow.clients.record_login(client.id, deps.clock.now())
+            # Erased or blocked since the read above: the sign-in fails like any other.
+            still_active = await uow.clients.record_login(client.id, deps.clock.now())
             await uow.commit()
+        if not still_active:
+            raise Unauthenticated(_BAD_LOGIN)
     throttle = throttle_of(deps)
     await throttle.clear(attempts[0].key)
     for attempt in attempts[1:]:
@@ -138,16 +141,23 @@ async def current_viewer(
         account, revoked = await uow.tokens.session(role is Role.CLIENT, account_id, token_id)
     if revoked:
         raise Unauthenticated("The token was revoked.")
-    if isinstance(account, Client) and account.account_status is AccountStatus.ACTIVE:
+    if not _may_act(account):
+        raise Unauthenticated("The account is not active.")
+    if isinstance(account, Client):
         viewer = Viewer(role, client_id=account_id, session_generation=account.session_generation)
-    elif isinstance(account, Counsellor) and account.active:
+    else:
+        assert account is not None
         # The role is read from the account, so a demotion takes effect at once.
         viewer = _staff_viewer(account)
-    else:
-        raise Unauthenticated("The account is not active.")
     if viewer.session_generation != generation:
         raise Unauthenticated("The session has ended; sign in again.")
     return replace(viewer, token_id=token_id, expires_at=expires_at)
+
+
+def _may_act(account: Counsellor | Client | None) -> bool:
+    if isinstance(account, Client):
+        return account.account_status is AccountStatus.ACTIVE
+    return account is not None and account.active
 
 
 async def _account(uow: UnitOfWork, viewer: Viewer) -> Counsellor | Client | None:
@@ -162,30 +172,25 @@ async def change_password(deps: Deps, viewer: Viewer, current: str, new: str) ->
     validation.bounded(current, "currentPassword", validation.MAX_PASSWORD)
     async with deps.uow(write=False) as uow:
         account = await _account(uow, viewer)
+    if account is None or not _may_act(account):
+        raise Unauthenticated("The account is not active.")
     # Hashing happens outside the write transaction: it is slow on purpose.
-    if (
-        account is None
-        or not account.password_hash
-        or not await password_matches(deps, account.password_hash, current)
-    ):
+    if not account.password_hash or not await password_matches(deps, account.password_hash, current):
         raise BadUserInput("The current password is wrong.", field="currentPassword")
     if new == current:
         raise BadUserInput("The new password must differ from the current one.", field="newPassword")
     new_hash = await hash_password(deps, validation.password(new, "newPassword", account.email))
     async with deps.uow() as uow:
-        account = await _account(uow, viewer)
-        assert account is not None
-        account.password_hash = new_hash
-        account.session_generation += 1
+        # Conditional: an erasure, deactivation or other password change since the check wins.
         if isinstance(account, Counsellor):
-            await uow.counsellors.save(account)
+            generation = await uow.counsellors.replace_password(account.id, account.password_hash, new_hash)
         else:
-            await uow.clients.save(account)
+            generation = await uow.clients.replace_password(account.id, account.password_hash, new_hash)
+        if generation is None:
+            raise Unauthenticated("The session has ended; sign in again.")
         uow.record(SessionsEnded(viewer.counsellor_id, viewer.client_id))
         await uow.commit()
-    return Viewer(
-        viewer.role, viewer.counsellor_id, viewer.client_id, session_generation=account.session_generation
-    )
+    return Viewer(viewer.role, viewer.counsellor_id, viewer.client_id, session_generation=generation)
 
 
 async def logout(deps: Deps, viewer: Viewer) -> bool:

@@ -112,9 +112,11 @@ async def _active_counsellor(uow: UnitOfWork, counsellor_id: int, field: str) ->
         raise BadUserInput("The counsellor must be an active counsellor.", field=field)
 
 
-async def visible_client(uow: UnitOfWork, viewer: Viewer, client_id: int, field: str = "id") -> Client:
-    """The client if the viewer may see them, else NOT_FOUND."""
-    client = await uow.clients.get(client_id)
+async def visible_client(
+    uow: UnitOfWork, viewer: Viewer, client_id: int, field: str = "id", *, lock: bool = False
+) -> Client:
+    """The client if the viewer may see them, else NOT_FOUND; with `lock`, held until commit."""
+    client = await (uow.clients.lock(client_id) if lock else uow.clients.get(client_id))
     if client is None:
         raise not_found("Client", field)
     holders = await uow.clients.holder_ids(client_id) if viewer.is_staff and not viewer.is_admin else set()
@@ -138,11 +140,20 @@ async def update_client_profile(deps: Deps, viewer: Viewer, client_id: int, prof
     """Staff who see the client, or the client themselves, change the profile."""
     require_authenticated(viewer)
     async with deps.uow() as uow:
-        client = await visible_client(uow, viewer, client_id, "input.id")
+        client = await _unerased_client(uow, viewer, client_id, "input.id")
         apply_profile(client, profile)
         await _email_free(uow, client.email, client.id)
-        await uow.clients.save(client)
+        await uow.clients.save_profile(client)
         await uow.commit()
+    return client
+
+
+async def _unerased_client(uow: UnitOfWork, viewer: Viewer, client_id: int, field: str) -> Client:
+    """The visible client, locked until commit; CONFLICT once their data was erased (nothing
+    personal may be written back)."""
+    client = await visible_client(uow, viewer, client_id, field, lock=True)
+    if client.erased_at is not None:
+        raise Conflict("This client's data was erased.", field=field)
     return client
 
 
@@ -150,13 +161,13 @@ async def invite_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
     """Mark the client INVITED and put the invitation into the outbox for a mailer."""
     require_staff(viewer)
     async with deps.uow() as uow:
-        client = await visible_client(uow, viewer, client_id)
+        client = await _unerased_client(uow, viewer, client_id, "id")
         if client.email is None:
             raise BadUserInput("The client needs an e-mail address to be invited.", field="id")
         if client.invitation_status is InvitationStatus.REGISTERED:
             raise Conflict("The client has registered already.", field="id")
         client.invitation_status = InvitationStatus.INVITED
-        await uow.clients.save(client)
+        await uow.clients.set_invitation_status(client.id, client.invitation_status)
         await uow.outbox.add(Invitation(client_id=client.id, email=client.email, created_at=deps.clock.now()))
         await uow.commit()
     return client

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from domain.events import CounsellorStateChanged
-from domain.model import Counsellor, OnlineStatus, Viewer
+from domain.model import Counsellor, Viewer
 from domain.use_cases import Deps
 from domain.use_cases.counsellors import visible_counsellor
 from domain.visibility import require_staff
@@ -47,12 +47,10 @@ async def lapse_silent_counsellors(deps: Deps) -> list[Counsellor]:
 
 
 async def sign_off(deps: Deps, counsellor_id: int) -> None:
-    """Logging out sets a counsellor OFFLINE at once."""
+    """Logging out sets a counsellor OFFLINE at once (only that column: a change made meanwhile stays)."""
     async with deps.uow() as uow:
-        counsellor = await uow.counsellors.get(counsellor_id)
-        if counsellor is None or counsellor.online_status is OnlineStatus.OFFLINE:
+        counsellor = await uow.counsellors.sign_off(counsellor_id)
+        if counsellor is None:
             return
-        counsellor.online_status = OnlineStatus.OFFLINE
-        await uow.counsellors.save(counsellor)
         uow.record(CounsellorStateChanged(counsellor))
         await uow.commit()

@@ -84,9 +84,9 @@ async def erase_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
     me = require_admin(viewer)
     now = deps.clock.now()
     async with deps.uow() as uow:
-        await visible_client(uow, viewer, client_id, "clientId")
-        client = await uow.clients.lock(client_id)
-        assert client is not None
+        # Locked before it is read: a profile change or invitation waits for it, and a racing
+        # sign-in or password change (conditional writes) then finds the account erased.
+        client = await visible_client(uow, viewer, client_id, "clientId", lock=True)
         if client.erased_at is not None:
             raise Conflict("This client's data was erased already.", field="clientId")
         await _cancel_open_requests(uow, client_id, now)

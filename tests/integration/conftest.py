@@ -170,7 +170,7 @@ class World:
 
     async def set_wait(self, seconds: int) -> None:
         async with self.deps.uow() as uow:
-            settings = await uow.settings.get()
+            settings = await uow.settings.lock()
             settings.primary_chat_wait_seconds = seconds
             await uow.settings.save(settings)
             await uow.commit()

@@ -574,7 +574,7 @@ async def test_dispatch_gives_a_queued_request_to_the_clients_free_primary_befor
     # Bert comes online without a dispatch run (as if the event were lost) ...
     bert = await world.counsellor("Bert", online=False)
     async with world.deps.uow() as uow:
-        stored = await uow.counsellors.get(bert.id)
+        stored = await uow.counsellors.lock(bert.id)
         assert stored is not None
         stored.online_status = OnlineStatus.ONLINE
         await uow.counsellors.save(stored)

@@ -105,7 +105,7 @@ async def others(
 async def set_settings(world: World, **values: Any) -> None:
     """Write settings directly (a scenario set-up; the use case's own rules are tested elsewhere)."""
     async with world.deps.uow() as uow:
-        settings: Settings = await uow.settings.get()
+        settings: Settings = await uow.settings.lock()
         for name, value in values.items():
             setattr(settings, name, value)
         await uow.settings.save(settings)
