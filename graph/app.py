@@ -20,6 +20,7 @@ from domain.errors import Conflict
 from domain.use_cases import Deps
 from domain.use_cases.accounts import ensure_admin
 from domain.use_cases.routing import Dispatcher
+from graph.access_log import AccessLog
 from graph.auth import Argon2Hasher, TokenSigner
 from graph.config import Config, bus_channel_for
 from graph.context import AppState, Context
@@ -84,7 +85,7 @@ def create_app(config: Config | None = None) -> Starlette:
         limits=config.limits,
     )
     dispatcher = Dispatcher(deps)
-    deps.dispatch = dispatcher.run
+    deps.dispatch = dispatcher.request
     presence = PresenceKeeper(deps)
     signer = TokenSigner(config.secret_key, config.token_ttl_seconds)
     state = AppState(deps=deps, signer=signer, bus=bus, presence=presence)
@@ -105,6 +106,7 @@ def create_app(config: Config | None = None) -> Starlette:
         finally:
             await presence.stop()
             await sweeper.stop()
+            await dispatcher.stop()
             await bus.disconnect()
             await engines.dispose()
 
@@ -129,7 +131,7 @@ def create_app(config: Config | None = None) -> Starlette:
             Route("/readyz", readyz),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(BodySizeLimit, max_bytes=config.api.max_body_bytes)],
+        middleware=[Middleware(AccessLog), Middleware(BodySizeLimit, max_bytes=config.api.max_body_bytes)],
     )
     app.state.stamm = state
     return app

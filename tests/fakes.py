@@ -10,7 +10,7 @@ mirrors them. There is no locking: tests run one transaction at a time.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -45,6 +45,7 @@ from domain.ports import (
     SettingsRepository,
     TokenRepository,
 )
+from domain.use_cases.routing import Dispatcher
 from domain.visibility import sees_client, sees_request
 
 T = TypeVar("T")
@@ -623,3 +624,14 @@ class PlainHasher:
 
     def verify(self, password_hash: str, password: str) -> bool:
         return password_hash == "plain:" + password
+
+
+def settling(dispatcher: Dispatcher) -> Callable[[], Awaitable[None]]:
+    """`deps.dispatch` for tests: the production request for a background run, then waiting until
+    it has settled, so a test sees the state the run left (a failed run is logged, not raised)."""
+
+    async def dispatch() -> None:
+        await dispatcher.request()
+        await dispatcher.settled()
+
+    return dispatch
