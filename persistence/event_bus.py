@@ -92,8 +92,9 @@ class EventBus:
 
     async def disconnect(self) -> None:
         if self._sender is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.flushed(), FLUSH_TIMEOUT)
+            if self.healthy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.flushed(), FLUSH_TIMEOUT)
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
