@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -30,7 +29,7 @@ from tests.e2e.support import (
     stop_server,
     submit,
 )
-from tests.faults.support import app_config
+from tests.faults.support import app_config, request_once
 
 # What a hung bus may add to a request, at most.
 BOUND_SECONDS = 0.1
@@ -41,7 +40,6 @@ PARALLEL = 30
 
 SET_ONLINE = """
 mutation ($status: OnlineStatus!, $id: ID) { setOnlineStatus(status: $status, counsellorId: $id) { id } }"""
-REQUEST = "query ($id: ID!) { request(id: $id) { id status counsellor { id } } }"
 CLOSE = "mutation ($id: ID!) { closeRequest(id: $id) { id status } }"
 
 
@@ -114,16 +112,6 @@ async def _timed(live: LiveServer, token: str, query: str, **variables: object) 
     return time.monotonic() - started
 
 
-async def _assigned_within(live: LiveServer, token: str, request_id: str, seconds: float) -> dict[str, Any]:
-    """Poll the request until it is ASSIGNED (the dispatch after a change runs in the background)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        found: dict[str, Any] = (await live.call(token, REQUEST, id=request_id))["request"]
-        if found["status"] == "ASSIGNED" or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.05)
-
-
 async def test_mutations_answer_quickly_and_exhaust_no_pool_while_redis_hangs(
     hung_bus_app: LiveServer, silent_redis: SilentListener
 ) -> None:
@@ -151,7 +139,7 @@ async def test_mutations_answer_quickly_and_exhaust_no_pool_while_redis_hangs(
     # Closing answers at once; the queued chat gets the freed slot without any event arriving.
     await live.call(admin, SET_ONLINE, status="ONLINE", id=anna.id)
     assert await _timed(live, admin, CLOSE, id=held["id"]) < MUTATION_SECONDS
-    assert await _assigned_within(live, lou.token, queued["id"], 10.0) == {
+    assert await request_once(live, lou.token, queued["id"], "ASSIGNED") == {
         "id": queued["id"],
         "status": "ASSIGNED",
         "counsellor": {"id": anna.id},
