@@ -44,13 +44,16 @@ class AccessLog:
 
 
 class _WithoutQueryString(logging.Filter):
-    """uvicorn's access lines are `client - "METHOD path?query HTTP/x" status`: cut the query."""
+    """uvicorn writes paths with their query strings (`"GET /graphql?query=... HTTP/1.1" 200`,
+    `"WebSocket /graphql?token=..." [accepted]`): cut every path argument at its `?`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                a.partition("?")[0] if isinstance(a, str) and a.startswith("/") else a for a in record.args
+            )
         return True
 
 
-logging.getLogger("uvicorn.access").addFilter(_WithoutQueryString())
+for _name in ("uvicorn.access", "uvicorn.error"):
+    logging.getLogger(_name).addFilter(_WithoutQueryString())

@@ -174,9 +174,27 @@ async def _promising(deps: Deps) -> list[Request]:
 
 
 async def dispatch_once(deps: Deps) -> int:
-    """Offer every queued request, oldest first, by the same rules as a new one; returns how many moved."""
+    """Offer every queued request, oldest first, by the same rules as a new one; returns how many moved.
+
+    Requests are judged on a snapshot; one that cannot move after all shows the snapshot is stale
+    (its counsellor was taken, or capacity freed meanwhile belongs to an older request than the
+    next one): judge again from the oldest, a few times at most.
+    """
     moved = 0
-    for waiting in await _promising(deps):
+    for attempt in range(MAX_ATTEMPTS):
+        offered, stale = await _offer(
+            deps, await _promising(deps), stop_when_stale=attempt < MAX_ATTEMPTS - 1
+        )
+        moved += offered
+        if not stale:
+            break
+    return moved
+
+
+async def _offer(deps: Deps, promising: list[Request], *, stop_when_stale: bool) -> tuple[int, bool]:
+    """Route the promising requests in order; (how many moved, whether one unexpectedly could not)."""
+    moved = 0
+    for waiting in promising:
         async with deps.uow() as uow:
             client = await uow.clients.lock(waiting.client_id)
             request = await uow.requests.lock_queued(waiting.id)
@@ -187,10 +205,12 @@ async def dispatch_once(deps: Deps) -> int:
                 moved += 1
             elif request.wait_until != waiting.wait_until:
                 await uow.requests.save(request)  # a wait for the primary started
+            elif stop_when_stale:
+                return moved, True
             else:
                 continue
             await uow.commit()
-    return moved
+    return moved, False
 
 
 class Dispatcher:

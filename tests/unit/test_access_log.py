@@ -20,3 +20,13 @@ def test_uvicorn_access_lines_lose_the_query_string() -> None:
     )
     assert logger.filter(record)
     assert record.getMessage() == '127.0.0.1:5000 - "GET /graphql HTTP/1.1" 405'
+
+
+def test_uvicorn_websocket_lines_lose_the_query_string() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    message = '%s - "WebSocket %s" [accepted]'
+    record = logger.makeRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, message, ("127.0.0.1:5000", "/graphql?token=abc"), None
+    )
+    assert logger.filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "WebSocket /graphql" [accepted]'
