@@ -74,7 +74,7 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
         throttle=throttle,
     )
     dispatcher = Dispatcher(deps)
-    deps.dispatch = dispatcher.run
+    deps.dispatch = dispatcher.request
     presence = PresenceKeeper(deps)
     signer = TokenSigner(config.secret_key, config.token_ttl_seconds)
     state = AppState(deps=deps, signer=signer, bus=bus, presence=presence)
@@ -93,6 +93,7 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
         finally:
             await presence.stop()
             await sweeper.stop()
+            await dispatcher.stop()
             await bus.disconnect()
             if throttle is not None:
                 await throttle.close()

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from graph.access_log import AccessLog
 from graph.context import AppState, Context
 from graph.hardening import ApiLimits, BodySizeLimit
 from graph.schema import build_schema
@@ -65,7 +66,7 @@ def build_app(
             Route("/readyz", readyz),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(BodySizeLimit, max_bytes=api.max_body_bytes)],
+        middleware=[Middleware(AccessLog), Middleware(BodySizeLimit, max_bytes=api.max_body_bytes)],
     )
     app.state.stamm = state
     return app

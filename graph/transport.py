@@ -8,10 +8,15 @@ import logging
 from typing import Any
 
 from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 from strawberry.asgi import GraphQL
 from strawberry.http.exceptions import WebSocketDisconnected as StrawberryDisconnected
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.types.graphql import OperationType
 
 from graph.context import Context
 
@@ -67,10 +72,41 @@ class StammTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         )
 
 
+class _MutationViaGet(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(405, "Mutations are only accepted by POST.")
+
+
 class CleanGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI view, answering 400 (not 500) to bodies that are not a JSON object."""
+    """Strawberry's ASGI view, answering 400 (not 500) to bodies that are not a JSON object,
+    and 405 with `Allow: POST` to a mutation sent by GET (GraphQL over HTTP; strawberry says 400)."""
 
     graphql_transport_ws_handler_class = StammTransportWSHandler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive))
+        except _MutationViaGet as exc:
+            response = PlainTextResponse(exc.reason, status_code=405, headers={"Allow": "POST"})
+        except HTTPException as exc:
+            response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+        await response(scope, receive, send)
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            refused = exc.__cause__
+            # Mutations are allowed by POST, so a refused one came by GET.
+            if (
+                isinstance(refused, InvalidOperationTypeError)
+                and refused.operation_type is OperationType.MUTATION
+            ):
+                raise _MutationViaGet() from exc
+            raise
 
     def parse_json(self, data: str | bytes) -> Any:
         try:

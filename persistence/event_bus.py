@@ -4,6 +4,11 @@ One broadcaster subscription per process feeds every local subscriber through a 
 queue of its own; a slow subscriber loses old events (and is told to re-read the state)
 instead of growing memory. Availability changes of one counsellor coalesce: a subscriber
 that falls behind gets the latest state, not every intermediate one.
+
+Publishing only queues the event: one sender task per process sends them in order, each with a
+timeout, so a Redis that hangs delays no request and a full outbox drops its oldest event (logged).
+A lost event is covered by the database: the sweep dispatches the queue periodically, and
+subscribers re-read the state when the bus reconnects.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 
@@ -24,6 +29,11 @@ from persistence.redis_backend import RECONNECTED, ResilientRedisBackend
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 256
+OUTBOX_LIMIT = 1000
+# Sending one event may take this long before it counts as lost (the request never waits for it).
+SEND_TIMEOUT = 2.0
+# At shutdown, events still in the outbox get this long to leave.
+FLUSH_TIMEOUT = 1.0
 
 
 class EventQueue:
@@ -69,13 +79,27 @@ class EventBus:
         self._queues: set[EventQueue] = set()
         self._relay: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._outbox: deque[tuple[str, str]] = deque()
+        self._outbox_changed = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self._sending = False
 
     async def connect(self) -> None:
         await self._broadcast.connect()
         self._relay = asyncio.create_task(self._fan_out())
         await self._ready.wait()
+        self._sender = asyncio.create_task(self._send())
 
     async def disconnect(self) -> None:
+        if self._sender is not None:
+            if self.healthy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.flushed(), FLUSH_TIMEOUT)
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+            if self._outbox:
+                log.warning("event lost: %d events not published before shutdown", len(self._outbox))
         if self._relay is not None:
             self._relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -92,11 +116,33 @@ class EventBus:
         return self._backend is None or self._backend.connected.is_set()
 
     async def publish(self, event: Event) -> None:
-        """Send an event; a failure is logged as a lost event, never raised (the database is the truth)."""
-        try:
-            await self._broadcast.publish(self.channel, event_codec.encode(event))
-        except Exception as exc:
-            log.warning("event lost: %s not published (%s)", type(event).__name__, type(exc).__name__)
+        """Queue an event for sending and return at once; a lost event is logged, never raised."""
+        if len(self._outbox) >= OUTBOX_LIMIT:
+            kind, _ = self._outbox.popleft()
+            log.warning("event lost: %s dropped, the outbox is full", kind)
+        self._outbox.append((type(event).__name__, event_codec.encode(event)))
+        self._outbox_changed.set()
+
+    async def flushed(self) -> None:
+        """Return once every event queued so far has been sent or given up on."""
+        while self._outbox or self._sending:
+            self._outbox_changed.clear()
+            await self._outbox_changed.wait()
+
+    async def _send(self) -> None:
+        while True:
+            while not self._outbox:
+                self._outbox_changed.clear()
+                await self._outbox_changed.wait()
+            kind, message = self._outbox.popleft()
+            self._sending = True
+            try:
+                await asyncio.wait_for(self._broadcast.publish(self.channel, message), SEND_TIMEOUT)
+            except Exception as exc:
+                log.warning("event lost: %s not published (%s)", kind, type(exc).__name__)
+            finally:
+                self._sending = False
+                self._outbox_changed.set()
 
     async def _fan_out(self) -> None:
         async with self._broadcast.subscribe(self.channel) as subscriber:

@@ -84,7 +84,10 @@ class ResilientRedisBackend(BroadcastBackend):
             try:
                 async with self._lock:
                     self._pubsub = client.pubsub(ignore_subscribe_messages=True)
-                    await self._pubsub.subscribe(*(self._channels or {RECONNECTED}))
+                    # A Redis that accepts connections but never answers must not hold the lock
+                    # (and with it the start of the process) forever.
+                    async with asyncio.timeout(self._timeout):
+                        await self._pubsub.subscribe(*(self._channels or {RECONNECTED}))
                 self.connected.set()
                 if not first:
                     log.warning("event bus reconnected to Redis")

@@ -88,7 +88,7 @@ class QueueSweeper:
                 async with self._bus.subscribe() as events:
                     async for event in events:
                         if _may_free_capacity(event):
-                            await self._dispatcher.run()
+                            await self._dispatcher.request()
             except asyncio.CancelledError:
                 raise
             except Exception:

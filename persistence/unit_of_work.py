@@ -1,4 +1,4 @@
-"""The SQL unit of work: one transaction, events published after commit."""
+"""The SQL unit of work: one transaction, events published after commit and after the connection is released."""
 
 from __future__ import annotations
 
@@ -67,6 +67,7 @@ class SqlUnitOfWork:
         self._cipher = cipher
         self._slots = slots
         self._events: list[Event] = []
+        self._committed: list[Event] = []
         self._conn: AsyncConnection | None = None
 
     async def __aenter__(self) -> SqlUnitOfWork:
@@ -113,9 +114,16 @@ class SqlUnitOfWork:
 
     async def __aexit__(self, *exc_info: object) -> None:
         try:
-            await self._end(exc_info[1] if len(exc_info) > 1 else None)
+            try:
+                await self._end(exc_info[1] if len(exc_info) > 1 else None)
+            finally:
+                self._slots.release()
         finally:
-            self._slots.release()
+            # Committed facts are published whatever happened since, and only once the connection
+            # is back in the pool: publishing never holds a database connection.
+            events, self._committed = self._committed, []
+            for event in events:
+                await self._publish(event)
 
     async def _end(self, exc: object) -> None:
         conn, self._conn = self._conn, None
@@ -134,9 +142,8 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self._conn is not None
         await self._conn.commit()
-        events, self._events = self._events, []
-        for event in events:
-            await self._publish(event)
+        self._committed += self._events
+        self._events = []
 
     async def rollback(self) -> None:
         assert self._conn is not None

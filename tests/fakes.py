@@ -11,7 +11,7 @@ a whole-row write (`save`, `erase`) is refused unless the unit of work took the 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -50,6 +50,7 @@ from domain.ports import (
     TokenRepository,
 )
 from domain.throttling import retry_after
+from domain.use_cases.routing import Dispatcher
 from domain.visibility import sees_client, sees_request
 
 T = TypeVar("T")
@@ -693,3 +694,14 @@ class PlainHasher:
 
     def verify(self, password_hash: str, password: str) -> bool:
         return password_hash == "plain:" + password
+
+
+def settling(dispatcher: Dispatcher) -> Callable[[], Awaitable[None]]:
+    """`deps.dispatch` for tests: the production request for a background run, then waiting until
+    it has settled, so a test sees the state the run left (a failed run is logged, not raised)."""
+
+    async def dispatch() -> None:
+        await dispatcher.request()
+        await dispatcher.settled()
+
+    return dispatch

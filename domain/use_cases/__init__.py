@@ -17,7 +17,8 @@ class Deps:
     uow: UnitOfWorkFactory
     clock: Clock
     hasher: PasswordHasher
-    # Runs queued-request dispatch after a change that may free capacity (set by the app).
+    # Asks for a queued-request dispatch after a committed change that may free capacity; the app's
+    # (Dispatcher.request) returns at once and never raises: a committed change always answers.
     dispatch: Callable[[], Awaitable[None]] = field(default=lambda: _nothing())
     limits: Limits = field(default_factory=Limits)
     # Counts attempts against the abuse limits; None: in the database, through `uow`.

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from domain.errors import ServiceUnavailable
 from domain.events import CounsellorStateChanged, PrimaryCounsellorChanged, RequestChanged
 from domain.model import (
     AssignmentSource,
@@ -179,9 +182,27 @@ async def _promising(deps: Deps) -> list[Request]:
 
 
 async def dispatch_once(deps: Deps) -> int:
-    """Offer every queued request, oldest first, by the same rules as a new one; returns how many moved."""
+    """Offer every queued request, oldest first, by the same rules as a new one; returns how many moved.
+
+    Requests are judged on a snapshot; one that cannot move after all shows the snapshot is stale
+    (its counsellor was taken, or capacity freed meanwhile belongs to an older request than the
+    next one): judge again from the oldest, a few times at most.
+    """
     moved = 0
-    for waiting in await _promising(deps):
+    for attempt in range(MAX_ATTEMPTS):
+        offered, stale = await _offer(
+            deps, await _promising(deps), stop_when_stale=attempt < MAX_ATTEMPTS - 1
+        )
+        moved += offered
+        if not stale:
+            break
+    return moved
+
+
+async def _offer(deps: Deps, promising: list[Request], *, stop_when_stale: bool) -> tuple[int, bool]:
+    """Route the promising requests in order; (how many moved, whether one unexpectedly could not)."""
+    moved = 0
+    for waiting in promising:
         async with deps.uow() as uow:
             client = await uow.clients.lock(waiting.client_id)
             request = await uow.requests.lock_queued(waiting.id)
@@ -192,20 +213,30 @@ async def dispatch_once(deps: Deps) -> int:
                 moved += 1
             elif request.wait_until != waiting.wait_until:
                 await uow.requests.save_transition(request)  # a wait for the primary started
+            elif stop_when_stale:
+                return moved, True
             else:
                 continue
             await uow.commit()
-    return moved
+    return moved, False
 
 
 class Dispatcher:
-    """Coalesces dispatch runs: a change during a run causes exactly one more run."""
+    """Coalesces dispatch runs: a change during a run causes exactly one more run.
 
-    def __init__(self, deps: Deps) -> None:
+    After a committed change, use cases only `request` a run: it happens in the background, so
+    a failing run (a pool timeout, a deadlock) never turns a committed change into an error. A
+    failed run is logged; the sweep's periodic run retries it.
+    """
+
+    def __init__(self, deps: Deps, dispatch: Callable[[Deps], Awaitable[object]] = dispatch_once) -> None:
         self._deps = deps
+        self._dispatch = dispatch
         self._lock = asyncio.Lock()
         # Odd while a run is under way: each run adds one when it starts and one when it ends.
         self._generation = 0
+        self._wanted = False
+        self._worker: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Return once a dispatch run that started after this call has finished."""
@@ -216,6 +247,34 @@ class Dispatcher:
                 return  # someone else's run covered our change
             self._generation += 1
             try:
-                await dispatch_once(self._deps)
+                await self._dispatch(self._deps)
             finally:
                 self._generation += 1
+
+    async def request(self) -> None:
+        """Ask for a run in the background and return at once; requests during a run add one more."""
+        self._wanted = True
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._work())
+
+    async def settled(self) -> None:
+        """Return once every requested run has finished (tests, shutdown)."""
+        while self._worker is not None and not self._worker.done():
+            await asyncio.shield(self._worker)
+
+    async def stop(self) -> None:
+        """Cancel a background run (at shutdown, before the engines close)."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
+    async def _work(self) -> None:
+        while self._wanted:
+            self._wanted = False
+            try:
+                await self.run()
+            except ServiceUnavailable:
+                log.warning("dispatch run skipped: the database is unreachable; the sweep retries")
+            except Exception:
+                log.warning("dispatch run failed; the sweep retries", exc_info=True)

@@ -6,19 +6,22 @@ free port as a subprocess, kills it with SIGKILL and starts it again on the same
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bootstrap.config import Config
-from tests.e2e.support import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.e2e.support import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer
 
 REDIS_START_TIMEOUT = 10.0
+REQUEST = "query ($id: ID!) { request(id: $id) { id status counsellor { id } } }"
 
 
 def app_config(database_url: str, broadcast_url: str, port: int, data_dir: Path) -> Config:
@@ -106,3 +109,16 @@ class RedisServer:
                 return sock.recv(64).startswith(b"+PONG")
         except OSError:
             return False
+
+
+async def request_once(
+    live: LiveServer, token: str, request_id: str, status: str, within: float = 10.0
+) -> dict[str, Any]:
+    """The request as soon as it has `status` (the dispatch after a change runs in the background,
+    after the mutation answered); as last read when it does not get there `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        found: dict[str, Any] = (await live.call(token, REQUEST, id=request_id))["request"]
+        if found["status"] == status or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.05)

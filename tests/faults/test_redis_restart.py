@@ -42,7 +42,7 @@ from tests.e2e.support import (
     submit,
     subscription,
 )
-from tests.faults.support import RedisServer, app_config
+from tests.faults.support import RedisServer, app_config, request_once
 
 # The bus retries with a backoff of at most 5 s: a reconnect shows within that plus slack.
 RECONNECT_TIMEOUT = 12.0
@@ -173,7 +173,7 @@ async def test_requests_work_while_redis_is_down_and_subscribers_catch_up_after_
         started = time.monotonic()
         await set_online(live, admin, "ONLINE", anna.id)
         assert time.monotonic() - started < MUTATION_WHILE_DOWN_SECONDS
-        stored = (await live.call(kim.token, REQUEST, id=kims["id"]))["request"]
+        stored = await request_once(live, kim.token, kims["id"], "ASSIGNED")
         assert stored == {"id": kims["id"], "status": "ASSIGNED", "counsellor": {"id": anna.id}}
         leas_stored = (await live.call(lea.token, REQUEST, id=leas["id"]))["request"]
         assert leas_stored["status"] == "QUEUED"  # Anna has one chat slot; Lea waits, not lost

@@ -48,7 +48,7 @@ from persistence.tables import counsellors as counsellors_table
 from persistence.tables import request_handlers
 from persistence.tables import requests as requests_table
 from persistence.unit_of_work import SqlUnitOfWorkFactory
-from tests.fakes import FixedClock
+from tests.fakes import FixedClock, settling
 
 CHAT, MAIL = Channel.CHAT, Channel.MAIL
 PASSWORD = "password-123"
@@ -259,7 +259,7 @@ def on_engines(deps: Deps, engines: Engines) -> Deps:
     assert isinstance(factory, SqlUnitOfWorkFactory) and hasattr(factory, "_engines")
     factory._engines = engines
     found = dataclasses.replace(deps, uow=factory)
-    found.dispatch = Dispatcher(found).run
+    found.dispatch = settling(Dispatcher(found))
     return found
 
 

@@ -12,7 +12,7 @@ from domain.model import Channel, Counsellor, MailAvailability, Request, Routing
 from domain.use_cases import Deps
 from domain.use_cases.routing import Dispatcher
 from persistence.database import Engines
-from tests.fakes import FixedClock
+from tests.fakes import FixedClock, settling
 from tests.integration.conftest import World
 
 BERLIN_SUMMER = timezone(timedelta(hours=2))
@@ -89,7 +89,7 @@ async def test_a_time_given_in_another_zone_is_stored_as_the_same_instant(
 ) -> None:
     berlin = FixedClock(datetime(2025, 7, 1, 12, 0, tzinfo=BERLIN_SUMMER))
     local = dataclasses.replace(deps, clock=berlin)
-    local.dispatch = Dispatcher(local).run
+    local.dispatch = settling(Dispatcher(local))
     world = World(local, berlin, engines)
     await world.setup_admin()
     _, submitted = await _assigned_chat(world)
@@ -107,7 +107,7 @@ async def test_instants_order_correctly_whatever_zone_they_were_given_in(
     """Created at 10:00+02:00 (08:00 UTC) is earlier than 09:00 UTC: on a tie, that counsellor is chosen."""
     clock = FixedClock(datetime(2025, 7, 1, 10, 0, tzinfo=BERLIN_SUMMER))
     local = dataclasses.replace(deps, clock=clock)
-    local.dispatch = Dispatcher(local).run
+    local.dispatch = settling(Dispatcher(local))
     world = World(local, clock, engines)
     await world.setup_admin()
     later = await world.counsellor("Later in UTC", online=False, mail=MailAvailability.UNLIMITED)

@@ -44,7 +44,7 @@ from persistence.database import Engines, create_engines
 from persistence.event_bus import EventBus
 from persistence.sweeper import QueueSweeper
 from persistence.unit_of_work import SqlUnitOfWorkFactory
-from tests.fakes import FixedClock, PlainHasher
+from tests.fakes import FixedClock, PlainHasher, settling
 from tests.integration.conftest import World, client_id, handler_counts, load_check, staff
 
 # One key for every "process" on a database, as in a deployment (request texts are encrypted).
@@ -79,7 +79,7 @@ def make_deps(engines: Engines, bus: EventBus, clock: FixedClock, recorder: Reco
         await bus.publish(event)
 
     found = Deps(uow=SqlUnitOfWorkFactory(engines, publish, CIPHER), clock=clock, hasher=PlainHasher())
-    found.dispatch = Dispatcher(found).run
+    found.dispatch = settling(Dispatcher(found))
     return found
 
 

@@ -44,7 +44,7 @@ from persistence.event_bus import EventBus
 from persistence.migrate import migrate
 from persistence.unit_of_work import SqlUnitOfWorkFactory
 from tests.conftest import GENEROUS_LIMITS
-from tests.fakes import FixedClock, PlainHasher
+from tests.fakes import FixedClock, PlainHasher, settling
 from tests.security.scene import (
     NEW_PASSWORD,
     PASSWORD,
@@ -87,7 +87,7 @@ def _deps(engines: Engines, bus: EventBus, clock: FixedClock) -> Deps:
     """As tests/conftest.py builds them, with the scene's data key."""
     factory = SqlUnitOfWorkFactory(engines, bus.publish, TextCipher(DATA_KEY))
     found = Deps(uow=factory, clock=clock, hasher=PlainHasher(), limits=GENEROUS_LIMITS)
-    found.dispatch = Dispatcher(found).run
+    found.dispatch = settling(Dispatcher(found))
     return found
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from domain.use_cases import Deps
 from domain.use_cases.routing import Dispatcher
-from tests.fakes import FakeUnitOfWorkFactory, FixedClock, PlainHasher
+from tests.fakes import FakeUnitOfWorkFactory, FixedClock, PlainHasher, settling
 
 
 @pytest.fixture
@@ -22,5 +22,5 @@ def clock() -> FixedClock:
 @pytest.fixture
 def deps(factory: FakeUnitOfWorkFactory, clock: FixedClock) -> Deps:
     deps = Deps(uow=factory, clock=clock, hasher=PlainHasher())
-    deps.dispatch = Dispatcher(deps).run
+    deps.dispatch = settling(Dispatcher(deps))
     return deps
