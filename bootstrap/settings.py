@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from domain.limits import Limits
 from graph.hardening import ApiLimits
@@ -209,6 +211,19 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: SecretStr) -> SecretStr:
+        # Checked here, not first in create_engines: a typo stops the start with one line, not a traceback.
+        try:
+            make_url(value.get_secret_value()).get_dialect()
+        except (ArgumentError, ValueError):  # unparsable, a bad port, or no such driver
+            raise ValueError(
+                "is not a database URL with an installed driver "
+                "(sqlite+aiosqlite:///path or postgresql+asyncpg://user:pass@host/db)"
+            ) from None
         return value
 
     @field_validator("data_key")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -33,6 +34,20 @@ class StoredThrottle:
         async with self._uow() as uow:
             await uow.limits.clear(key)
             await uow.commit()
+
+
+def network_of(address: str) -> str:
+    """What one party controls of a network address: an IPv4 address, an IPv6 /64 (a subscriber
+    gets a whole /64, so counting single addresses would give an attacker 2**64 fresh counters)."""
+    try:
+        found = ipaddress.ip_address(address.partition("%")[0])
+    except ValueError:
+        return address
+    if isinstance(found, ipaddress.IPv6Address):
+        if found.ipv4_mapped is not None:  # a dual-stack socket's view of an IPv4 peer
+            return str(found.ipv4_mapped)
+        return str(ipaddress.IPv6Network((found, 64), strict=False))
+    return str(found)
 
 
 def throttle_of(deps: Deps) -> Throttle:

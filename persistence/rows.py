@@ -250,7 +250,18 @@ MAX_ROW_ID = 2**31 - 1
 def _fits(value: object, kind: type) -> bool:
     if kind is int:
         return type(value) is int and 0 <= value <= MAX_ROW_ID
+    if kind is str:
+        # JSON can carry what no database parameter takes: a NUL, a lone surrogate.
+        return type(value) is str and "\x00" not in value and _encodable(value)
     return type(value) is kind
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def decode_cursor(cursor: str, *kinds: type) -> list[Any]:

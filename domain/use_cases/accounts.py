@@ -11,7 +11,7 @@ from domain.errors import BadUserInput, Conflict, Unauthenticated
 from domain.events import SessionsEnded
 from domain.model import AccountStatus, Client, Counsellor, InvitationStatus, Role, StaffRole, Viewer
 from domain.ports import UnitOfWork
-from domain.throttling import count_attempts, throttle_of
+from domain.throttling import count_attempts, network_of, throttle_of
 from domain.use_cases import Deps, hash_password, password_matches
 from domain.use_cases.clients import unused_client_code
 from domain.use_cases.counsellors import NewCounsellor, add_counsellor
@@ -46,7 +46,7 @@ async def login(deps: Deps, email: str, password: str, address: str | None = Non
     validation.bounded(password, "password", validation.MAX_PASSWORD)
     keys = [(_key("login-account", email_address), deps.limits.login_failures_per_account)]
     if address:
-        keys.append((_key("login-address", address), deps.limits.login_failures_per_address))
+        keys.append((_key("login-address", network_of(address)), deps.limits.login_failures_per_address))
     attempts = await count_attempts(deps, keys, deps.limits.login_window_seconds, "Too many failed sign-ins")
     async with deps.uow(write=False) as uow:
         counsellor = await uow.counsellors.by_email(email_address)
@@ -109,7 +109,7 @@ async def register_client(
     if origin:
         # Counted before hashing and kept when the e-mail turns out taken: CONFLICT tells
         # whether an account exists, so those answers are limited too.
-        limit = (_key("register-address", origin), deps.limits.registrations_per_address_per_hour)
+        limit = (_key("register-address", network_of(origin)), deps.limits.registrations_per_address_per_hour)
         await count_attempts(deps, [limit], 3600, "Too many registrations from this address")
     now = deps.clock.now()
     client = Client(

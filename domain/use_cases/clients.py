@@ -184,6 +184,8 @@ async def change_primary_counsellor(
         holders = await uow.clients.holder_ids(client_id) if client else set()
         require_change_primary(viewer, client is not None and sees_client(viewer, client, holders))
         assert client is not None
+        if client.erased_at is not None:  # the erasure removed the primary; nothing brings one back
+            raise Conflict("This client's data was erased.", field="input.clientId")
         if counsellor_id is not None:
             await _active_counsellor(uow, counsellor_id, "input.counsellorId")
         now = deps.clock.now()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from domain import validation
-from domain.errors import BadUserInput, Conflict, Forbidden, RateLimited
+from domain.errors import BadUserInput, Conflict, Forbidden, RateLimited, Unauthenticated
 from domain.events import RequestChanged
 from domain.model import (
+    AccountStatus,
     AssignmentSource,
     Channel,
     Request,
@@ -42,6 +43,9 @@ async def submit_request(
         client = await uow.clients.lock(client_id)
         if client is None:
             raise not_found("Client")
+        if client.account_status is not AccountStatus.ACTIVE:
+            # Erased or blocked after the token was checked: nothing of theirs may be stored now.
+            raise Unauthenticated("The account is not active.")
         if idempotency_key is not None:
             earlier = await uow.requests.by_idempotency_key(client_id, idempotency_key)
             if earlier is not None:

@@ -79,6 +79,9 @@ def test_every_flag_takes_the_same_spellings(
         ("STAMM_SWEEP_SECONDS", "-1"),
         ("STAMM_LIMIT_SUBMITS_PER_HOUR", "many"),
         ("STAMM_DATA_KEY", "c2hvcnQ="),
+        ("DATABASE_URL", "postgresql+asyncpg://stamm:pw-123@db:notaport/stamm"),
+        ("DATABASE_URL", "stamm:pw-123@db/stamm"),
+        ("DATABASE_URL", "postgresql+nodriver://stamm:pw-123@db/stamm"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(
