@@ -9,7 +9,6 @@ that falls behind gets the latest state, not every intermediate one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections import OrderedDict
@@ -21,6 +20,7 @@ from broadcaster import Broadcast
 from domain.events import CounsellorStateChanged, Event, StateMayBeStale
 from persistence import event_codec
 from persistence.redis_backend import RECONNECTED, ResilientRedisBackend
+from persistence.stopping import cancel_and_wait
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 256
@@ -76,10 +76,7 @@ class EventBus:
         await self._ready.wait()
 
     async def disconnect(self) -> None:
-        if self._relay is not None:
-            self._relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._relay
+        await cancel_and_wait(self._relay)
         await self._broadcast.disconnect()
 
     @property

@@ -71,7 +71,8 @@ class SqlUnitOfWork:
 
     async def __aenter__(self) -> SqlUnitOfWork:
         try:
-            await asyncio.wait_for(self._slots.acquire(), BUSY_TIMEOUT_S)
+            async with asyncio.timeout(BUSY_TIMEOUT_S):  # wait_for can swallow a cancel on 3.11
+                await self._slots.acquire()
         except TimeoutError:
             log.warning("every database connection is busy; answering SERVICE_UNAVAILABLE")
             raise ServiceUnavailable("The service is busy; try again shortly.") from None

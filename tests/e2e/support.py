@@ -16,10 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import io
 import os
 import socket
+import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -50,6 +53,8 @@ BUS_CHANNEL = "stamm.events"
 # Long enough for a loaded machine, short enough to keep "nothing arrives" checks cheap.
 EVENT_TIMEOUT = 10.0
 QUIET_SECONDS = 0.5
+# uvicorn waits up to 5 s for open connections, then runs the lifespan shutdown.
+SHUTDOWN_TIMEOUT = 30.0
 
 
 def free_port() -> int:
@@ -116,6 +121,7 @@ class LiveServer:
     app: Starlette
     server: uvicorn.Server
     thread: threading.Thread
+    loop: asyncio.AbstractEventLoop
 
     @property
     def graphql_url(self) -> str:
@@ -193,7 +199,18 @@ def start_server(config: Config, port: int, startup_timeout: float = 30.0) -> Li
             timeout_graceful_shutdown=5,
         )
     )
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def serve() -> None:
+        loops.append(asyncio.get_running_loop())
+        await server.serve()
+
+    def run() -> None:
+        # As uvicorn.Server.run does (uvloop when installed), with the loop kept for diagnostics.
+        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+            runner.run(serve())
+
+    thread = threading.Thread(target=run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
     while not server.started:
@@ -203,7 +220,7 @@ def start_server(config: Config, port: int, startup_timeout: float = 30.0) -> Li
             server.should_exit = True
             pytest.fail(f"the server did not start within {startup_timeout} s")
         time.sleep(0.01)
-    live = LiveServer(f"http://127.0.0.1:{port}", app, server, thread)
+    live = LiveServer(f"http://127.0.0.1:{port}", app, server, thread, loops[0])
     # The queue sweeper listens on the bus too: tests count listeners from a settled start.
     deadline = time.monotonic() + startup_timeout
     while live.bus_subscribers() == 0:
@@ -214,10 +231,22 @@ def start_server(config: Config, port: int, startup_timeout: float = 30.0) -> Li
     return live
 
 
-def stop_server(live: LiveServer) -> None:
+def stop_server(live: LiveServer, within: float = SHUTDOWN_TIMEOUT) -> None:
     live.server.should_exit = True
-    live.thread.join(timeout=30)
-    assert not live.thread.is_alive(), "the server did not shut down"
+    live.thread.join(timeout=within)
+    if live.thread.is_alive():
+        raise AssertionError(f"the server did not shut down within {within} s\n{_stacks(live)}")
+
+
+def _stacks(live: LiveServer) -> str:
+    """Where the server's thread and its tasks are stuck (for the failure message)."""
+    out = io.StringIO()
+    frame = sys._current_frames().get(live.thread.ident or -1)
+    out.write("thread:\n" + "".join(traceback.format_stack(frame)) if frame else "thread gone\n")
+    for task in asyncio.all_tasks(live.loop):
+        out.write(f"\n{task!r}\n")
+        task.print_stack(file=out)
+    return out.getvalue()
 
 
 # gql clients ------------------------------------------------------------------------------------
