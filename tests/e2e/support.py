@@ -25,7 +25,7 @@ import time
 import traceback
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +44,16 @@ from starlette.applications import Starlette
 from graph.app import create_app
 from graph.auth import Argon2Hasher
 from graph.config import Config
+from tests.support.feeds import EVENT_TIMEOUT, Feed, subscribed
+from tests.support.waiting import eventually
+
+__all__ = ["EVENT_TIMEOUT", "Feed"]  # re-exported for the e2e, faults and security tests
 
 ADMIN_EMAIL = "admin@e2e.test"
 ADMIN_PASSWORD = "admin-password-e2e-1"
 PASSWORD = "counsel-password-1"
 SECRET_KEY = "e2e-secret-key-" + "x" * 40
 BUS_CHANNEL = "stamm.events"
-# Long enough for a loaded machine, short enough to keep "nothing arrives" checks cheap.
-EVENT_TIMEOUT = 10.0
-QUIET_SECONDS = 0.5
 # uvicorn waits up to 5 s for open connections, then runs the lifespan shutdown.
 SHUTDOWN_TIMEOUT = 30.0
 
@@ -141,11 +142,19 @@ class LiveServer:
 
     async def wait_for_bus_subscribers(self, at_least: int, within: float = EVENT_TIMEOUT) -> None:
         """Wait until the server listens on its bus with `at_least` subscribers."""
-        deadline = time.monotonic() + within
-        while self.bus_subscribers() < at_least:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the server never had {at_least} bus subscribers")
-            await asyncio.sleep(0.01)
+
+        async def reached() -> bool:
+            return self.bus_subscribers() >= at_least
+
+        await eventually(reached, f"{at_least} bus subscribers", within, every=0.01)
+
+    async def wait_for_bus_subscribers_down_to(self, at_most: int, within: float = EVENT_TIMEOUT) -> None:
+        """Wait until the server's bus has at most `at_most` subscribers (ended ones were released)."""
+
+        async def reached() -> bool:
+            return self.bus_subscribers() <= at_most
+
+        await eventually(reached, f"at most {at_most} bus subscribers", within, every=0.01)
 
     # Convenience wrappers around the module-level helpers.
 
@@ -307,62 +316,6 @@ def codes(errors: list[dict[str, Any]]) -> list[str]:
 
 # Subscriptions ----------------------------------------------------------------------------------
 
-_END = object()
-
-
-@dataclass
-class Feed:
-    """One subscription's results, pumped into a queue so a test can wait with a timeout."""
-
-    queue: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
-    task: asyncio.Task[None] | None = None
-
-    async def _pump(self, session: AsyncClientSession, request: GraphQLRequest) -> None:
-        try:
-            async for result in session.subscribe(request):
-                await self.queue.put(result)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            await self.queue.put(exc)
-        else:
-            await self.queue.put(_END)
-
-    async def next(self, within: float = EVENT_TIMEOUT) -> dict[str, Any]:
-        """The next result; raises what the subscription raised (TransportQueryError for errors)."""
-        try:
-            item = await asyncio.wait_for(self.queue.get(), within)
-        except TimeoutError:
-            raise AssertionError(f"no subscription result within {within} s") from None
-        if isinstance(item, BaseException):
-            raise item
-        if item is _END:
-            raise AssertionError("the subscription ended")
-        assert isinstance(item, dict)
-        return item
-
-    async def error(self, within: float = EVENT_TIMEOUT) -> list[dict[str, Any]]:
-        """The errors the subscription ended with."""
-        with pytest.raises(TransportQueryError) as caught:
-            await self.next(within)
-        errors = caught.value.errors
-        assert errors, f"no errors in {caught.value!r}"
-        return errors
-
-    async def assert_quiet(self, seconds: float = QUIET_SECONDS) -> None:
-        """Nothing (neither a result nor an end) arrives within `seconds`."""
-        try:
-            item = await asyncio.wait_for(self.queue.get(), seconds)
-        except TimeoutError:
-            return
-        raise AssertionError(f"expected nothing, got {item!r}")
-
-    async def close(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-
 
 @contextlib.asynccontextmanager
 async def subscription(
@@ -378,15 +331,10 @@ async def subscription(
     Pass listening=False for subscriptions expected to fail before they listen.
     """
     before = live.bus_subscribers()
-    feed = Feed()
-    request = GraphQLRequest(query, variable_values=variables or None)
-    feed.task = asyncio.create_task(feed._pump(session, request))
-    try:
+    async with subscribed(session, query, **variables) as feed:
         if listening:
             await live.wait_for_bus_subscribers(before + 1)
         yield feed
-    finally:
-        await feed.close()
 
 
 # Domain shortcuts (each one GraphQL operation, as a frontend would send it) ----------------------

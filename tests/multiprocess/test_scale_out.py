@@ -120,7 +120,7 @@ async def test_a_subscriber_on_one_process_hears_mutations_on_the_other(
         as_kim = await stack.enter_async_context(ws_client(cluster.a, kim.token))
 
         async def follow(session: AsyncClientSession, name: str, query: str, **variables: Any) -> Feed:
-            return await stack.enter_async_context(subscribed(session, name, query, **variables))
+            return await stack.enter_async_context(subscribed(session, query, name=name, **variables))
 
         xenia_state = await follow(
             as_admin, "counsellorAvailabilityChanged", COUNSELLOR_AVAILABILITY, id=xenia.id
@@ -231,12 +231,8 @@ async def test_another_deployment_on_the_same_redis_is_not_heard(
 
     async with contextlib.AsyncExitStack() as stack:
         as_admin = await stack.enter_async_context(ws_client(cluster.a, admin.token))
-        everyone = await stack.enter_async_context(
-            subscribed(as_admin, "counsellorAvailabilityChanged", COUNSELLOR_AVAILABILITY)
-        )
-        primaries = await stack.enter_async_context(
-            subscribed(as_admin, "primaryCounsellorChanged", PRIMARY_CHANGED)
-        )
+        everyone = await stack.enter_async_context(subscribed(as_admin, COUNSELLOR_AVAILABILITY))
+        primaries = await stack.enter_async_context(subscribed(as_admin, PRIMARY_CHANGED))
         await everyone.wait_for(_field("counsellorAvailabilityChanged", id=our_yusuf.id))
         await until_listening(
             primaries, change_toggled_primary, _field("primaryCounsellorChanged", client__id=toggled.id)
