@@ -86,7 +86,7 @@ async def _wait_ready(live: LiveServer, status: int, within: float = RECONNECT_T
             await asyncio.sleep(0.05)
 
 
-def _counsellor(counsellor_id: str, wanted: Callable[[dict[str, Any]], bool]) -> Predicate:
+def _shows(counsellor_id: str, wanted: Callable[[dict[str, Any]], bool]) -> Predicate:
     """A counsellorAvailabilityChanged result showing `counsellor_id` in the wanted state."""
 
     def matches(result: dict[str, Any]) -> bool:
@@ -100,7 +100,7 @@ async def _counsellor_until(
     feed: Feed, counsellor_id: str, wanted: Callable[[dict[str, Any]], bool], within: float
 ) -> dict[str, Any]:
     """Skip results until `counsellor_id` is shown in the wanted state (earlier changes may come first)."""
-    found = await feed.wait_for(_counsellor(counsellor_id, wanted), within)
+    found = await feed.wait_for(_shows(counsellor_id, wanted), within)
     shown: dict[str, Any] = found["counsellorAvailabilityChanged"]
     return shown
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -28,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.services import POSTGRES_URL, REDIS_URL, REQUIRED
 from tests.support.feeds import Feed, NoResult, subscribed
 from tests.support.server import ServerProcess
+from tests.support.waiting import eventually
 
 __all__ = ["Feed", "subscribed"]  # re-exported for the scale-out tests
 
@@ -422,7 +422,9 @@ class Snapshot:
 
 
 async def snapshot(engine: AsyncEngine) -> Snapshot:
+    """One consistent snapshot (REPEATABLE READ: all statements see the same commits)."""
     async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="REPEATABLE READ")
         requests = {
             r.id: RequestRow(r.id, r.client_id, r.channel, r.status, r.counsellor_id, r.routing_reason)
             for r in await conn.execute(
@@ -453,26 +455,21 @@ async def snapshot(engine: AsyncEngine) -> Snapshot:
     return Snapshot(requests, counsellors, handlers, primaries, automatic)
 
 
-async def settled(
-    engine: AsyncEngine,
-    ready: Callable[[Snapshot], bool],
-    seconds: float = 10.0,
-    quiet: float = 0.6,
-) -> Snapshot:
-    """Poll until `ready` holds and the requests stopped changing for `quiet` seconds."""
-    deadline = time.monotonic() + seconds
-    last: Snapshot | None = None
-    stable_since = time.monotonic()
-    while True:
-        found = await snapshot(engine)
-        if last is None or found.requests != last.requests:
-            stable_since = time.monotonic()
-        last = found
-        if ready(found) and time.monotonic() - stable_since >= quiet:
-            return found
-        if time.monotonic() > deadline:
-            statuses = Counter(r.status for r in found.requests.values())
-            raise AssertionError(
-                f"the state did not settle within {seconds} s: {dict(statuses)}; {found.load_problems()}"
-            )
-        await asyncio.sleep(0.1)
+async def settled(engine: AsyncEngine, ready: Callable[[Snapshot], bool], seconds: float = 10.0) -> Snapshot:
+    """The first snapshot for which `ready` holds.
+
+    Callers pass a `ready` after which nothing more can change (every slot taken, nothing freed):
+    the state is final then, no quiet window needed to tell.
+    """
+    found: list[Snapshot] = []
+
+    async def ready_now() -> Snapshot | None:
+        found[:] = [await snapshot(engine)]
+        return found[0] if ready(found[0]) else None
+
+    try:
+        return await eventually(ready_now, "the expected state", within=seconds, every=0.1)
+    except AssertionError:
+        statuses = Counter(r.status for r in found[0].requests.values()) if found else {}
+        problems = found[0].load_problems() if found else []
+        raise AssertionError(f"not reached within {seconds} s: {dict(statuses)}; {problems}") from None
