@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 from typing import Any
 
-# A task that survived a cancellation is cancelled again this often until it ends.
-RECANCEL_SECONDS = 0.1
+# A task that survived a cancellation is cancelled again this often until it ends; long enough
+# not to interrupt the cleanup of a task that honoured the first (closing its connections).
+RECANCEL_SECONDS = 1.0
 
 
 async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
