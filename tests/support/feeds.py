@@ -39,7 +39,7 @@ class Feed:
     generator keeps going, as the server does, so the feed reads from the transport.
     """
 
-    name: str
+    name: str = "subscription"
     queue: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
     skipped: list[Result] = field(default_factory=list)
     errors: list[Result] = field(default_factory=list)
