@@ -71,8 +71,7 @@ class SqlUnitOfWork:
 
     async def __aenter__(self) -> SqlUnitOfWork:
         try:
-            async with asyncio.timeout(BUSY_TIMEOUT_S):  # wait_for can swallow a cancel on 3.11
-                await self._slots.acquire()
+            await asyncio.wait_for(self._slots.acquire(), BUSY_TIMEOUT_S)
         except TimeoutError:
             log.warning("every database connection is busy; answering SERVICE_UNAVAILABLE")
             raise ServiceUnavailable("The service is busy; try again shortly.") from None
