@@ -54,7 +54,8 @@ ADMIN_PASSWORD = "admin-password-e2e-1"
 PASSWORD = "counsel-password-1"
 SECRET_KEY = "e2e-secret-key-" + "x" * 40
 BUS_CHANNEL = "stamm.events"
-# uvicorn waits up to 5 s for open connections, then runs the lifespan shutdown.
+# Bounds a failure only: uvicorn waits up to 5 s for open connections, then the app's lifespan
+# shutdown must end by itself (uvicorn waits for it without limit).
 SHUTDOWN_TIMEOUT = 30.0
 
 
@@ -252,7 +253,12 @@ def _stacks(live: LiveServer) -> str:
     out = io.StringIO()
     frame = sys._current_frames().get(live.thread.ident or -1)
     out.write("thread:\n" + "".join(traceback.format_stack(frame)) if frame else "thread gone\n")
-    for task in asyncio.all_tasks(live.loop):
+    try:  # read from another thread while the loop runs: good enough for a failure message
+        tasks = list(asyncio.all_tasks(live.loop))
+    except RuntimeError as exc:
+        tasks = []
+        out.write(f"tasks not listed ({exc})\n")
+    for task in tasks:
         out.write(f"\n{task!r}\n")
         task.print_stack(file=out)
     return out.getvalue()
