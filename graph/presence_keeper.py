@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from domain.use_cases import Deps
 from domain.use_cases.presence import keep_alive
+from persistence.stopping import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,7 @@ class PresenceKeeper:
         self._task = asyncio.create_task(self._report())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _interval(self) -> float:
         async with self._deps.uow(write=False) as uow:

@@ -69,7 +69,9 @@ async def _checked(
 ) -> AsyncIterator[tuple[Viewer, Event]]:
     while True:
         try:
-            event = await asyncio.wait_for(anext(events), timeout=_seconds_left(viewer, datetime.now(UTC)))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow an unsubscribe.
+            async with asyncio.timeout(_seconds_left(viewer, datetime.now(UTC))):
+                event = await anext(events)
         except TimeoutError:
             await _end_session(info, Unauthenticated("The token has expired."))
             return

@@ -26,6 +26,7 @@ from broadcaster import Broadcast
 from domain.events import CounsellorStateChanged, Event, StateMayBeStale
 from persistence import event_codec
 from persistence.redis_backend import RECONNECTED, ResilientRedisBackend
+from persistence.stopping import cancel_and_wait
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 256
@@ -94,16 +95,12 @@ class EventBus:
         if self._sender is not None:
             if self.healthy:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.flushed(), FLUSH_TIMEOUT)
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
+                    async with asyncio.timeout(FLUSH_TIMEOUT):
+                        await self.flushed()
+            await cancel_and_wait(self._sender)
             if self._outbox:
                 log.warning("event lost: %d events not published before shutdown", len(self._outbox))
-        if self._relay is not None:
-            self._relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._relay
+        await cancel_and_wait(self._relay)
         await self._broadcast.disconnect()
 
     @property
@@ -137,7 +134,8 @@ class EventBus:
             kind, message = self._outbox.popleft()
             self._sending = True
             try:
-                await asyncio.wait_for(self._broadcast.publish(self.channel, message), SEND_TIMEOUT)
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await self._broadcast.publish(self.channel, message)
             except Exception as exc:
                 log.warning("event lost: %s not published (%s)", kind, type(exc).__name__)
             finally:

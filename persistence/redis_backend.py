@@ -19,6 +19,8 @@ from redis import asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from persistence.stopping import cancel_and_wait
+
 log = logging.getLogger(__name__)
 RECONNECTED = "__stamm_bus_reconnected__"
 _LOST = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
@@ -40,21 +42,26 @@ class ResilientRedisBackend(BroadcastBackend):
         self._lock = asyncio.Lock()
 
     def _client(self) -> redis.Redis:
+        # Reads of pub/sub messages pass their own timeout; the socket timeout bounds the rest (the
+        # handshake, a command): a Redis that accepts but never answers must not hold the lock forever.
         return redis.Redis.from_url(
-            self._url, socket_connect_timeout=self._timeout, socket_timeout=None, health_check_interval=5
+            self._url,
+            socket_connect_timeout=self._timeout,
+            socket_timeout=self._timeout,
+            health_check_interval=5,
         )
 
     async def connect(self) -> None:
         self._listener = asyncio.create_task(self._listen())
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.connected.wait(), timeout=self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await self.connected.wait()
 
     async def disconnect(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        await self._publisher.aclose()
+        await cancel_and_wait(self._listener)
+        with contextlib.suppress(Exception):
+            await self._publisher.aclose()
 
     async def subscribe(self, channel: str) -> None:
         async with self._lock:
@@ -64,15 +71,19 @@ class ResilientRedisBackend(BroadcastBackend):
                     await self._pubsub.subscribe(channel)
 
     async def unsubscribe(self, channel: str) -> None:
-        async with self._lock:
-            self._channels.discard(channel)
-            if self._pubsub is not None:
-                with contextlib.suppress(*_LOST):
+        """Best effort and bounded: on shutdown the listener may hold the lock while Redis is slow,
+        and redis-py fails on a connection Redis just dropped (AttributeError, not ConnectionError);
+        a connection that is closed anyway needs no UNSUBSCRIBE."""
+        self._channels.discard(channel)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self._timeout), self._lock:
+                if self._pubsub is not None:
                     await self._pubsub.unsubscribe(channel)
 
     async def publish(self, channel: str, message: Any) -> None:
         """Raises when Redis is unreachable; the caller decides what a lost event means."""
-        await asyncio.wait_for(self._publisher.publish(channel, message), timeout=self._timeout)
+        async with asyncio.timeout(self._timeout):
+            await self._publisher.publish(channel, message)
 
     async def next_published(self) -> Event:
         return await self._queue.get()

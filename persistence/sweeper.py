@@ -8,7 +8,6 @@ process's memory: a restarted process picks up where the state in the database s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -20,6 +19,7 @@ from domain.use_cases.acceptance import take_back_unaccepted
 from domain.use_cases.presence import lapse_silent_counsellors
 from domain.use_cases.routing import Dispatcher
 from persistence.event_bus import EventBus
+from persistence.stopping import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,7 @@ class QueueSweeper:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def _until_wait_end(self) -> float | None:
         now = self._deps.clock.now()

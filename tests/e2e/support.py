@@ -16,13 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import io
 import os
 import socket
+import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +44,19 @@ from starlette.applications import Starlette
 from bootstrap.config import Config
 from bootstrap.wiring import create_app
 from graph.auth import Argon2Hasher
+from tests.support.feeds import EVENT_TIMEOUT, Feed, subscribed
+from tests.support.waiting import eventually
+
+__all__ = ["EVENT_TIMEOUT", "Feed"]  # re-exported for the e2e, faults and security tests
 
 ADMIN_EMAIL = "admin@e2e.test"
 ADMIN_PASSWORD = "admin-password-e2e-1"
 PASSWORD = "counsel-password-1"
 SECRET_KEY = "e2e-secret-key-" + "x" * 40
 BUS_CHANNEL = "stamm.events"
-# Long enough for a loaded machine, short enough to keep "nothing arrives" checks cheap.
-EVENT_TIMEOUT = 10.0
-QUIET_SECONDS = 0.5
+# Bounds a failure only: uvicorn waits up to 5 s for open connections, then the app's lifespan
+# shutdown must end by itself (uvicorn waits for it without limit).
+SHUTDOWN_TIMEOUT = 30.0
 
 
 def free_port() -> int:
@@ -116,6 +123,7 @@ class LiveServer:
     app: Starlette
     server: uvicorn.Server
     thread: threading.Thread
+    loop: asyncio.AbstractEventLoop
 
     @property
     def graphql_url(self) -> str:
@@ -135,11 +143,19 @@ class LiveServer:
 
     async def wait_for_bus_subscribers(self, at_least: int, within: float = EVENT_TIMEOUT) -> None:
         """Wait until the server listens on its bus with `at_least` subscribers."""
-        deadline = time.monotonic() + within
-        while self.bus_subscribers() < at_least:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the server never had {at_least} bus subscribers")
-            await asyncio.sleep(0.01)
+
+        async def reached() -> bool:
+            return self.bus_subscribers() >= at_least
+
+        await eventually(reached, f"{at_least} bus subscribers", within, every=0.01)
+
+    async def wait_for_bus_subscribers_down_to(self, at_most: int, within: float = EVENT_TIMEOUT) -> None:
+        """Wait until the server's bus has at most `at_most` subscribers (ended ones were released)."""
+
+        async def reached() -> bool:
+            return self.bus_subscribers() <= at_most
+
+        await eventually(reached, f"at most {at_most} bus subscribers", within, every=0.01)
 
     # Convenience wrappers around the module-level helpers.
 
@@ -193,7 +209,18 @@ def start_server(config: Config, port: int, startup_timeout: float = 30.0) -> Li
             timeout_graceful_shutdown=5,
         )
     )
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def serve() -> None:
+        loops.append(asyncio.get_running_loop())
+        await server.serve()
+
+    def run() -> None:
+        # As uvicorn.Server.run does (uvloop when installed), with the loop kept for diagnostics.
+        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+            runner.run(serve())
+
+    thread = threading.Thread(target=run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
     while not server.started:
@@ -203,7 +230,7 @@ def start_server(config: Config, port: int, startup_timeout: float = 30.0) -> Li
             server.should_exit = True
             pytest.fail(f"the server did not start within {startup_timeout} s")
         time.sleep(0.01)
-    live = LiveServer(f"http://127.0.0.1:{port}", app, server, thread)
+    live = LiveServer(f"http://127.0.0.1:{port}", app, server, thread, loops[0])
     # The queue sweeper listens on the bus too: tests count listeners from a settled start.
     deadline = time.monotonic() + startup_timeout
     while live.bus_subscribers() == 0:
@@ -214,10 +241,27 @@ def start_server(config: Config, port: int, startup_timeout: float = 30.0) -> Li
     return live
 
 
-def stop_server(live: LiveServer) -> None:
+def stop_server(live: LiveServer, within: float = SHUTDOWN_TIMEOUT) -> None:
     live.server.should_exit = True
-    live.thread.join(timeout=30)
-    assert not live.thread.is_alive(), "the server did not shut down"
+    live.thread.join(timeout=within)
+    if live.thread.is_alive():
+        raise AssertionError(f"the server did not shut down within {within} s\n{_stacks(live)}")
+
+
+def _stacks(live: LiveServer) -> str:
+    """Where the server's thread and its tasks are stuck (for the failure message)."""
+    out = io.StringIO()
+    frame = sys._current_frames().get(live.thread.ident or -1)
+    out.write("thread:\n" + "".join(traceback.format_stack(frame)) if frame else "thread gone\n")
+    try:  # read from another thread while the loop runs: good enough for a failure message
+        tasks = list(asyncio.all_tasks(live.loop))
+    except RuntimeError as exc:
+        tasks = []
+        out.write(f"tasks not listed ({exc})\n")
+    for task in tasks:
+        out.write(f"\n{task!r}\n")
+        task.print_stack(file=out)
+    return out.getvalue()
 
 
 # gql clients ------------------------------------------------------------------------------------
@@ -278,62 +322,6 @@ def codes(errors: list[dict[str, Any]]) -> list[str]:
 
 # Subscriptions ----------------------------------------------------------------------------------
 
-_END = object()
-
-
-@dataclass
-class Feed:
-    """One subscription's results, pumped into a queue so a test can wait with a timeout."""
-
-    queue: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
-    task: asyncio.Task[None] | None = None
-
-    async def _pump(self, session: AsyncClientSession, request: GraphQLRequest) -> None:
-        try:
-            async for result in session.subscribe(request):
-                await self.queue.put(result)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            await self.queue.put(exc)
-        else:
-            await self.queue.put(_END)
-
-    async def next(self, within: float = EVENT_TIMEOUT) -> dict[str, Any]:
-        """The next result; raises what the subscription raised (TransportQueryError for errors)."""
-        try:
-            item = await asyncio.wait_for(self.queue.get(), within)
-        except TimeoutError:
-            raise AssertionError(f"no subscription result within {within} s") from None
-        if isinstance(item, BaseException):
-            raise item
-        if item is _END:
-            raise AssertionError("the subscription ended")
-        assert isinstance(item, dict)
-        return item
-
-    async def error(self, within: float = EVENT_TIMEOUT) -> list[dict[str, Any]]:
-        """The errors the subscription ended with."""
-        with pytest.raises(TransportQueryError) as caught:
-            await self.next(within)
-        errors = caught.value.errors
-        assert errors, f"no errors in {caught.value!r}"
-        return errors
-
-    async def assert_quiet(self, seconds: float = QUIET_SECONDS) -> None:
-        """Nothing (neither a result nor an end) arrives within `seconds`."""
-        try:
-            item = await asyncio.wait_for(self.queue.get(), seconds)
-        except TimeoutError:
-            return
-        raise AssertionError(f"expected nothing, got {item!r}")
-
-    async def close(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-
 
 @contextlib.asynccontextmanager
 async def subscription(
@@ -349,15 +337,10 @@ async def subscription(
     Pass listening=False for subscriptions expected to fail before they listen.
     """
     before = live.bus_subscribers()
-    feed = Feed()
-    request = GraphQLRequest(query, variable_values=variables or None)
-    feed.task = asyncio.create_task(feed._pump(session, request))
-    try:
+    async with subscribed(session, query, **variables) as feed:
         if listening:
             await live.wait_for_bus_subscribers(before + 1)
         yield feed
-    finally:
-        await feed.close()
 
 
 # Domain shortcuts (each one GraphQL operation, as a frontend would send it) ----------------------

@@ -108,9 +108,9 @@ async def test_killed_websocket_lapses_the_counsellor_and_logout_is_immediate(se
         # Anna's open subscription keeps her alive past the timeout (and a timer tick).
         anna_ws = server.ws(anna.token)
         anna_session = await anna_ws.connect_async()
-        feed = Feed()
+        feed = Feed("requestAssigned")
         before = server.bus_subscribers()
-        feed.task = asyncio.create_task(feed._pump(anna_session, GraphQLRequest(REQUEST_ASSIGNED)))
+        feed.task = asyncio.create_task(feed.pump(anna_session, GraphQLRequest(REQUEST_ASSIGNED)))
         try:
             await server.wait_for_bus_subscribers(before + 1)
             # A counsellor without signs of life, ONLINE from now on: once the timer lapsed them,

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,8 @@ from tests.e2e.support import (
     subscription,
 )
 from tests.services import Backend, backends
+from tests.support.feeds import Predicate
+from tests.support.feeds import field_is as _field_is
 
 pytestmark = pytest.mark.e2e
 
@@ -68,6 +71,10 @@ SET_CAPACITY = """
 mutation ($capacity: Int!, $id: ID) { setChatCapacity(capacity: $capacity, counsellorId: $id) { id chatCapacity } }"""
 
 
+def _counsellor_is(**expected: Any) -> Predicate:
+    return _field_is("counsellorAvailabilityChanged", **expected)
+
+
 async def _admin_id(server: LiveServer, admin: str) -> str:
     data = await server.call(admin, "{ me { counsellor { id } } }")
     counsellor_id: str = data["me"]["counsellor"]["id"]
@@ -99,9 +106,8 @@ async def test_counsellor_availability_sends_every_counsellor_first_then_each_ch
             "activeChatCount": 0,
             "absent": False,
         }
-        await feed.assert_quiet()
 
-        # Online status.
+        # Online status (the next result: no fourth counsellor came first).
         await set_online(server, anna.token, "ONLINE")
         changed = (await feed.next())["counsellorAvailabilityChanged"]
         assert (changed["id"], changed["onlineStatus"], changed["chatCapacity"]) == (anna.id, "ONLINE", 1)
@@ -122,7 +128,9 @@ async def test_counsellor_availability_sends_every_counsellor_first_then_each_ch
         await set_online(server, ben.token, "AWAY")
         changed = (await feed.next())["counsellorAvailabilityChanged"]
         assert (changed["id"], changed["onlineStatus"]) == (ben.id, "AWAY")
-        await feed.assert_quiet()
+        # Nothing more (no repeat): a change of another counsellor is next.
+        await server.call(admin, SET_CAPACITY, capacity=2, id=admin_id)
+        await feed.nothing_before(_counsellor_is(id=admin_id, chatCapacity=2))
 
 
 async def test_counsellor_availability_of_one_counsellor_only(server: LiveServer) -> None:
@@ -142,7 +150,9 @@ async def test_counsellor_availability_of_one_counsellor_only(server: LiveServer
         await set_online(server, anna.token, "ONLINE")
         changed = (await feed.next())["counsellorAvailabilityChanged"]
         assert (changed["id"], changed["onlineStatus"]) == (anna.id, "ONLINE")
-        await feed.assert_quiet()
+        await set_online(server, ben.token, "AWAY")  # filtered out again
+        await set_online(server, anna.token, "AWAY")
+        await feed.nothing_before(_counsellor_is(id=anna.id, onlineStatus="AWAY"))
 
 
 # availabilityChanged ----------------------------------------------------------------------------
@@ -164,9 +174,10 @@ async def test_availability_for_an_anonymous_visitor(server: LiveServer) -> None
         offline = (await feed.next())["availabilityChanged"]
         assert offline == {"chatAvailable": False, "mailAvailable": False, "primaryCounsellor": None}
 
-        # A change that does not alter availability sends nothing.
+        # A change that does not alter availability sends nothing: the next result is the next change.
         await server.call(admin, SET_CAPACITY, capacity=3, id=anna.id)
-        await feed.assert_quiet()
+        await set_online(server, anna.token, "ONLINE")
+        await feed.nothing_before(lambda r: r["availabilityChanged"]["chatAvailable"] is True)
 
 
 async def test_availability_for_a_client(server: LiveServer) -> None:
@@ -212,6 +223,7 @@ async def test_request_assigned_delivers_only_the_counsellors_own_assignments(se
     await set_online(server, ben.token, "ONLINE")
     kim = await register_client(server, "Kim")
     lea = await register_client(server, "Lea")
+    mia = await register_client(server, "Mia")
 
     async with (
         server.ws(anna.token) as anna_ws,
@@ -230,14 +242,18 @@ async def test_request_assigned_delivers_only_the_counsellors_own_assignments(se
             "counsellor": {"id": anna.id},
             "client": {"id": kim.id},
         }
-        await ben_feed.assert_quiet()
 
-        # Anna holds one chat now: Ben takes the next.
+        # Anna holds one chat now: Ben takes the next, and it is the first Ben hears of.
         second = await submit(server, lea.token)
         assert second["counsellor"]["id"] == ben.id
         got = (await ben_feed.next())["requestAssigned"]
         assert (got["id"], got["client"]) == (second["id"], {"id": lea.id})
-        await anna_feed.assert_quiet()
+
+        # Anna heard nothing of Ben's assignment: her next one is the next she hears of.
+        await server.call(admin, SET_CAPACITY, capacity=2, id=anna.id)
+        third = await submit(server, mia.token)
+        assert third["counsellor"]["id"] == anna.id
+        await anna_feed.nothing_before(_field_is("requestAssigned", id=third["id"]))
 
 
 # primaryCounsellorChanged -----------------------------------------------------------------------
@@ -289,15 +305,20 @@ async def test_primary_change_reaches_admin_and_the_counsellors_who_see_the_clie
             assert (seen["id"], seen["source"], seen["reason"]) == (manual["id"], "MANUAL", "Urlaub")
             assert seen["newCounsellor"] == {"id": ben.id}
 
-        # Carl never could see Kim: nothing, neither the automatic nor the manual change.
-        await carl_feed.assert_quiet()
-        # Ben got the manual change only (the automatic one happened before he could see Kim).
-        await ben_feed.assert_quiet(0.1)
+        # The admin hands Kim over to Carl. Carl never could see Kim before: the first change he
+        # hears of. Ben got the manual change only (the automatic one happened before he could see
+        # Kim): this is his next.
+        await server.call(
+            admin, CHANGE_PRIMARY, input={"clientId": kim.id, "counsellorId": carl.id, "reason": "Team"}
+        )
+        for feed in (carl_feed, ben_feed):
+            await feed.nothing_before(_field_is("primaryCounsellorChanged", reason="Team"))
 
 
 async def test_primary_change_of_one_client_only(server: LiveServer) -> None:
     admin = await server.admin_token()
     anna = await create_counsellor(server, admin, "Anna")
+    ben = await create_counsellor(server, admin, "Ben")
     kim = await register_client(server, "Kim")
     lea = await register_client(server, "Lea")
 
@@ -310,7 +331,10 @@ async def test_primary_change_of_one_client_only(server: LiveServer) -> None:
         change = (await feed.next())["primaryCounsellorChanged"]
         assert (change["client"], change["source"]) == ({"id": lea.id}, "MANUAL")
         assert change["reason"] is None
-        await feed.assert_quiet()
+        # Kim's changes stay filtered out: Lea's next change is the next result.
+        await server.call(admin, CHANGE_PRIMARY, input={"clientId": kim.id, "counsellorId": ben.id})
+        await server.call(admin, CHANGE_PRIMARY, input={"clientId": lea.id, "counsellorId": ben.id})
+        await feed.nothing_before(_field_is("primaryCounsellorChanged", newCounsellor__id=ben.id))
 
 
 # requestUpdated ---------------------------------------------------------------------------------
@@ -365,10 +389,8 @@ async def test_request_updated_without_id_sends_no_initial_state_then_new_reques
         subscription(server, kim_ws, REQUEST_UPDATED) as kim_feed,
         subscription(server, lea_ws, REQUEST_UPDATED) as lea_feed,
     ):
-        # No current state, although Kim has a queued request.
-        await kim_feed.assert_quiet()
-
-        # A new request counts as a change, for its own client only.
+        # No current state, although Kim has a queued request: a new request (a change, for its
+        # own client only) is the first result.
         newer = await submit(server, kim.token, "MAIL", "Zweite Nachricht")
         assert newer["status"] == "QUEUED"
         created = (await kim_feed.next())["requestUpdated"]
@@ -380,8 +402,9 @@ async def test_request_updated_without_id_sends_no_initial_state_then_new_reques
         assert (routed["id"], routed["status"]) == (older["id"], "ASSIGNED")
         assert routed["counsellor"]["id"] == anna.id
 
-        # Lea sees none of Kim's requests.
-        await lea_feed.assert_quiet()
+        # Lea saw none of Kim's requests: her own new one is her first result.
+        leas = await submit(server, lea.token, "MAIL", "Lea schreibt")
+        await lea_feed.nothing_before(_field_is("requestUpdated", id=leas["id"]))
 
 
 # Errors -----------------------------------------------------------------------------------------
@@ -472,11 +495,17 @@ async def test_deployments_sharing_a_redis_do_not_hear_each_other(backend: Backe
     async with _server_on(backend, tmp_path, "one") as one, _server_on(backend, tmp_path, "two") as two:
         admin_one = await one.admin_token()
         admin_two = await two.admin_token()
+        anna = await create_counsellor(one, admin_one, "Anna")
         async with one.ws(admin_one) as ws, subscription(one, ws, COUNSELLOR_AVAILABILITY) as feed:
-            first = (await feed.next())["counsellorAvailabilityChanged"]
-            assert (first["email"], first["onlineStatus"]) == ("admin@e2e.test", "OFFLINE")
-            # The other deployment's admin (same e-mail, same row id) goes online.
+            first = [(await feed.next())["counsellorAvailabilityChanged"] for _ in range(2)]
+            assert {(c["email"], c["onlineStatus"]) for c in first} == {
+                ("admin@e2e.test", "OFFLINE"),
+                (anna.email, "OFFLINE"),
+            }
+            # The other deployment's admin (same e-mail, same row id) goes online; then Anna here.
+            # Redis delivers in the order it was sent: the foreign event would come first.
             await set_online(two, admin_two, "ONLINE")
-            await feed.assert_quiet(1.0)
+            await set_online(one, anna.token, "ONLINE")
+            await feed.nothing_before(_counsellor_is(id=anna.id, onlineStatus="ONLINE"))
         me = await one.call(admin_one, "{ me { counsellor { onlineStatus } } }")
         assert me["me"]["counsellor"]["onlineStatus"] == "OFFLINE"

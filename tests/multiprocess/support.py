@@ -10,25 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from gql import Client, GraphQLRequest
-from gql.client import AsyncClientSession
+from gql import Client
 from gql.transport.websockets import WebsocketsTransport
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.services import POSTGRES_URL, REDIS_URL, REQUIRED
+from tests.support.feeds import Feed, NoResult, subscribed
 from tests.support.server import ServerProcess
+from tests.support.waiting import eventually
+
+__all__ = ["Feed", "subscribed"]  # re-exported for the scale-out tests
 
 # For a module: skipped when the services are unset, unless STAMM_REQUIRE_SERVICES=1 (then the
 # fixtures fail through tests.services.require_postgres).
@@ -53,7 +54,6 @@ GENEROUS_LIMITS = {
     "STAMM_LIMIT_SUBMITS_PER_HOUR": "10000",
     "STAMM_LIMIT_OPEN_REQUESTS_PER_CLIENT": "1000",
 }
-EVENT_TIMEOUT = 10.0
 
 
 def unique_email(prefix: str) -> str:
@@ -341,92 +341,6 @@ def ws_client(node: Node, token: str | None) -> Client:
     )
 
 
-_END = object()
-
-
-class NoMatch(AssertionError):
-    """Nothing matching arrived in time."""
-
-
-@dataclass
-class Feed:
-    """One subscription's results in a queue, so that a test can wait for a matching one."""
-
-    name: str
-    queue: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-
-    async def pump(self, session: AsyncClientSession, request: GraphQLRequest) -> None:
-        """Results in order; results with errors are kept in `errors` and do not end the feed.
-
-        gql's `session.subscribe` ends a subscription at its first error result; the transport's
-        own generator keeps going, as the server does.
-        """
-        try:
-            async for result in session.transport.subscribe(request):
-                if result.errors:
-                    self.errors.append({"errors": result.errors, "data": result.data})
-                else:
-                    await self.queue.put(result.data)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            await self.queue.put(exc)
-        else:
-            await self.queue.put(_END)
-
-    async def next(self, seconds: float = EVENT_TIMEOUT) -> dict[str, Any]:
-        try:
-            item = await asyncio.wait_for(self.queue.get(), seconds)
-        except TimeoutError:
-            raise TimeoutError(f"{self.name}: nothing within {seconds} s") from None
-        if isinstance(item, BaseException):
-            raise AssertionError(f"{self.name} failed: {item!r}") from item
-        if item is _END:
-            raise AssertionError(f"{self.name} ended")
-        assert isinstance(item, dict)
-        return item
-
-    async def wait_for(
-        self, matches: Callable[[dict[str, Any]], bool], seconds: float = EVENT_TIMEOUT
-    ) -> dict[str, Any]:
-        """The first result that `matches`; others (probes, unrelated changes) are skipped."""
-        deadline = time.monotonic() + seconds
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                item = await self.next(max(left, 0.0))
-            except TimeoutError:
-                raise NoMatch(
-                    f"{self.name}: no matching result within {seconds} s; skipped {self.skipped[-10:]}, "
-                    f"errors {self.errors[-5:]}"
-                ) from None
-            if matches(item):
-                return item
-            self.skipped.append(item)
-
-    async def close(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-
-
-@contextlib.asynccontextmanager
-async def subscribed(
-    session: AsyncClientSession, name: str, query: str, **variables: Any
-) -> AsyncIterator[Feed]:
-    feed = Feed(name)
-    request = GraphQLRequest(query, variable_values=variables or None)
-    feed.task = asyncio.create_task(feed.pump(session, request))
-    try:
-        yield feed
-    finally:
-        await feed.close()
-
-
 async def until_listening(
     feed: Feed,
     probe: Callable[[], Awaitable[object]],
@@ -442,9 +356,9 @@ async def until_listening(
     for _ in range(attempts):
         await probe()
         try:
-            await feed.wait_for(is_probe, seconds=wait)
+            await feed.wait_for(is_probe, within=wait)
             return
-        except NoMatch:
+        except NoResult:
             continue
     raise AssertionError(
         f"{feed.name} never received a probe event; skipped {feed.skipped[-10:]}, errors {feed.errors[-5:]}"
@@ -508,7 +422,9 @@ class Snapshot:
 
 
 async def snapshot(engine: AsyncEngine) -> Snapshot:
+    """One consistent snapshot (REPEATABLE READ: all statements see the same commits)."""
     async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="REPEATABLE READ")
         requests = {
             r.id: RequestRow(r.id, r.client_id, r.channel, r.status, r.counsellor_id, r.routing_reason)
             for r in await conn.execute(
@@ -539,26 +455,21 @@ async def snapshot(engine: AsyncEngine) -> Snapshot:
     return Snapshot(requests, counsellors, handlers, primaries, automatic)
 
 
-async def settled(
-    engine: AsyncEngine,
-    ready: Callable[[Snapshot], bool],
-    seconds: float = 10.0,
-    quiet: float = 0.6,
-) -> Snapshot:
-    """Poll until `ready` holds and the requests stopped changing for `quiet` seconds."""
-    deadline = time.monotonic() + seconds
-    last: Snapshot | None = None
-    stable_since = time.monotonic()
-    while True:
-        found = await snapshot(engine)
-        if last is None or found.requests != last.requests:
-            stable_since = time.monotonic()
-        last = found
-        if ready(found) and time.monotonic() - stable_since >= quiet:
-            return found
-        if time.monotonic() > deadline:
-            statuses = Counter(r.status for r in found.requests.values())
-            raise AssertionError(
-                f"the state did not settle within {seconds} s: {dict(statuses)}; {found.load_problems()}"
-            )
-        await asyncio.sleep(0.1)
+async def settled(engine: AsyncEngine, ready: Callable[[Snapshot], bool], seconds: float = 10.0) -> Snapshot:
+    """The first snapshot for which `ready` holds.
+
+    Callers pass a `ready` after which nothing more can change (every slot taken, nothing freed):
+    the state is final then, no quiet window needed to tell.
+    """
+    found: list[Snapshot] = []
+
+    async def ready_now() -> Snapshot | None:
+        found[:] = [await snapshot(engine)]
+        return found[0] if ready(found[0]) else None
+
+    try:
+        return await eventually(ready_now, "the expected state", within=seconds, every=0.1)
+    except AssertionError:
+        statuses = Counter(r.status for r in found[0].requests.values()) if found else {}
+        problems = found[0].load_problems() if found else []
+        raise AssertionError(f"not reached within {seconds} s: {dict(statuses)}; {problems}") from None

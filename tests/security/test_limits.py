@@ -5,7 +5,6 @@ origin check, the connection_init timeout and the subscriptions per connection.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -250,8 +249,9 @@ async def test_more_subscriptions_than_allowed_on_one_connection_are_refused(liv
         assert "Traceback" not in json.dumps(refused)
         # The two running subscriptions are untouched, and completing one frees its slot.
         await assert_open(ws)
+        listening = live.bus_subscribers()
         await ws.send(json.dumps({"id": "1", "type": "complete"}))
-        await asyncio.sleep(0.2)
+        await live.wait_for_bus_subscribers_down_to(listening - 1)  # the completed one has ended
         await subscribe(ws, "4", AVAILABILITY)
         again = await receive(ws)
         assert (again["id"], again["type"]) == ("4", "next"), again

@@ -5,7 +5,6 @@ reassigning clients, queue positions and wait estimates, and the routing setting
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -46,6 +45,7 @@ from domain.use_cases.reads import client_page_unchecked
 from domain.use_cases.requests import cancel_request, close_request, submit_request
 from graph.presence_keeper import PresenceKeeper
 from tests.fakes import FakeUnitOfWork, FakeUnitOfWorkFactory, FixedClock
+from tests.support.waiting import eventually
 
 CHAT, MAIL = Channel.CHAT, Channel.MAIL
 ASSIGNED, QUEUED = RequestStatus.ASSIGNED, RequestStatus.QUEUED
@@ -340,13 +340,19 @@ async def test_presence_keeper_follows_a_shortened_timeout_at_once(
     anna = await online(deps, factory)
     keeper = PresenceKeeper(deps)
     await keeper.start()
+
+    async def reported() -> bool:
+        return factory.counsellor(anna.id).last_seen_at == clock.now()
+
     try:
         async with keeper.holding(anna.id):
-            await asyncio.sleep(0.05)  # the keeper is asleep with the old interval
+            clock.advance(1)  # a report from now on is the keeper's round, not holding's own
+            # The keeper's first round reports at once; it then waits with the old interval (10 s).
+            await eventually(reported, "the keeper's first round")
             factory.store.settings = Settings(presence_timeout_seconds=3)  # report every second now
             clock.advance(2)
-            await asyncio.sleep(1.3)
-            assert factory.counsellor(anna.id).last_seen_at == clock.now(), "no sign of life reported"
+            # The next report within the new interval and a margin: the old one would take 10 s.
+            await eventually(reported, "a report at the shortened interval", within=5)
             clock.advance(2)
             assert await lapse_silent_counsellors(deps) == []
     finally:
