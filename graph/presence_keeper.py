@@ -8,9 +8,9 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 
+from domain.stopping import cancel_and_wait
 from domain.use_cases import Deps
 from domain.use_cases.presence import keep_alive
-from persistence.stopping import cancel_and_wait
 
 log = logging.getLogger(__name__)
 

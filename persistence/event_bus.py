@@ -24,9 +24,9 @@ from contextlib import asynccontextmanager
 from broadcaster import Broadcast
 
 from domain.events import CounsellorStateChanged, Event, StateMayBeStale
+from domain.stopping import cancel_and_wait
 from persistence import event_codec
 from persistence.redis_backend import RECONNECTED, ResilientRedisBackend
-from persistence.stopping import cancel_and_wait
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 256

@@ -19,7 +19,7 @@ from redis import asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from persistence.stopping import cancel_and_wait
+from domain.stopping import cancel_and_wait
 
 log = logging.getLogger(__name__)
 RECONNECTED = "__stamm_bus_reconnected__"

@@ -14,12 +14,12 @@ import time
 from domain.errors import ServiceUnavailable
 from domain.events import CounsellorStateChanged, PrimaryCounsellorChanged, RequestChanged, StateMayBeStale
 from domain.model import RequestStatus
+from domain.stopping import cancel_and_wait
 from domain.use_cases import Deps
 from domain.use_cases.acceptance import take_back_unaccepted
 from domain.use_cases.presence import lapse_silent_counsellors
 from domain.use_cases.routing import Dispatcher
 from persistence.event_bus import EventBus
-from persistence.stopping import cancel_and_wait
 
 log = logging.getLogger(__name__)
 

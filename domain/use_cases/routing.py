@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -24,6 +23,7 @@ from domain.model import (
 )
 from domain.policy import RoutingDecision, route_request
 from domain.ports import UnitOfWork
+from domain.stopping import cancel_and_wait
 from domain.use_cases import Deps
 
 log = logging.getLogger(__name__)
@@ -264,10 +264,7 @@ class Dispatcher:
 
     async def stop(self) -> None:
         """Cancel a background run (at shutdown, before the engines close)."""
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+        await cancel_and_wait(self._worker)
 
     async def _work(self) -> None:
         while self._wanted:

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from domain.events import StateMayBeStale
+from domain.stopping import cancel_and_wait
 from persistence.event_bus import EventBus
-from persistence.stopping import cancel_and_wait
 from tests.e2e.support import free_port, start_server, stop_server
 from tests.faults.support import RedisServer, app_config
 
