@@ -20,6 +20,23 @@ _ARGUMENT = re.compile(
 _VALUE_ERRORS = ("cannot represent", "does not exist in", "Expected value of type", "of required type")
 
 
+# The code of a request refused by the HTTP transport before any GraphQL ran (GraphQL over HTTP).
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+def refusal(status: int, message: str) -> dict[str, Any]:
+    """The body of an HTTP refusal: a GraphQL response without data, its error coded by status."""
+    code = HTTP_CODES.get(status, "BAD_REQUEST" if status < 500 else "INTERNAL_SERVER_ERROR")
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
 def domain_error(exc: DomainError) -> GraphQLError:
     extensions: dict[str, Any] = {"code": exc.code}
     if exc.field:

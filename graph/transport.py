@@ -1,4 +1,4 @@
-"""The GraphQL endpoint's transport: clean errors for malformed bodies and websocket messages."""
+"""The GraphQL endpoint's transport: GraphQL over HTTP with clean refusals, and clean websocket errors."""
 
 from __future__ import annotations
 
@@ -9,16 +9,21 @@ from typing import Any
 
 from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.exceptions import WebSocketDisconnected as StrawberryDisconnected
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from graph.context import Context
+from graph.errors import refusal
+from graph.media_types import GRAPHQL_RESPONSE_JSON, JSON, response_media_type
 
 
 class _NoFrames(logging.Filter):
@@ -77,9 +82,27 @@ class _MutationViaGet(HTTPException):
         super().__init__(405, "Mutations are only accepted by POST.")
 
 
+def _status_before_execution(result: ExecutionResult) -> int | None:
+    """400 (500 if unexpected) when parse, validation or variable coercion failed, so nothing
+    ran: no data and only errors without a path (every error of an executed field has one)."""
+    errors = result.errors or []
+    if result.data is not None or not errors or any(e.path is not None for e in errors):
+        return None
+    unexpected = any((e.extensions or {}).get("code") == "INTERNAL_SERVER_ERROR" for e in errors)
+    return 500 if unexpected else 400
+
+
 class CleanGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI view, answering 400 (not 500) to bodies that are not a JSON object,
-    and 405 with `Allow: POST` to a mutation sent by GET (GraphQL over HTTP; strawberry says 400)."""
+    """Strawberry's ASGI view, speaking GraphQL over HTTP as the spec says (docs/decisions.md):
+
+    - `application/graphql-response+json` when the client accepts it; then a request that fails
+      before execution answers 400 (500 if unexpected) without a `data` entry. `application/json`
+      (no Accept header, wildcards) keeps the legacy 200 with `data: null`.
+    - Requests refused before GraphQL runs answer 4xx with a GraphQL error body whose
+      `extensions.code` names the refusal: 400 for a body that is not a JSON object or lacks a
+      query (not 500), 405 with `Allow: POST` for a mutation by GET (strawberry says 400),
+      406 when the client accepts no JSON, 415 for a POST body that is not application/json.
+    """
 
     graphql_transport_ws_handler_class = StammTransportWSHandler
 
@@ -87,13 +110,34 @@ class CleanGraphQL(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        try:
-            response = await self.run(Request(scope, receive))
-        except _MutationViaGet as exc:
-            response = PlainTextResponse(exc.reason, status_code=405, headers={"Allow": "POST"})
-        except HTTPException as exc:
-            response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+        request = Request(scope, receive)
+        media = response_media_type(request.headers.get("accept"))
+        if media is None and not self.should_render_graphql_ide(self.request_adapter_class(request)):
+            response = _refused(406, f"Responses are {GRAPHQL_RESPONSE_JSON} or {JSON}.", JSON)
+        else:
+            response = await self._answer(request, media or JSON)
         await response(scope, receive, send)
+
+    async def _answer(self, request: Request, media: str) -> Response:
+        try:
+            response = await self.run(request)
+        except _MutationViaGet as exc:
+            return _refused(405, exc.reason, media, {"Allow": "POST"})
+        except HTTPException as exc:
+            return _refused(exc.status_code, exc.reason, media)
+        # Only GraphQL results are JSON here (the IDE is HTML).
+        if media != JSON and response.headers.get("content-type") == JSON:
+            response.headers["content-type"] = media
+            response.status_code = getattr(request.state, "graphql_status", response.status_code)
+        return response
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        status = _status_before_execution(result)
+        if status and response_media_type(request.headers.get("accept")) == GRAPHQL_RESPONSE_JSON:
+            response.pop("data", None)
+            request.state.graphql_status = status
+        return response
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -115,7 +159,22 @@ class CleanGraphQL(GraphQL[Context, None]):
             raise HTTPException(400, "Unable to parse request body as JSON") from exc
 
     async def parse_http_body(self, request: Any) -> Any:
+        if request.method == "POST" and not self._readable(request.content_type):
+            raise HTTPException(415, "The request body must be application/json.")
         try:
             return await super().parse_http_body(request)
         except AttributeError as exc:
             raise HTTPException(400, "The request body must be a JSON object.") from exc
+
+    def _readable(self, content_type: str | None) -> bool:
+        """Whether strawberry reads a POST body of this type (the same test as its own)."""
+        media, _ = parse_content_type(content_type or "")
+        return "application/json" in media or (
+            self.multipart_uploads_enabled and media == "multipart/form-data"
+        )
+
+
+def _refused(status: int, message: str, media: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(refusal(status, message)), status_code=status, media_type=media, headers=headers
+    )
