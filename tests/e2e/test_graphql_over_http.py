@@ -7,6 +7,7 @@ when that is missing (docs/decisions.md says why not a Python copy of the audits
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import _database
+from tests.e2e.support import SECRET_KEY
 from tests.services import REQUIRED, backends
 from tests.support.server import REPO_ROOT, ServerProcess
 
@@ -62,6 +64,9 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             "BROADCAST_URL": request.param.bus_url,
             "STAMM_MIGRATE": "1",
             "STAMM_DATA_DIR": str(folder),
+            # Required with a Redis bus (every process must share them).
+            "STAMM_SECRET_KEY": SECRET_KEY,
+            "STAMM_DATA_KEY": base64.b64encode(b"d" * 32).decode(),
         }
         server = ServerProcess("over-http", settings, folder / "server.log")
         server.start()

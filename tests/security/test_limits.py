@@ -183,7 +183,9 @@ async def test_a_body_just_under_the_limit_is_served(live: LiveServer) -> None:
 async def test_a_batched_request_is_refused_cleanly(live: LiveServer) -> None:
     response = await post_json(live, [{"query": ME}, {"query": ME}])
     assert_clean_refusal(response)
-    assert "me" not in response.text
+    # Nothing ran: no data; the refusal is a coded error (it was plain text before).
+    assert "data" not in response.json()
+    assert error_codes(response) == ["BAD_REQUEST"]
 
 
 # Introspection ---------------------------------------------------------------------------------
