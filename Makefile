@@ -84,5 +84,5 @@ fuzz: $(DEV)
 	$(PY) -m tests.security.fuzz_large
 
 clean:
-	rm -rf $(VENV) data build .pytest_cache .mypy_cache .ruff_cache .coverage schema.graphql.tmp *.egg-info
+	rm -rf $(VENV) data build tests/http_audit/node_modules .pytest_cache .mypy_cache .ruff_cache .coverage schema.graphql.tmp *.egg-info
 	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
