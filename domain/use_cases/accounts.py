@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from domain import validation
-from domain.errors import BadUserInput, Conflict, Unauthenticated
+from domain.errors import BadUserInput, Unauthenticated
 from domain.events import SessionsEnded
 from domain.model import AccountStatus, Client, Counsellor, InvitationStatus, Role, StaffRole, Viewer
 from domain.ports import UnitOfWork
@@ -15,6 +15,7 @@ from domain.throttling import count_attempts, network_of, throttle_of
 from domain.use_cases import Deps, hash_password, password_matches
 from domain.use_cases.clients import unused_client_code
 from domain.use_cases.counsellors import NewCounsellor, add_counsellor
+from domain.use_cases.emails import sole_holder
 from domain.use_cases.presence import sign_off
 from domain.visibility import require_authenticated
 
@@ -123,9 +124,7 @@ async def register_client(
         created_at=now,
         last_login_at=now,
     )
-    async with deps.uow() as uow:
-        if await uow.clients.by_email(address) or await uow.counsellors.by_email(address):
-            raise Conflict("An account with this e-mail exists.", field="input.email")
+    async with deps.uow() as uow, sole_holder(uow, address, "input.email"):
         client.client_code = await unused_client_code(uow)
         client = await uow.clients.add(client)
         await uow.commit()
