@@ -244,6 +244,8 @@ class RateLimitRepository(Protocol):
 
     async def take_back(self, attempt: Attempt) -> None: ...
     async def clear(self, key: str) -> None: ...
+    async def forget_until(self, moment: datetime) -> int:
+        """Delete every key's attempts made at `moment` or before; how many."""
 
 
 class Throttle(Protocol):

@@ -58,6 +58,8 @@ from domain.visibility import sees_client, sees_request
 T = TypeVar("T")
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+# The tests' key of attempt counters' hashes (production derives one from STAMM_SECRET_KEY).
+COUNTER_SECRET = b"stamm tests: attempt counter key"
 SETTINGS_ROW = 1
 
 
@@ -590,6 +592,11 @@ class FakeRateLimits(_Repo):
 
     async def clear(self, key: str) -> None:
         self._store.limit_hits = [h for h in self._store.limit_hits if h[0] != key]
+
+    async def forget_until(self, moment: datetime) -> int:
+        kept = [h for h in self._store.limit_hits if h[1] > moment]
+        forgotten, self._store.limit_hits = len(self._store.limit_hits) - len(kept), kept
+        return forgotten
 
 
 class FakeAuditLog(_Repo):
