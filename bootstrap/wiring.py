@@ -8,6 +8,8 @@ graph/main.py, which calls it) knows both sides.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -54,6 +56,12 @@ def text_cipher(config: Config) -> TextCipher:
     return TextCipher(config.data_key or secrets.token_bytes(32))
 
 
+def counter_secret(secret_key: str) -> bytes:
+    """The key of the attempt counters' hashes: derived from the secret key (which the processes of
+    a deployment share), yet not the key that signs tokens."""
+    return hmac.new(secret_key.encode(), b"stamm attempt counters", hashlib.sha256).digest()
+
+
 def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starlette:
     """The app on the database, bus and keys of `config`; they start and stop in its lifespan.
 
@@ -72,6 +80,7 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
         hasher=hasher or Argon2Hasher(),
         limits=config.limits,
         throttle=throttle,
+        counter_secret=counter_secret(config.secret_key),
     )
     dispatcher = Dispatcher(deps)
     deps.dispatch = dispatcher.request

@@ -34,6 +34,14 @@ class Conflict(DomainError):
     code = "CONFLICT"
 
 
+class EmailTaken(Conflict):
+    """Another account holds the e-mail address: raised by a repository when the database's
+    unique index refuses it; the use case names the field it came from."""
+
+    def __init__(self) -> None:
+        super().__init__("An account with this e-mail exists.")
+
+
 class InvalidTransition(Conflict):
     """A request's state does not allow the change asked for (closing a closed one, ...).
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Registrations are counted per address and hour.
+REGISTRATION_WINDOW_SECONDS = 3600
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -16,3 +19,8 @@ class Limits:
     open_requests_per_client: int = 3
     # Self-registrations per address and hour.
     registrations_per_address_per_hour: int = 10
+
+    @property
+    def longest_window_seconds(self) -> int:
+        """No counted attempt older than this is in any window: the sweep deletes it."""
+        return max(self.login_window_seconds, REGISTRATION_WINDOW_SECONDS)

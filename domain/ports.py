@@ -60,7 +60,9 @@ class CounsellorRepository(Protocol):
     async def lock(self, counsellor_id: int) -> Counsellor | None:
         """Load the counsellor and hold the row until commit (concurrent changes do not undo each other)."""
 
-    async def add(self, counsellor: Counsellor) -> Counsellor: ...
+    async def add(self, counsellor: Counsellor) -> Counsellor:
+        """Store a new counsellor; EmailTaken when another counsellor has the address."""
+
     async def save(self, counsellor: Counsellor) -> None:
         """Write profile, status and capacity settings of a counsellor locked by `lock` in this
         transaction (anything else is refused); never the loads."""
@@ -97,14 +99,16 @@ class ClientRepository(Protocol):
 
     async def by_email(self, email: str) -> Client | None: ...
     async def code_taken(self, code: str) -> bool: ...
-    async def add(self, client: Client) -> Client: ...
+    async def add(self, client: Client) -> Client:
+        """Store a new client; EmailTaken when another client has the address."""
+
     async def record_login(self, client_id: int, at: datetime) -> bool:
         """Set the last sign-in time, only this column and only while the account is ACTIVE;
         False when it is not (erased or blocked meanwhile)."""
 
     async def save_profile(self, client: Client) -> None:
         """Write the profile fields (names, e-mail, phone, language) of a client locked by `lock`
-        in this transaction (anything else is refused)."""
+        in this transaction (anything else is refused); EmailTaken when another client has the address."""
 
     async def set_invitation_status(self, client_id: int, status: InvitationStatus) -> None: ...
     async def replace_password(self, client_id: int, verified_hash: str, new_hash: str) -> int | None:
@@ -130,6 +134,14 @@ class ClientRepository(Protocol):
 
     async def related_counsellor_ids(self, client_id: int) -> set[int]:
         """Counsellors on the client's requests and history: those a client may read."""
+
+
+class EmailAddresses(Protocol):
+    """The e-mail addresses of all accounts: clients and counsellors share one set."""
+
+    async def hold(self, email: str) -> None:
+        """Hold the address until commit: a parallel transaction holding it waits, so checking that
+        it is free and storing it are never interleaved with another's (parallel registrations)."""
 
 
 class RequestRepository(Protocol):
@@ -232,6 +244,8 @@ class RateLimitRepository(Protocol):
 
     async def take_back(self, attempt: Attempt) -> None: ...
     async def clear(self, key: str) -> None: ...
+    async def forget_until(self, moment: datetime) -> int:
+        """Delete every key's attempts made at `moment` or before; how many."""
 
 
 class Throttle(Protocol):
@@ -265,6 +279,7 @@ class UnitOfWork(Protocol):
 
     counsellors: CounsellorRepository
     clients: ClientRepository
+    emails: EmailAddresses
     requests: RequestRepository
     history: PrimaryHistoryRepository
     settings: SettingsRepository

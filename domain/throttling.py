@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import math
 from collections.abc import Sequence
@@ -48,6 +50,24 @@ def network_of(address: str) -> str:
             return str(found.ipv4_mapped)
         return str(ipaddress.IPv6Network((found, 64), strict=False))
     return str(found)
+
+
+def counter_key(deps: Deps, kind: str, value: str) -> str:
+    """The key counting attempts of one e-mail or address: a hash keyed with a secret, so a stored
+    key gives neither away, not even to someone hashing every IPv4 address or a dictionary of e-mails."""
+    # The kind is hashed too: one address's sign-in and registration counters are not linkable.
+    digest = hmac.new(deps.counter_secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+    return f"{kind}:{digest[:32]}"
+
+
+async def forget_old_attempts(deps: Deps) -> int:
+    """Delete the attempts counted in the database that no window holds any more; how many.
+    Counters in Redis expire by themselves."""
+    since = deps.clock.now() - timedelta(seconds=deps.limits.longest_window_seconds)
+    async with deps.uow() as uow:
+        forgotten = await uow.limits.forget_until(since)
+        await uow.commit()
+    return forgotten
 
 
 def throttle_of(deps: Deps) -> Throttle:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.model import AccountStatus, Client, InvitationStatus, RequestStatus, Viewer
 from domain.ports import ClientQuery, Page
 from persistence import rows
+from persistence.email_addresses import email_index
 from persistence.tables import clients as t
 from persistence.tables import counsellors, requests
 from persistence.tables import primary_counsellor_changes as changes
@@ -92,7 +93,8 @@ class SqlClientRepository:
 
     async def add(self, client: Client) -> Client:
         values = rows.client_values(client) | {"primary_counsellor_id": None}
-        row = (await self._conn.execute(t.insert().values(values).returning(t))).one()
+        with email_index():
+            row = (await self._conn.execute(t.insert().values(values).returning(t))).one()
         return rows.client(row)
 
     async def record_login(self, client_id: int, at: datetime) -> bool:
@@ -106,7 +108,8 @@ class SqlClientRepository:
     async def save_profile(self, client: Client) -> None:
         self._require_lock(client.id)
         values = rows.client_profile_values(client)
-        await self._conn.execute(update(t).where(t.c.id == client.id).values(values))
+        with email_index():
+            await self._conn.execute(update(t).where(t.c.id == client.id).values(values))
 
     async def set_invitation_status(self, client_id: int, status: InvitationStatus) -> None:
         await self._conn.execute(update(t).where(t.c.id == client_id).values(invitation_status=status.value))

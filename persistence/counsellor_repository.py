@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.model import Channel, Counsellor, MailAvailability, OnlineStatus
 from persistence import rows
+from persistence.email_addresses import email_index
 from persistence.tables import counsellors as t
 
 _eligible = and_(t.c.active == true(), t.c.absent == false())
@@ -69,7 +70,8 @@ class SqlCounsellorRepository:
 
     async def add(self, counsellor: Counsellor) -> Counsellor:
         values = rows.counsellor_values(counsellor) | {"created_at": counsellor.created_at}
-        row = (await self._conn.execute(t.insert().values(values).returning(t))).one()
+        with email_index():
+            row = (await self._conn.execute(t.insert().values(values).returning(t))).one()
         return rows.counsellor(row)
 
     async def save(self, counsellor: Counsellor) -> None:

@@ -1,4 +1,5 @@
-"""The timers: wait expiries, presence lapses, accept timeouts, and the periodic queue sweep.
+"""The timers: wait expiries, presence lapses, accept timeouts, and the periodic sweep (queue and
+old attempt counts).
 
 Every process runs them; each expiry is claimed in the database (a conditional UPDATE or a
 row lock with SKIP LOCKED), so it takes effect exactly once, and nothing lives only in a
@@ -15,6 +16,7 @@ from domain.errors import ServiceUnavailable
 from domain.events import CounsellorStateChanged, PrimaryCounsellorChanged, RequestChanged, StateMayBeStale
 from domain.model import RequestStatus
 from domain.stopping import cancel_and_wait
+from domain.throttling import forget_old_attempts
 from domain.use_cases import Deps
 from domain.use_cases.acceptance import take_back_unaccepted
 from domain.use_cases.presence import lapse_silent_counsellors
@@ -51,6 +53,12 @@ class QueueSweeper:
             wait_end = await uow.requests.next_wait_end(now)
         return None if wait_end is None else max((wait_end - now).total_seconds(), 0.0) + 0.01
 
+    async def sweep(self) -> None:
+        """The periodic round: dispatch the queue, and delete attempt counts no window holds any
+        more (they would keep a trace of who tried to sign in or register)."""
+        await self._dispatcher.run()
+        await forget_old_attempts(self._deps)
+
     async def run_timers(self) -> None:
         """One round: lapse silent counsellors, take back unaccepted chats."""
         await lapse_silent_counsellors(self._deps)
@@ -65,9 +73,10 @@ class QueueSweeper:
                     min(self._tick, until_wait_end if until_wait_end is not None else self._tick)
                 )
                 await self.run_timers()
-                due = time.monotonic() - last_sweep >= self._period
-                if due or (until_wait_end is not None and until_wait_end <= self._tick):
+                if time.monotonic() - last_sweep >= self._period:
                     last_sweep = time.monotonic()
+                    await self.sweep()
+                elif until_wait_end is not None and until_wait_end <= self._tick:
                     await self._dispatcher.run()
             except asyncio.CancelledError:
                 raise

@@ -16,6 +16,7 @@ from domain.ports import (
     AuditLog,
     ClientRepository,
     CounsellorRepository,
+    EmailAddresses,
     InvitationOutbox,
     PrimaryHistoryRepository,
     RateLimitRepository,
@@ -28,6 +29,7 @@ from persistence.client_repository import SqlClientRepository
 from persistence.counsellor_repository import SqlCounsellorRepository
 from persistence.crypto import TextCipher
 from persistence.database import Engines
+from persistence.email_addresses import SqlEmailAddresses
 from persistence.request_repository import SqlRequestRepository
 from persistence.small_repositories import (
     SqlAuditLog,
@@ -51,6 +53,7 @@ _UNREACHABLE = (OSError, sa_exc.OperationalError, sa_exc.InterfaceError, Timeout
 class SqlUnitOfWork:
     counsellors: CounsellorRepository
     clients: ClientRepository
+    emails: EmailAddresses
     requests: RequestRepository
     history: PrimaryHistoryRepository
     settings: SettingsRepository
@@ -103,6 +106,7 @@ class SqlUnitOfWork:
         conn = self._conn
         self.counsellors = SqlCounsellorRepository(conn)
         self.clients = SqlClientRepository(conn)
+        self.emails = SqlEmailAddresses(conn)
         self.requests = SqlRequestRepository(conn, self._cipher)
         self.history = SqlHistoryRepository(conn)
         self.settings = SqlSettingsRepository(conn)

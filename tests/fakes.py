@@ -11,11 +11,12 @@ a whole-row write (`save`, `erase`) is refused unless the unit of work took the 
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from domain.errors import EmailTaken
 from domain.events import Event
 from domain.model import (
     AccountStatus,
@@ -40,6 +41,7 @@ from domain.ports import (
     ClientQuery,
     ClientRepository,
     CounsellorRepository,
+    EmailAddresses,
     InvitationOutbox,
     Page,
     PrimaryHistoryRepository,
@@ -56,6 +58,8 @@ from domain.visibility import sees_client, sees_request
 T = TypeVar("T")
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+# The tests' key of attempt counters' hashes (production derives one from STAMM_SECRET_KEY).
+COUNTER_SECRET = b"stamm tests: attempt counter key"
 SETTINGS_ROW = 1
 
 
@@ -90,6 +94,12 @@ def _page(rows: list[T], key: Callable[[T], int], first: int, after: str | None)
     return Page([(str(key(row)), row) for row in chunk], start + first < len(rows), len(rows))
 
 
+def _unique_email(accounts: Iterable[Client | Counsellor], email: str | None, own_id: int) -> None:
+    """Like each table's unique index on e-mail."""
+    if email is not None and any(a.email == email and a.id != own_id for a in accounts):
+        raise EmailTaken()
+
+
 class _Repo:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
@@ -117,6 +127,7 @@ class FakeCounsellorRepository(_Repo):
         return copy.copy(found[0]) if found else None
 
     async def add(self, counsellor: Counsellor) -> Counsellor:
+        _unique_email(self._store.counsellors.values(), counsellor.email, 0)
         added = replace(counsellor, id=self._store.next_id("counsellor"))
         self._store.counsellors[added.id] = added
         return copy.copy(added)
@@ -229,6 +240,7 @@ class FakeClientRepository(_Repo):
         return any(c.client_code == code for c in self._store.clients.values())
 
     async def add(self, client: Client) -> Client:
+        _unique_email(self._store.clients.values(), client.email, 0)
         added = replace(client, id=self._store.next_id("client"))
         self._store.clients[added.id] = added
         return copy.copy(added)
@@ -242,6 +254,7 @@ class FakeClientRepository(_Repo):
 
     async def save_profile(self, client: Client) -> None:
         self._require_lock(client.id)
+        _unique_email(self._store.clients.values(), client.email, client.id)
         stored = self._store.clients[client.id]
         for name in ("display_name", "email", "first_name", "last_name", "phone", "language"):
             setattr(stored, name, getattr(client, name))
@@ -557,6 +570,11 @@ class FakeInvitationOutbox(_Repo):
         self._store.invitations = [i for i in self._store.invitations if i.client_id != client_id]
 
 
+class FakeEmailAddresses(_Repo):
+    async def hold(self, email: str) -> None:
+        """Nothing to hold: fake transactions run one at a time."""
+
+
 class FakeRateLimits(_Repo):
     async def attempt(self, key: str, limit: int, since: datetime, now: datetime) -> Attempt:
         """Like the SQL adapter: forgets the key's attempts up to `since`, counts one while under the limit."""
@@ -574,6 +592,11 @@ class FakeRateLimits(_Repo):
 
     async def clear(self, key: str) -> None:
         self._store.limit_hits = [h for h in self._store.limit_hits if h[0] != key]
+
+    async def forget_until(self, moment: datetime) -> int:
+        kept = [h for h in self._store.limit_hits if h[1] > moment]
+        forgotten, self._store.limit_hits = len(self._store.limit_hits) - len(kept), kept
+        return forgotten
 
 
 class FakeAuditLog(_Repo):
@@ -595,6 +618,7 @@ class FakeUnitOfWork:
         self.events: list[Event] = []
         self.counsellors: CounsellorRepository = FakeCounsellorRepository(self)
         self.clients: ClientRepository = FakeClientRepository(self)
+        self.emails: EmailAddresses = FakeEmailAddresses(self)
         self.requests: RequestRepository = FakeRequestRepository(self)
         self.history: PrimaryHistoryRepository = FakePrimaryHistoryRepository(self)
         self.settings: SettingsRepository = FakeSettingsRepository(self)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,9 @@ class Deps:
     limits: Limits = field(default_factory=Limits)
     # Counts attempts against the abuse limits; None: in the database, through `uow`.
     throttle: Throttle | None = None
+    # Keys the hashes that name attempt counters (domain.throttling.counter_key). Processes sharing
+    # counters need the same secret: the composition root derives it from STAMM_SECRET_KEY.
+    counter_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
 async def _nothing() -> None:

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from datetime import datetime
 
 from domain import validation
-from domain.errors import BadUserInput, Conflict, Unauthenticated
+from domain.errors import BadUserInput, Unauthenticated
 from domain.events import SessionsEnded
+from domain.limits import REGISTRATION_WINDOW_SECONDS
 from domain.model import AccountStatus, Client, Counsellor, InvitationStatus, Role, StaffRole, Viewer
 from domain.ports import UnitOfWork
-from domain.throttling import count_attempts, network_of, throttle_of
+from domain.throttling import count_attempts, counter_key, network_of, throttle_of
 from domain.use_cases import Deps, hash_password, password_matches
 from domain.use_cases.clients import unused_client_code
 from domain.use_cases.counsellors import NewCounsellor, add_counsellor
+from domain.use_cases.emails import sole_holder
 from domain.use_cases.presence import sign_off
 from domain.visibility import require_authenticated
 
 _BAD_LOGIN = "E-mail or password is wrong."
 # Verified when no account matches, so that a wrong e-mail costs as long as a wrong password.
 _DUMMY_HASH: dict[str, str] = {}
-
-
-def _key(kind: str, value: str) -> str:
-    """A rate-limit key that does not store the e-mail or address itself."""
-    return f"{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
 
 
 def _staff_viewer(counsellor: Counsellor) -> Viewer:
@@ -44,9 +40,11 @@ async def login(deps: Deps, email: str, password: str, address: str | None = Non
     # Bounded although not stored: a NUL or lone surrogate would reach the database and the hash.
     email_address = validation.text(email.lower(), "email", validation.MAX_EMAIL, required=False)
     validation.bounded(password, "password", validation.MAX_PASSWORD)
-    keys = [(_key("login-account", email_address), deps.limits.login_failures_per_account)]
+    keys = [(counter_key(deps, "login-account", email_address), deps.limits.login_failures_per_account)]
     if address:
-        keys.append((_key("login-address", network_of(address)), deps.limits.login_failures_per_address))
+        keys.append(
+            (counter_key(deps, "login-address", network_of(address)), deps.limits.login_failures_per_address)
+        )
     attempts = await count_attempts(deps, keys, deps.limits.login_window_seconds, "Too many failed sign-ins")
     async with deps.uow(write=False) as uow:
         counsellor = await uow.counsellors.by_email(email_address)
@@ -109,8 +107,10 @@ async def register_client(
     if origin:
         # Counted before hashing and kept when the e-mail turns out taken: CONFLICT tells
         # whether an account exists, so those answers are limited too.
-        limit = (_key("register-address", network_of(origin)), deps.limits.registrations_per_address_per_hour)
-        await count_attempts(deps, [limit], 3600, "Too many registrations from this address")
+        key = counter_key(deps, "register-address", network_of(origin))
+        limit = (key, deps.limits.registrations_per_address_per_hour)
+        refusal = "Too many registrations from this address"
+        await count_attempts(deps, [limit], REGISTRATION_WINDOW_SECONDS, refusal)
     now = deps.clock.now()
     client = Client(
         id=0,
@@ -123,9 +123,7 @@ async def register_client(
         created_at=now,
         last_login_at=now,
     )
-    async with deps.uow() as uow:
-        if await uow.clients.by_email(address) or await uow.counsellors.by_email(address):
-            raise Conflict("An account with this e-mail exists.", field="input.email")
+    async with deps.uow() as uow, sole_holder(uow, address, "input.email"):
         client.client_code = await unused_client_code(uow)
         client = await uow.clients.add(client)
         await uow.commit()

@@ -17,6 +17,7 @@ from domain.model import (
 )
 from domain.ports import UnitOfWork
 from domain.use_cases import Deps, audit
+from domain.use_cases.emails import sole_holder
 from domain.use_cases.routing import make_primary
 from domain.visibility import (
     not_found,
@@ -72,14 +73,6 @@ def apply_profile(client: Client, profile: ClientProfile) -> None:
         client.language = validation.language(profile.language, "input.language")
 
 
-async def _email_free(uow: UnitOfWork, email: str | None, client_id: int = 0) -> None:
-    if email is None:
-        return
-    owner = await uow.clients.by_email(email)
-    if (owner is not None and owner.id != client_id) or await uow.counsellors.by_email(email):
-        raise Conflict("An account with this e-mail exists.", field="input.email")
-
-
 async def create_client(
     deps: Deps, viewer: Viewer, profile: ClientProfile, primary_counsellor_id: int | None
 ) -> Client:
@@ -93,11 +86,11 @@ async def create_client(
     client = Client(id=0, client_code="", display_name="", created_at=now)
     apply_profile(client, profile)
     async with deps.uow() as uow:
-        await _email_free(uow, client.email)
         if primary_counsellor_id is not None:
             await _active_counsellor(uow, primary_counsellor_id, "input.primaryCounsellorId")
         client.client_code = await unused_client_code(uow)
-        client = await uow.clients.add(client)
+        async with sole_holder(uow, client.email, "input.email"):
+            client = await uow.clients.add(client)
         if primary_counsellor_id is not None:
             await make_primary(
                 uow, client, primary_counsellor_id, AssignmentSource.MANUAL, now, changed_by_id=me
@@ -142,8 +135,10 @@ async def update_client_profile(deps: Deps, viewer: Viewer, client_id: int, prof
     async with deps.uow() as uow:
         client = await _unerased_client(uow, viewer, client_id, "input.id")
         apply_profile(client, profile)
-        await _email_free(uow, client.email, client.id)
-        await uow.clients.save_profile(client)
+        # Only an address being set is held: other profile edits wait for nobody.
+        changed = client.email if profile.email is not None else None
+        async with sole_holder(uow, changed, "input.email", client.id):
+            await uow.clients.save_profile(client)
         await uow.commit()
     return client
 

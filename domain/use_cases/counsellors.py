@@ -6,11 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from domain import validation
-from domain.errors import BadUserInput, Conflict
+from domain.errors import BadUserInput
 from domain.events import CounsellorStateChanged, Event, SessionsEnded
 from domain.model import Counsellor, MailAvailability, OnlineStatus, Settings, StaffRole, Viewer
 from domain.ports import UnitOfWork
 from domain.use_cases import Deps, hash_password
+from domain.use_cases.emails import sole_holder
 from domain.visibility import (
     acting_counsellor,
     not_found,
@@ -77,9 +78,8 @@ async def add_counsellor(deps: Deps, new: NewCounsellor, prefix: str = "") -> Co
         ),
     )
     async with deps.uow() as uow:
-        if await uow.counsellors.by_email(email) or await uow.clients.by_email(email):
-            raise Conflict("An account with this e-mail exists.", field=f"{prefix}email")
-        counsellor = await uow.counsellors.add(counsellor)
+        async with sole_holder(uow, email, f"{prefix}email"):
+            counsellor = await uow.counsellors.add(counsellor)
         uow.record(CounsellorStateChanged(counsellor))
         await uow.commit()
     return counsellor

@@ -6,7 +6,7 @@ import pytest
 
 from domain.use_cases import Deps
 from domain.use_cases.routing import Dispatcher
-from tests.fakes import FakeUnitOfWorkFactory, FixedClock, PlainHasher, settling
+from tests.fakes import COUNTER_SECRET, FakeUnitOfWorkFactory, FixedClock, PlainHasher, settling
 
 
 @pytest.fixture
@@ -21,6 +21,6 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def deps(factory: FakeUnitOfWorkFactory, clock: FixedClock) -> Deps:
-    deps = Deps(uow=factory, clock=clock, hasher=PlainHasher())
+    deps = Deps(uow=factory, clock=clock, hasher=PlainHasher(), counter_secret=COUNTER_SECRET)
     deps.dispatch = settling(Dispatcher(deps))
     return deps
