@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import io
 import os
-import socket
 import sys
 import threading
 import time
@@ -45,9 +44,10 @@ from bootstrap.config import Config
 from bootstrap.wiring import create_app
 from graph.auth import Argon2Hasher
 from tests.support.feeds import EVENT_TIMEOUT, Feed, subscribed
+from tests.support.server import free_port
 from tests.support.waiting import eventually
 
-__all__ = ["EVENT_TIMEOUT", "Feed"]  # re-exported for the e2e, faults and security tests
+__all__ = ["EVENT_TIMEOUT", "Feed", "free_port"]  # re-exported for the e2e, faults and security tests
 
 ADMIN_EMAIL = "admin@e2e.test"
 ADMIN_PASSWORD = "admin-password-e2e-1"
@@ -57,13 +57,6 @@ BUS_CHANNEL = "stamm.events"
 # Bounds a failure only: uvicorn waits up to 5 s for open connections, then the app's lifespan
 # shutdown must end by itself (uvicorn waits for it without limit).
 SHUTDOWN_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def unique_email(prefix: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.support import free_port
-from tests.faults.support import RedisServer
+from tests.faults.support import RedisServer, SilentListener
 
 
 @pytest.fixture
@@ -22,3 +22,10 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.kill()
+
+
+@pytest.fixture
+def silent_redis() -> Iterator[SilentListener]:
+    """A loopback port that accepts connections and never answers (a hung or overloaded Redis)."""
+    with SilentListener() as listener:
+        yield listener

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -122,3 +124,36 @@ async def request_once(
         if found["status"] == status or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.05)
+
+
+class SilentListener:
+    """Accepts TCP connections on a loopback port and never reads or writes a byte."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self._accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def connections(self) -> int:
+        return len(self._accepted)
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):  # the socket closed: stop
+            while True:
+                self._accepted.append(self._socket.accept()[0])
+
+    def __enter__(self) -> SilentListener:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._socket.close()
+        for accepted in self._accepted:
+            accepted.close()
+        self._thread.join(5)

@@ -9,9 +9,6 @@ event waits.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +26,7 @@ from tests.e2e.support import (
     stop_server,
     submit,
 )
-from tests.faults.support import app_config, request_once
+from tests.faults.support import SilentListener, app_config, request_once
 
 # What a hung bus may add to a request, at most.
 BOUND_SECONDS = 0.1
@@ -41,45 +38,6 @@ PARALLEL = 30
 SET_ONLINE = """
 mutation ($status: OnlineStatus!, $id: ID) { setOnlineStatus(status: $status, counsellorId: $id) { id } }"""
 CLOSE = "mutation ($id: ID!) { closeRequest(id: $id) { id status } }"
-
-
-class SilentListener:
-    """Accepts TCP connections on a loopback port and never reads or writes a byte."""
-
-    def __init__(self) -> None:
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        self._accepted: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def connections(self) -> int:
-        return len(self._accepted)
-
-    def _accept(self) -> None:
-        with contextlib.suppress(OSError):  # the socket closed: stop
-            while True:
-                self._accepted.append(self._socket.accept()[0])
-
-    def __enter__(self) -> SilentListener:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._socket.close()
-        for accepted in self._accepted:
-            accepted.close()
-        self._thread.join(5)
-
-
-@pytest.fixture
-def silent_redis() -> Iterator[SilentListener]:
-    with SilentListener() as listener:
-        yield listener
 
 
 @pytest.fixture

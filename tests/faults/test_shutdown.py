@@ -7,48 +7,29 @@ that does not end, or a bus that waits on Redis, hangs the whole process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from domain.events import StateMayBeStale
 from domain.stopping import cancel_and_wait
 from persistence.event_bus import EventBus
 from tests.e2e.support import free_port, start_server, stop_server
-from tests.faults.support import RedisServer, app_config
+from tests.faults.support import RedisServer, SilentListener, app_config
 
 # The bus gives up on Redis after 2 s (connect, handshake, publish); this leaves slack for a loaded machine.
 PROMPTLY = 10.0
 
 
-@contextlib.asynccontextmanager
-async def _silent_redis() -> AsyncIterator[str]:
-    """A loopback port that accepts connections and never answers (a hung or overloaded Redis)."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.close()
-        for writer in held:
-            writer.close()
-
-
-async def test_a_bus_starts_and_stops_promptly_while_redis_never_answers() -> None:
-    async with _silent_redis() as url:
-        bus = EventBus(url)
+async def test_a_bus_starts_and_stops_promptly_while_redis_never_answers(
+    silent_redis: SilentListener,
+) -> None:
+    bus = EventBus(silent_redis.url)
+    async with asyncio.timeout(PROMPTLY):
+        await bus.connect()
+    assert not bus.healthy
+    async with bus.subscribe():
         async with asyncio.timeout(PROMPTLY):
-            await bus.connect()
-        assert not bus.healthy
-        async with bus.subscribe():
-            async with asyncio.timeout(PROMPTLY):
-                await bus.disconnect()
+            await bus.disconnect()
 
 
 async def test_a_bus_stops_promptly_while_redis_is_down(redis_server: RedisServer) -> None:
