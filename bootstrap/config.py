@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from bootstrap.settings import Settings, load_settings
 from domain.limits import Limits
+from domain.monitoring import DEFAULT_MIN_CELL
 from graph.hardening import ApiLimits
 
 
@@ -42,6 +43,8 @@ class Config:
     api: ApiLimits = field(default_factory=ApiLimits)
     # Empty: derived from the database (bus_channel_for), so deployments sharing a Redis stay apart.
     bus_channel: str = ""
+    # Monitoring statistics withhold smaller cells.
+    monitoring_min_cell: int = DEFAULT_MIN_CELL
 
     @classmethod
     def from_env(cls) -> Config:
@@ -71,6 +74,7 @@ class Config:
             limits=settings.limits(),
             api=settings.api_limits(),
             bus_channel=settings.bus_channel,
+            monitoring_min_cell=settings.monitoring_min_cell,
         )
 
     def event_channel(self) -> str:

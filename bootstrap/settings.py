@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from domain.limits import Limits
+from domain.monitoring import DEFAULT_MIN_CELL
 from graph.hardening import ApiLimits
 from persistence.migrate import DEFAULT_DATABASE_URL
 
@@ -204,6 +205,13 @@ class Settings(BaseSettings):
         "STAMM_LIMIT_REGISTRATIONS_PER_ADDRESS_PER_HOUR",
         "self-registrations per address and hour",
         gt=0,
+    )
+    monitoring_min_cell: int = _setting(
+        DEFAULT_MIN_CELL,
+        "STAMM_MONITORING_MIN_CELL",
+        "monitoring statistics withhold a cell of fewer contacts or clients than this (so no person "
+        "can be singled out)",
+        ge=2,
     )
 
     @field_validator("allowed_origins", mode="before")

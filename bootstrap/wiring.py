@@ -81,6 +81,7 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
         limits=config.limits,
         throttle=throttle,
         counter_secret=counter_secret(config.secret_key),
+        monitoring_min_cell=config.monitoring_min_cell,
     )
     dispatcher = Dispatcher(deps)
     deps.dispatch = dispatcher.request

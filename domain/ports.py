@@ -23,6 +23,8 @@ from domain.model import (
     Settings,
     Viewer,
 )
+from domain.monitoring import ContactCount, MonitoringEntry, MonitoringTopic
+from domain.notes import Note
 
 T = TypeVar("T")
 
@@ -274,6 +276,54 @@ class InvitationOutbox(Protocol):
     async def erase_for(self, client_id: int) -> None: ...
 
 
+class NoteRepository(Protocol):
+    """Notes of the client folder; texts are encrypted at rest."""
+
+    async def add(self, note: Note) -> Note: ...
+    async def get(self, note_id: int) -> Note | None: ...
+    async def lock(self, note_id: int) -> Note | None:
+        """Load the note and hold its row until commit."""
+
+    async def set_text(self, note_id: int, text: str, edited_at: datetime) -> bool:
+        """Write only text and edited time; False when the note is gone."""
+
+    async def delete(self, note_id: int) -> bool: ...
+    async def page_of_client(self, client_id: int, first: int, after: str | None) -> Page[Note]:
+        """Newest first."""
+
+    async def erase_for(self, client_id: int) -> int:
+        """Delete every note on the client; how many."""
+
+
+class MonitoringRepository(Protocol):
+    """The topic catalogue and the documented contacts; outcome and note are encrypted at rest."""
+
+    async def topics(self) -> list[MonitoringTopic]: ...
+    async def add_topic(self, topic: MonitoringTopic) -> MonitoringTopic: ...
+    async def lock_topic(self, topic_id: int) -> MonitoringTopic | None: ...
+    async def update_topic(self, topic: MonitoringTopic) -> None:
+        """Write name and active of a topic locked by `lock_topic` in this transaction."""
+
+    async def add_entry(self, entry: MonitoringEntry) -> MonitoringEntry: ...
+    async def get_entry(self, entry_id: int) -> MonitoringEntry | None: ...
+    async def lock_entry(self, entry_id: int) -> MonitoringEntry | None:
+        """Load the entry and hold its row until commit."""
+
+    async def update_entry(self, entry: MonitoringEntry) -> None:
+        """Write what an update may change (time, channel, duration, topics, outcome, note) of an
+        entry locked by `lock_entry` in this transaction."""
+
+    async def delete_entry(self, entry_id: int) -> bool: ...
+    async def page_of_client(self, client_id: int, first: int, after: str | None) -> Page[MonitoringEntry]:
+        """Newest contact first."""
+
+    async def erase_texts(self, client_id: int) -> int:
+        """Remove outcome and note of every entry of the client; how many entries."""
+
+    async def counts(self, start: datetime, end: datetime, by_counsellor: bool) -> list[ContactCount]:
+        """Contacts from `start` until before `end`, by month (UTC), channel, topic (and counsellor)."""
+
+
 class UnitOfWork(Protocol):
     """One transaction. Events recorded here are published only after commit."""
 
@@ -287,6 +337,8 @@ class UnitOfWork(Protocol):
     outbox: InvitationOutbox
     limits: RateLimitRepository
     audit: AuditLog
+    notes: NoteRepository
+    monitoring: MonitoringRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

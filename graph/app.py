@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket
 
 from graph.access_log import AccessLog
 from graph.context import AppState, Context
+from graph.exports import monitoring_export
 from graph.hardening import ApiLimits, BodySizeLimit
 from graph.schema import build_schema
 from graph.transport import CleanGraphQL
@@ -64,6 +65,7 @@ def build_app(
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/exports/monitoring.csv", monitoring_export(state), methods=["GET"]),
         ],
         lifespan=lifespan,
         middleware=[Middleware(AccessLog), Middleware(BodySizeLimit, max_bytes=api.max_body_bytes)],

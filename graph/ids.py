@@ -9,7 +9,15 @@ import strawberry
 
 from domain.errors import BadUserInput, NotFound
 
-KINDS = ("Counsellor", "Client", "Request", "PrimaryCounsellorChange")
+KINDS = (
+    "Counsellor",
+    "Client",
+    "Request",
+    "PrimaryCounsellorChange",
+    "Note",
+    "MonitoringTopic",
+    "MonitoringEntry",
+)
 
 
 def encode(kind: str, row_id: int) -> strawberry.ID:

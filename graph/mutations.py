@@ -11,6 +11,7 @@ from domain.use_cases.clients import ClientProfile
 from domain.use_cases.counsellors import CounsellorUpdate, NewCounsellor
 from graph import enums, ids
 from graph.context import GraphInfo
+from graph.folder_resolvers import FolderMutations
 from graph.inputs import (
     ChangePrimaryCounsellorInput,
     CreateClientInput,
@@ -42,7 +43,7 @@ def _profile(i: CreateClientInput | UpdateClientProfileInput) -> ClientProfile:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(FolderMutations):
     @strawberry.mutation
     async def login(self, info: GraphInfo, email: str, password: str) -> Session:
         found = await accounts.login(info.context.deps, email, password, info.context.address)

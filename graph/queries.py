@@ -15,6 +15,7 @@ from domain.use_cases.availability import AvailabilityView
 from domain.visibility import require_authenticated, require_staff
 from graph import ids
 from graph.context import GraphInfo
+from graph.folder_resolvers import FolderQueries
 from graph.inputs import ClientFilter, CounsellorFilter, RequestFilter
 from graph.paging import page_size
 from graph.types.audit import AuditEntryConnection, audit_connection
@@ -61,7 +62,7 @@ def _client_query(viewer_id: int | None, f: ClientFilter | None) -> ClientQuery:
 
 
 @strawberry.type
-class Query:
+class Query(FolderQueries):
     @strawberry.field(description="Null when anonymous.")
     async def me(self, info: GraphInfo) -> Viewer | None:
         viewer = await info.context.viewer()

@@ -17,6 +17,8 @@ from graph.queries import Query
 from graph.subscriptions import Subscription
 from graph.types.client import Client
 from graph.types.counsellor import Counsellor
+from graph.types.monitoring import MonitoringEntry, MonitoringTopic
+from graph.types.note import Note
 from graph.types.request import Request
 
 log = logging.getLogger("stamm.graphql")
@@ -50,7 +52,7 @@ def build_schema(limits: ApiLimits | None = None, **options: Any) -> StammSchema
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Counsellor, Client, Request],
+        types=[Counsellor, Client, Request, Note, MonitoringTopic, MonitoringEntry],
         extensions=extensions,
         **options,
     )

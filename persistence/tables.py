@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from domain.monitoring import MAX_OUTCOME, MAX_TOPIC_NAME
 from domain.validation import (
     MAX_IDEMPOTENCY_KEY,
     MAX_LANGUAGE,
@@ -228,4 +229,54 @@ audit_log = Table(
     Column("subject_type", String(32), nullable=False),
     Column("subject_id", Integer, nullable=False),
     Column("detail", Text),
+)
+
+# The client folder: notes and monitoring (texts encrypted; see persistence.crypto).
+
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("author_id", Integer, ForeignKey("counsellors.id")),
+    # Encrypted: a note of MAX_NOTE characters takes up to stored_length(MAX_NOTE).
+    Column("text", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("edited_at", UtcDateTime),
+    Index("ix_notes_client", "client_id", "id"),
+)
+
+monitoring_topics = Table(
+    "monitoring_topics",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(MAX_TOPIC_NAME), nullable=False),
+    Column("parent_id", Integer, ForeignKey("monitoring_topics.id")),
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+monitoring_entries = Table(
+    "monitoring_entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    Column("counsellor_id", Integer, ForeignKey("counsellors.id")),
+    Column("contact_at", UtcDateTime, nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("duration_minutes", Integer, nullable=False),
+    # Encrypted, like the note.
+    Column("outcome", String(stored_length(MAX_OUTCOME))),
+    Column("note", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("duration_minutes > 0", name="duration"),
+    Index("ix_monitoring_entries_client", "client_id", "contact_at", "id"),
+    Index("ix_monitoring_entries_contact", "contact_at"),
+)
+
+monitoring_entry_topics = Table(
+    "monitoring_entry_topics",
+    metadata,
+    Column("entry_id", Integer, ForeignKey("monitoring_entries.id"), primary_key=True),
+    Column("topic_id", Integer, ForeignKey("monitoring_topics.id"), primary_key=True),
+    Index("ix_monitoring_entry_topics_topic", "topic_id", "entry_id"),
 )

@@ -18,6 +18,8 @@ from domain.ports import (
     CounsellorRepository,
     EmailAddresses,
     InvitationOutbox,
+    MonitoringRepository,
+    NoteRepository,
     PrimaryHistoryRepository,
     RateLimitRepository,
     RequestRepository,
@@ -30,6 +32,7 @@ from persistence.counsellor_repository import SqlCounsellorRepository
 from persistence.crypto import TextCipher
 from persistence.database import Engines
 from persistence.email_addresses import SqlEmailAddresses
+from persistence.folder_repositories import SqlMonitoringRepository, SqlNoteRepository
 from persistence.request_repository import SqlRequestRepository
 from persistence.small_repositories import (
     SqlAuditLog,
@@ -61,6 +64,8 @@ class SqlUnitOfWork:
     outbox: InvitationOutbox
     limits: RateLimitRepository
     audit: AuditLog
+    notes: NoteRepository
+    monitoring: MonitoringRepository
 
     def __init__(
         self, engine: AsyncEngine, publish: Publish, cipher: TextCipher, slots: asyncio.Semaphore
@@ -114,6 +119,8 @@ class SqlUnitOfWork:
         self.outbox = SqlInvitationOutbox(conn)
         self.limits = SqlRateLimits(conn)
         self.audit = SqlAuditLog(conn)
+        self.notes = SqlNoteRepository(conn, self._cipher)
+        self.monitoring = SqlMonitoringRepository(conn, self._cipher)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -34,6 +34,8 @@ from domain.model import (
     StaffRole,
     Viewer,
 )
+from domain.monitoring import ContactCount, MonitoringEntry, MonitoringTopic
+from domain.notes import Note
 from domain.policy import choice_key, free_on, may_take
 from domain.ports import (
     Attempt,
@@ -43,6 +45,8 @@ from domain.ports import (
     CounsellorRepository,
     EmailAddresses,
     InvitationOutbox,
+    MonitoringRepository,
+    NoteRepository,
     Page,
     PrimaryHistoryRepository,
     RateLimitRepository,
@@ -77,6 +81,9 @@ class Store:
     invitations: list[Invitation] = field(default_factory=list)
     limit_hits: list[tuple[str, datetime, int]] = field(default_factory=list)  # (key, at, id)
     audit: list[AuditEntry] = field(default_factory=list)
+    notes: dict[int, Note] = field(default_factory=dict)
+    topics: dict[int, MonitoringTopic] = field(default_factory=dict)
+    entries: dict[int, MonitoringEntry] = field(default_factory=dict)
     last_ids: dict[str, int] = field(default_factory=dict)
 
     def next_id(self, table: str) -> int:
@@ -608,6 +615,121 @@ class FakeAuditLog(_Repo):
         return _page(sorted(self._store.audit, key=lambda e: -e.id), lambda e: e.id, first, after)
 
 
+class FakeNoteRepository(_Repo):
+    async def add(self, note: Note) -> Note:
+        added = replace(note, id=self._store.next_id("note"))
+        self._store.notes[added.id] = added
+        return copy.copy(added)
+
+    async def get(self, note_id: int) -> Note | None:
+        found = self._store.notes.get(note_id)
+        return copy.copy(found) if found else None
+
+    async def lock(self, note_id: int) -> Note | None:
+        return await self.get(note_id)
+
+    async def set_text(self, note_id: int, text: str, edited_at: datetime) -> bool:
+        found = self._store.notes.get(note_id)
+        if found is None:
+            return False
+        found.text, found.edited_at = text, edited_at
+        return True
+
+    async def delete(self, note_id: int) -> bool:
+        return self._store.notes.pop(note_id, None) is not None
+
+    async def page_of_client(self, client_id: int, first: int, after: str | None) -> Page[Note]:
+        rows = sorted(
+            (n for n in self._store.notes.values() if n.client_id == client_id), key=lambda n: -n.id
+        )
+        return _page([copy.copy(n) for n in rows], lambda n: n.id, first, after)
+
+    async def erase_for(self, client_id: int) -> int:
+        gone = [i for i, n in self._store.notes.items() if n.client_id == client_id]
+        for note_id in gone:
+            del self._store.notes[note_id]
+        return len(gone)
+
+
+class FakeMonitoringRepository(_Repo):
+    async def topics(self) -> list[MonitoringTopic]:
+        return [copy.copy(t) for t in sorted(self._store.topics.values(), key=lambda t: t.id)]
+
+    async def add_topic(self, topic: MonitoringTopic) -> MonitoringTopic:
+        added = replace(topic, id=self._store.next_id("topic"))
+        self._store.topics[added.id] = added
+        return copy.copy(added)
+
+    async def lock_topic(self, topic_id: int) -> MonitoringTopic | None:
+        self._locked.add(-topic_id)  # topics and entries share the lock set: topics negative
+        found = self._store.topics.get(topic_id)
+        return copy.copy(found) if found else None
+
+    async def update_topic(self, topic: MonitoringTopic) -> None:
+        self._require_lock(-topic.id)
+        stored = self._store.topics[topic.id]
+        stored.name, stored.active = topic.name, topic.active
+
+    async def add_entry(self, entry: MonitoringEntry) -> MonitoringEntry:
+        added = replace(entry, id=self._store.next_id("entry"), topic_ids=tuple(sorted(entry.topic_ids)))
+        self._store.entries[added.id] = added
+        return copy.copy(added)
+
+    async def get_entry(self, entry_id: int) -> MonitoringEntry | None:
+        found = self._store.entries.get(entry_id)
+        return copy.copy(found) if found else None
+
+    async def lock_entry(self, entry_id: int) -> MonitoringEntry | None:
+        self._locked.add(entry_id)
+        return await self.get_entry(entry_id)
+
+    async def update_entry(self, entry: MonitoringEntry) -> None:
+        self._require_lock(entry.id)
+        stored = self._store.entries[entry.id]
+        self._store.entries[entry.id] = replace(
+            entry,
+            client_id=stored.client_id,
+            counsellor_id=stored.counsellor_id,
+            created_at=stored.created_at,
+            topic_ids=tuple(sorted(entry.topic_ids)),
+        )
+
+    async def delete_entry(self, entry_id: int) -> bool:
+        return self._store.entries.pop(entry_id, None) is not None
+
+    async def page_of_client(self, client_id: int, first: int, after: str | None) -> Page[MonitoringEntry]:
+        rows = [copy.copy(e) for e in self._store.entries.values() if e.client_id == client_id]
+        rows.sort(key=lambda e: (e.contact_at, e.id), reverse=True)
+        return _page(rows, lambda e: e.id, first, after)
+
+    async def erase_texts(self, client_id: int) -> int:
+        erased = 0
+        for entry in self._store.entries.values():
+            if entry.client_id == client_id:
+                entry.outcome = entry.note = None
+                erased += 1
+        return erased
+
+    async def counts(self, start: datetime, end: datetime, by_counsellor: bool) -> list[ContactCount]:
+        """Like the SQL: grouped by month (UTC), channel, topic (and counsellor)."""
+        groups: dict[tuple[Any, ...], list[MonitoringEntry]] = {}
+        for entry in self._store.entries.values():
+            if not start <= entry.contact_at < end:
+                continue
+            for topic_id in entry.topic_ids:
+                key = (
+                    entry.contact_at.astimezone(UTC).strftime("%Y-%m"),
+                    entry.channel,
+                    topic_id,
+                    entry.counsellor_id if by_counsellor else None,
+                )
+                groups.setdefault(key, []).append(entry)
+        return [
+            ContactCount(*key, contacts=len(found), clients=len({e.client_id for e in found}))
+            for key, found in groups.items()
+        ]
+
+
 class FakeUnitOfWork:
     """One transaction over a private copy of the shared store."""
 
@@ -626,6 +748,8 @@ class FakeUnitOfWork:
         self.outbox: InvitationOutbox = FakeInvitationOutbox(self)
         self.limits: RateLimitRepository = FakeRateLimits(self)
         self.audit: AuditLog = FakeAuditLog(self)
+        self.notes: NoteRepository = FakeNoteRepository(self)
+        self.monitoring: MonitoringRepository = FakeMonitoringRepository(self)
 
     async def __aenter__(self) -> FakeUnitOfWork:
         self.store = copy.deepcopy(self.factory.store)

@@ -27,6 +27,8 @@ class Deps:
     # Keys the hashes that name attempt counters (domain.throttling.counter_key). Processes sharing
     # counters need the same secret: the composition root derives it from STAMM_SECRET_KEY.
     counter_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    # Monitoring statistics withhold cells of fewer contacts or clients (STAMM_MONITORING_MIN_CELL).
+    monitoring_min_cell: int = 5
 
 
 async def _nothing() -> None:

@@ -53,6 +53,7 @@ async def export_client_data(deps: Deps, viewer: Viewer, client_id: int) -> dict
         requests = await uow.requests.of_client(client_id)
         history = (await uow.history.for_clients([client_id]))[client_id]
         invitations = await uow.outbox.of_client(client_id)
+        folder = await _folder(uow, client_id)
         await audit.record(uow, deps, viewer, "CLIENT_EXPORTED", "Client", client_id)
         await uow.commit()
     return {
@@ -61,6 +62,21 @@ async def export_client_data(deps: Deps, viewer: Viewer, client_id: int) -> dict
         "requests": [_plain(r) for r in requests],
         "primaryCounsellorHistory": [_plain(c) for c in history],
         "invitations": [_plain(i) for i in invitations],
+        **folder,
+    }
+
+
+# Exports read the whole folder at once; a folder is a few hundred records at most.
+FOLDER_EXPORT_LIMIT = 100_000
+
+
+async def _folder(uow: UnitOfWork, client_id: int) -> dict[str, Any]:
+    """The client folder's notes and documented contacts (oldest first)."""
+    notes = await uow.notes.page_of_client(client_id, FOLDER_EXPORT_LIMIT, None)
+    entries = await uow.monitoring.page_of_client(client_id, FOLDER_EXPORT_LIMIT, None)
+    return {
+        "notes": [_plain(n) for _, n in reversed(notes.items)],
+        "monitoringEntries": [_plain(e) for _, e in reversed(entries.items)],
     }
 
 
@@ -92,6 +108,9 @@ async def erase_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
         await _cancel_open_requests(uow, client_id, now)
         await uow.requests.erase_texts(client_id)
         await uow.outbox.erase_for(client_id)
+        # The folder: notes go; documented contacts stay as anonymous counts without their texts.
+        await uow.notes.erase_for(client_id)
+        await uow.monitoring.erase_texts(client_id)
         if client.primary_counsellor_id is not None:
             await make_primary(uow, client, None, AssignmentSource.MANUAL, now, me, "client data erased")
         _pseudonymise(client, now)

@@ -9,7 +9,7 @@ import strawberry
 
 from domain import model
 from domain.ports import ClientQuery, Page, RequestQuery
-from domain.use_cases import reads
+from domain.use_cases import monitoring, notes, reads
 from domain.visibility import ClientView, checked_client_view
 from graph import enums, ids
 from graph.context import GraphInfo
@@ -19,6 +19,8 @@ from graph.types.node import Node
 
 if TYPE_CHECKING:
     from graph.types.history import PrimaryCounsellorChange
+    from graph.types.monitoring import MonitoringEntryConnection
+    from graph.types.note import NoteConnection
     from graph.types.request import RequestConnection
 
 
@@ -111,6 +113,31 @@ class Client(Node):
             return request_connection_of(page, self.viewer, after)
         query = RequestQuery(client_id=self.view.id)
         return await request_connection(info, self.viewer, query, first, after)
+
+    @strawberry.field(description="Staff: notes on this client, newest first; null for clients.")
+    async def notes(
+        self, info: GraphInfo, first: int | None = None, after: str | None = None
+    ) -> Annotated[NoteConnection, strawberry.lazy("graph.types.note")] | None:
+        from graph.types.note import note_connection  # notes refer back to their client
+
+        if self.view.details is None or not self.viewer.is_staff:
+            return None
+        page = await notes.notes_of_client(
+            info.context.deps, self.viewer, self.view.id, page_size(first), after
+        )
+        return None if page is None else note_connection(page, self.viewer, after)
+
+    @strawberry.field(description="Staff: documented counselling contacts, newest first; null for clients.")
+    async def monitoring_entries(
+        self, info: GraphInfo, first: int | None = None, after: str | None = None
+    ) -> Annotated[MonitoringEntryConnection, strawberry.lazy("graph.types.monitoring")] | None:
+        from graph.types.monitoring import entry_connection  # entries refer back to their client
+
+        if self.view.details is None or not self.viewer.is_staff:
+            return None
+        size = page_size(first)
+        found = await monitoring.entries_of_client(info.context.deps, self.viewer, self.view.id, size, after)
+        return None if found is None else entry_connection(*found, self.viewer, after)
 
 
 async def client_and_holders(
