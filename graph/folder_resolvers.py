@@ -8,6 +8,7 @@ from typing import Annotated
 
 import strawberry
 
+from domain.model import Viewer
 from domain.use_cases import monitoring, notes
 from domain.use_cases.monitoring import EntryInput
 from graph import ids
@@ -21,6 +22,7 @@ from graph.folder_inputs import (
     UpdateMonitoringTopicInput,
 )
 from graph.types.monitoring import MonitoringEntry, MonitoringStatisticsRow, MonitoringTopic
+from graph.types.node import Node
 from graph.types.note import Note
 
 
@@ -28,6 +30,19 @@ def _topic_ids(given: list[strawberry.ID] | None) -> list[int] | None:
     if given is None:
         return None
     return [ids.decode(t, "MonitoringTopic", "input.topicIds") for t in given]
+
+
+async def folder_node(info: GraphInfo, viewer: Viewer, kind: str, row_id: int) -> Node | None:
+    """What `node(id)` finds of the client folder; None for another kind."""
+    deps = info.context.deps
+    if kind == "Note":
+        return Note.of(await notes.get_note(deps, viewer, row_id), viewer)
+    if kind == "MonitoringEntry":
+        entry, catalogue = await monitoring.get_monitoring_entry(deps, viewer, row_id)
+        return MonitoringEntry.of(entry, catalogue, viewer)
+    if kind == "MonitoringTopic":
+        return MonitoringTopic.of(*await monitoring.get_monitoring_topic(deps, viewer, row_id))
+    return None
 
 
 @strawberry.type

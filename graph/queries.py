@@ -15,7 +15,7 @@ from domain.use_cases.availability import AvailabilityView
 from domain.visibility import require_authenticated, require_staff
 from graph import ids
 from graph.context import GraphInfo
-from graph.folder_resolvers import FolderQueries
+from graph.folder_resolvers import FolderQueries, folder_node
 from graph.inputs import ClientFilter, CounsellorFilter, RequestFilter
 from graph.paging import page_size
 from graph.types.audit import AuditEntryConnection, audit_connection
@@ -80,6 +80,8 @@ class Query(FolderQueries):
             return Client.checked(await clients.get_client(deps, viewer, row_id), viewer)
         if kind == "Request":
             return Request.of(await requests.get_request(deps, viewer, row_id), viewer)
+        if (found := await folder_node(info, viewer, kind, row_id)) is not None:
+            return found
         raise NotFound("id names nothing that node() finds.", field="id")
 
     @strawberry.field

@@ -229,3 +229,26 @@ async def monitoring_statistics(
         counsellors = await uow.counsellors.get_many(ids) if by_counsellor else {}
     cells = suppressed_cells(counts, deps.monitoring_min_cell)
     return MonitoringReport(start, end, cells, catalogue, counsellors)
+
+
+async def get_monitoring_entry(
+    deps: Deps, viewer: Viewer, entry_id: int
+) -> tuple[MonitoringEntry, Catalogue]:
+    """One documented contact, for staff who see its client; NOT_FOUND for everyone else."""
+    require_staff(viewer)
+    async with deps.uow(write=False) as uow:
+        entry = await uow.monitoring.get_entry(entry_id)
+        if entry is None:
+            raise not_found("MonitoringEntry")
+        await visible_client(uow, viewer, entry.client_id)
+        return entry, await _catalogue(uow)
+
+
+async def get_monitoring_topic(
+    deps: Deps, viewer: Viewer, topic_id: int
+) -> tuple[MonitoringTopic, Catalogue]:
+    """One topic of the catalogue, for staff."""
+    catalogue = await monitoring_topics(deps, viewer)
+    if topic_id not in catalogue.topics:
+        raise not_found("MonitoringTopic")
+    return catalogue.topics[topic_id], catalogue

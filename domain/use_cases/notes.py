@@ -80,3 +80,14 @@ async def notes_of_client(
         except NotFound:
             return None
         return await uow.notes.page_of_client(client_id, first, after)
+
+
+async def get_note(deps: Deps, viewer: Viewer, note_id: int) -> Note:
+    """One note, for staff who see its client; NOT_FOUND for everyone else."""
+    require_staff(viewer)
+    async with deps.uow(write=False) as uow:
+        note = await uow.notes.get(note_id)
+        if note is None:
+            raise not_found("Note")
+        await visible_client(uow, viewer, note.client_id)
+    return note

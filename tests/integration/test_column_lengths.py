@@ -15,7 +15,9 @@ from sqlalchemy import String, inspect
 from sqlalchemy.engine import Connection
 
 from domain import model
+from domain import monitoring as mon
 from domain import validation as v
+from domain.notes import MAX_NOTE
 from graph.auth import Argon2Hasher
 from persistence import rows
 from persistence.crypto import TextCipher, stored_length
@@ -66,6 +68,11 @@ WORST_CASE: dict[tuple[str, str], int] = {
     ("primary_counsellor_changes", "source"): _longest(model.AssignmentSource),
     ("primary_counsellor_changes", "reason"): v.MAX_REASON,
     ("invitation_outbox", "email"): v.MAX_EMAIL,
+    ("notes", "text"): stored_length(MAX_NOTE),
+    ("monitoring_topics", "name"): mon.MAX_TOPIC_NAME,
+    ("monitoring_entries", "channel"): _longest(model.Channel),
+    ("monitoring_entries", "outcome"): stored_length(mon.MAX_OUTCOME),
+    ("monitoring_entries", "note"): stored_length(mon.MAX_ENTRY_NOTE),
 }
 
 # Columns only the service's own code fills, never with user text (and why they fit).

@@ -7,6 +7,7 @@ The rules:
 - KEPT: kept in a redacted client (id, client code, display name, the states that cannot be null).
 - SEEN: null, or empty for a list, in a redacted client: only who may see the client reads it.
 - VISIBLE: a nullable link to a client, null for whoever may not see that client.
+- FOLDER: the client folder (notes, monitoring): null for clients, and in a redacted client.
 
 `reachable_fields()` walks the served schema: a field or type without a rule here fails the suite.
 """
@@ -26,6 +27,7 @@ STAFF = "staff"
 KEPT = "kept"
 SEEN = "seen"
 VISIBLE = "visible"
+FOLDER = "folder"
 
 
 def rules(**fields_by_rule: str) -> dict[str, str]:
@@ -50,6 +52,7 @@ FIELD_RULES: dict[str, dict[str, str]] = {
         kept="id clientCode displayName invitationStatus accountStatus createdAt",
         seen="email firstName lastName phone language lastLoginAt primaryCounsellor "
         "primaryCounsellorHistory requests",
+        folder="notes monitoringEntries",
     ),
     "PrimaryCounsellorChange": rules(
         anyone="id client previousCounsellor newCounsellor source changedAt", staff="changedBy reason"
@@ -78,6 +81,17 @@ FIELD_RULES: dict[str, dict[str, str]] = {
         anyone="fallbackCounsellor primaryChatWaitSeconds presenceTimeoutSeconds acceptTimeoutSeconds"
     ),
     "AuditEntry": rules(anyone="at actor action subjectId detail"),
+    # The client folder: reached only through a client the viewer sees, or by id (staff who see it).
+    "Note": rules(anyone="id client author text createdAt editedAt"),
+    "NoteConnection": CONNECTION,
+    "NoteEdge": EDGE,
+    "MonitoringTopic": rules(anyone="id name parent children active"),
+    "MonitoringEntry": rules(
+        anyone="id client counsellor contactAt channel durationMinutes topics outcome note createdAt"
+    ),
+    "MonitoringEntryConnection": CONNECTION,
+    "MonitoringEntryEdge": EDGE,
+    "MonitoringStatisticsRow": rules(anyone="month channel topic counsellor contacts suppressed"),
 }
 
 SERVED: GraphQLSchema = schema._schema

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from graphql import FieldNode, OperationDefinitionNode, parse
@@ -30,6 +31,8 @@ from domain.use_cases import Deps
 from domain.use_cases.accounts import register_client
 from domain.use_cases.clients import ClientProfile, change_primary_counsellor, create_client
 from domain.use_cases.counsellors import CounsellorUpdate, NewCounsellor, add_counsellor, update_counsellor
+from domain.use_cases.monitoring import EntryInput, add_monitoring_entry, add_monitoring_topic
+from domain.use_cases.notes import add_note
 from domain.use_cases.requests import submit_request
 from graph import ids
 from graph.auth import TokenSigner
@@ -37,6 +40,7 @@ from graph.context import AppState, Context
 from graph.schema import schema
 from persistence.event_bus import EventBus
 from tests.api.conftest import http_request
+from tests.fakes import START
 
 PASSWORD = "matrix-password-1"
 NEW_PASSWORD = "matrix-password-2"
@@ -59,6 +63,11 @@ KINDS = {
     "request": "Request",
     "queued": "Request",
     "other_request": "Request",
+    "note": "Note",
+    "admin_note": "Note",
+    "category": "MonitoringTopic",
+    "topic": "MonitoringTopic",
+    "entry": "MonitoringEntry",
 }
 
 
@@ -135,6 +144,7 @@ async def build_scene(deps: Deps, signer: TokenSigner) -> tuple[dict[str, int], 
     as_primary = Viewer(role=Role.COUNSELLOR, counsellor_id=primary.id)
     profile = ClientProfile(display_name="Ida", email="ida@matrix.test")
     raw["invitee"] = (await create_client(deps, as_primary, profile, None)).id
+    raw.update(await _folder(deps, as_admin, as_primary, raw["client"]))
 
     tokens: dict[str, str | None] = {"anonymous": None}
     for kind, viewer in (
@@ -149,6 +159,26 @@ async def build_scene(deps: Deps, signer: TokenSigner) -> tuple[dict[str, int], 
     # Deactivation ends every session of I: the token issued above must read as UNAUTHENTICATED.
     await update_counsellor(deps, as_admin, CounsellorUpdate(inactive.id, active=False))
     return raw, tokens
+
+
+async def _folder(deps: Deps, admin: Viewer, primary: Viewer, client_id: int) -> dict[str, int]:
+    """C1's folder: a note of P ("note") and one of the admin ("admin_note"); the catalogue's category
+    and option ("category", "topic"); a contact P documented ("entry")."""
+    note = await add_note(deps, primary, client_id, "Notiz von P.")
+    admin_note = await add_note(deps, admin, client_id, "Notiz der Leitung.")
+    category, _ = await add_monitoring_topic(deps, admin, "Sucht", None)
+    topic, _ = await add_monitoring_topic(deps, admin, "Alkohol", category.id)
+    contact = EntryInput(
+        START - timedelta(hours=1), Channel.CHAT, 45, [topic.id], "weitervermittelt", "Privat."
+    )
+    entry, _ = await add_monitoring_entry(deps, primary, client_id, contact)
+    return {
+        "note": note.id,
+        "admin_note": admin_note.id,
+        "category": category.id,
+        "topic": topic.id,
+        "entry": entry.id,
+    }
 
 
 SIGNER = TokenSigner("matrix-secret-key-of-enough-length!", 3600)

@@ -14,6 +14,7 @@ from domain.use_cases.clients import ClientProfile, change_primary_counsellor, u
 from domain.use_cases.requests import assign_request, close_request
 from tests.security.field_rules import (
     FIELD_RULES,
+    FOLDER,
     KEPT,
     SEEN,
     SERVED,
@@ -64,7 +65,18 @@ REQUESTS_SEEN = {
     "inactive": set(),
     "admin": {"request", "queued", "other_request"},
 }
-LISTS = ("me", "requests", "clients", "counsellors", "availability", "settings", "auditLog")
+LISTS = (
+    "me",
+    "requests",
+    "clients",
+    "counsellors",
+    "availability",
+    "settings",
+    "auditLog",
+    "monitoringTopics",
+)
+# The client folder's records: staff who see C1 reach them, through C1 and by id.
+FOLDER_SEEN = {"counsellor", "admin"}
 REFUSED = {"FORBIDDEN", "UNAUTHENTICATED", "NOT_FOUND"}
 
 
@@ -74,11 +86,11 @@ async def everything_read_by(scene: Scene, viewer: str) -> list[dict[str, Any]]:
     for root in LISTS:
         returned = get_named_type(SERVED.query_type.fields[root].type)  # type: ignore[union-attr]
         documents.append((f"{{ {root} {{ {selection(returned.name)} }} }}", {}))
-    fragments = " ".join(
-        f"... on {kind} {{ {selection(kind)} }}" for kind in ("Counsellor", "Client", "Request")
-    )
-    for name in KINDS:
-        documents.append((f"query ($id: ID!) {{ node(id: $id) {{ {fragments} }} }}", {"id": scene.gid(name)}))
+    # One fragment per id, of the id's own kind: fields of one name may differ in type between
+    # kinds (MonitoringTopic.active is non-null, Counsellor.active is not), which one selection refuses.
+    for name, kind in KINDS.items():
+        fragment = f"... on {kind} {{ {selection(kind)} }}"
+        documents.append((f"query ($id: ID!) {{ node(id: $id) {{ {fragment} }} }}", {"id": scene.gid(name)}))
     found: list[dict[str, Any]] = []
     for document, variables in documents:
         result = await UNLIMITED.execute(document, variables, context_value=context_of(scene, viewer))
@@ -95,7 +107,12 @@ async def test_whatever_a_viewer_reads_obeys_the_field_rules(scene: Scene, viewe
     for found in reached:
         kind = found["__typename"]
         if kind == "Client" and names[found["id"]] not in CLIENTS_SEEN[viewer]:
-            assert all(is_empty(found.get(name)) for name in fields_with("Client", SEEN)), found
+            hidden = fields_with("Client", SEEN) | fields_with("Client", FOLDER)
+            assert all(is_empty(found.get(name)) for name in hidden), found
+        if kind == "Client" and viewer in ("client", "other_client"):
+            assert all(found.get(name) is None for name in fields_with("Client", FOLDER)), found
+        if kind in ("Note", "MonitoringEntry"):
+            assert viewer in FOLDER_SEEN, f"{viewer} reads {found}"
         if kind == "Request":
             assert names[found["id"]] in REQUESTS_SEEN[viewer], found["id"]
             assert found.get("client") is None or names[found["client"]["id"]] in CLIENTS_SEEN[viewer]
@@ -112,6 +129,12 @@ async def test_whatever_a_viewer_reads_obeys_the_field_rules(scene: Scene, viewe
     if viewer in ("counsellor", "other_counsellor", "admin"):
         assert any(found["__typename"] == "Counsellor" and found["email"] for found in reached)
         assert any(found["__typename"] == "Request" and found["routingTrace"] for found in reached)
+    if viewer in FOLDER_SEEN:
+        notes = {names[found["id"]] for found in reached if found["__typename"] == "Note"}
+        assert notes == {"note", "admin_note"} and any(f.get("text") == "Notiz von P." for f in reached)
+        assert any(
+            found["__typename"] == "MonitoringEntry" and found["note"] == "Privat." for found in reached
+        )
     seen = {names[found["id"]] for found in reached if found["__typename"] in ("Client", "Request")}
     assert seen == CLIENTS_SEEN[viewer] | REQUESTS_SEEN[viewer]
 

@@ -237,6 +237,9 @@ def for_p_only() -> Outcomes:
     return (UNAUTH, FORBID, FORBID, DATA, FORBID, UNAUTH, DATA)
 
 
+# Staff who see C1 (P, the admin); Q does not see C1, so C1's folder does not exist for Q.
+FOLDER_WRITE: Outcomes = (UNAUTH, FORBID, FORBID, DATA, NOT_FOUND, UNAUTH, DATA)
+
 # Outcomes in the order of VIEWERS:
 # anonymous, client (C1), other_client (C2), counsellor (P), other_counsellor (Q), inactive (I), admin
 MATRIX: dict[str, Row] = {
@@ -385,6 +388,55 @@ MATRIX: dict[str, Row] = {
         (UNAUTH, DATA, NOT_FOUND, DATA, NOT_FOUND, UNAUTH, DATA),
         _id("queued"),
     ),
+    # The client folder: staff who see C1 (P, admin) read and write; the author or an admin changes.
+    "monitoringTopics": Row("{ monitoringTopics { id name children { id } } }", staff_only()),
+    "monitoringStatistics": Row(
+        'query { monitoringStatistics(from: "2025-01-01T00:00:00Z", to: "2025-02-01T00:00:00Z") '
+        "{ month contacts suppressed } }",
+        admin_only(),
+    ),
+    "addNote": Row(
+        "mutation ($input: AddNoteInput!) { addNote(input: $input) { id text } }",
+        FOLDER_WRITE,
+        _input(clientId="@client", text="Neue Notiz."),
+    ),
+    "editNote": Row(
+        "mutation ($input: EditNoteInput!) { editNote(input: $input) { id text } }",
+        FOLDER_WRITE,
+        _input(id="@note", text="Bearbeitet."),
+    ),
+    "deleteNote": Row("mutation ($id: ID!) { deleteNote(id: $id) }", FOLDER_WRITE, _id("note")),
+    "addMonitoringTopic": Row(
+        "mutation ($input: AddMonitoringTopicInput!) { addMonitoringTopic(input: $input) { id } }",
+        admin_only(),
+        _input(name="Cannabis", parentId="@category"),
+    ),
+    "updateMonitoringTopic": Row(
+        "mutation ($input: UpdateMonitoringTopicInput!) { updateMonitoringTopic(input: $input) { id active } }",
+        admin_only(),
+        _input(id="@topic", active=False),
+    ),
+    "addMonitoringEntry": Row(
+        "mutation ($input: AddMonitoringEntryInput!) { addMonitoringEntry(input: $input) { id } }",
+        FOLDER_WRITE,
+        lambda s: {
+            "input": {
+                "clientId": s.gid("client"),
+                "contactAt": "2025-01-06T08:00:00Z",
+                "channel": "MAIL",
+                "durationMinutes": 20,
+                "topicIds": [s.gid("topic")],
+            }
+        },
+    ),
+    "updateMonitoringEntry": Row(
+        "mutation ($input: UpdateMonitoringEntryInput!) { updateMonitoringEntry(input: $input) { id } }",
+        FOLDER_WRITE,
+        _input(id="@entry", durationMinutes=30),
+    ),
+    "deleteMonitoringEntry": Row(
+        "mutation ($id: ID!) { deleteMonitoringEntry(id: $id) }", FOLDER_WRITE, _id("entry")
+    ),
     # Subscriptions
     "counsellorAvailabilityChanged": Row(
         "subscription ($id: ID) { counsellorAvailabilityChanged(counsellorId: $id) { id onlineStatus } }",
@@ -460,6 +512,32 @@ VARIANTS: dict[str, Row] = {
         "mutation ($id: ID!) { cancelRequest(id: $id) { id } }",
         (UNAUTH, CONFLICT, NOT_FOUND, DATA, NOT_FOUND, UNAUTH, DATA),
         _id("request"),
+    ),
+    "editNote (the admin's)": Row(  # P sees C1, yet only the author or an admin changes a note
+        "mutation ($input: EditNoteInput!) { editNote(input: $input) { id } }",
+        (UNAUTH, FORBID, FORBID, FORBID, NOT_FOUND, UNAUTH, DATA),
+        _input(id="@admin_note", text="Überschrieben."),
+    ),
+    "deleteNote (the admin's)": Row(
+        "mutation ($id: ID!) { deleteNote(id: $id) }",
+        (UNAUTH, FORBID, FORBID, FORBID, NOT_FOUND, UNAUTH, DATA),
+        _id("admin_note"),
+    ),
+    "node (note)": Row(
+        "query ($id: ID!) { node(id: $id) { id } }",
+        (UNAUTH, FORBID, FORBID, DATA, NOT_FOUND, UNAUTH, DATA),
+        _id("note"),
+    ),
+    "node (monitoring entry)": Row(
+        "query ($id: ID!) { node(id: $id) { id } }",
+        (UNAUTH, FORBID, FORBID, DATA, NOT_FOUND, UNAUTH, DATA),
+        _id("entry"),
+    ),
+    "node (monitoring topic)": Row("query ($id: ID!) { node(id: $id) { id } }", staff_only(), _id("topic")),
+    "client (notes)": Row(  # the folder is null, never an error, for whoever reaches C1 but may not read it
+        "query ($id: ID!) { client(id: $id) { notes { totalCount } } }",
+        (UNAUTH, DATA, NOT_FOUND, DATA, NOT_FOUND, UNAUTH, DATA),
+        _id("client"),
     ),
     "primaryCounsellorChanged (all)": Row(
         "subscription { primaryCounsellorChanged { id } }",
