@@ -28,12 +28,16 @@ class AuditEntry:
         return await counsellor_by_id(info, self.viewer, self.entry.actor_id)
 
     @strawberry.field(
-        description="CLIENT_READ, CLIENT_EXPORTED, CLIENT_ERASED, PRIMARY_CHANGED or REQUEST_ASSIGNED."
+        description="CLIENT_READ, CLIENT_EXPORTED, CLIENT_ERASED, PRIMARY_CHANGED, REQUEST_ASSIGNED, "
+        "NOTE_ADDED, NOTE_EDITED, NOTE_DELETED, MONITORING_ENTRY_ADDED, MONITORING_ENTRY_CHANGED, "
+        "MONITORING_ENTRY_DELETED, MONITORING_TOPIC_ADDED or MONITORING_TOPIC_CHANGED."
     )
     def action(self) -> str:
         return self.entry.action
 
-    @strawberry.field(description="The id of what the action concerned (a Client or Request id).")
+    @strawberry.field(
+        description="The id of what the action concerned (a Client, Request or MonitoringTopic id)."
+    )
     def subject_id(self) -> strawberry.ID:
         return ids.encode(self.entry.subject_type, self.entry.subject_id)
 

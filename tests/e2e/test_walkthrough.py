@@ -68,10 +68,14 @@ def test_every_step_names_its_headers_and_one_whole_operation() -> None:
     assert kinds == [
         *("mutation", "mutation", "mutation", "subscription", "mutation", "mutation", "mutation"),
         *("query", "mutation", "query", "query"),
+        *("mutation", "mutation", "mutation", "mutation", "query", "query", "query"),
     ]
     assert [step.token for step in steps] == [
         *(None, "<ADMIN_TOKEN>", None, "<CHRIS_TOKEN>", "<CHRIS_TOKEN>", None, "<KIM_TOKEN>"),
         *("<ADMIN_TOKEN>", "<ADMIN_TOKEN>", "<ADMIN_TOKEN>", "<KIM_TOKEN>"),
+        *("<ADMIN_TOKEN>",) * 5,
+        "<KIM_TOKEN>",
+        "<ADMIN_TOKEN>",
     ]
 
 
@@ -201,4 +205,36 @@ async def test_readme_walk_through(demo_server: LiveServer) -> None:
         ("MANUAL", None, None),
     ]
     assert [e["changedAt"] for e in own] == [e["changedAt"] for e in history]
+
+    # 12. A note on Kim.
+    note = (await run("<ADMIN_TOKEN>"))["addNote"]
+    assert note["author"] == {"displayName": "Demo Admin"}
+    # 13., 14. The catalogue: a category and an option of it.
+    values["<CATEGORY_ID>"] = (await run("<ADMIN_TOKEN>"))["addMonitoringTopic"]["id"]
+    topic = (await run("<ADMIN_TOKEN>"))["addMonitoringTopic"]
+    assert topic["parent"] == {"name": "Belastungen"}
+    values["<TOPIC_ID>"] = topic["id"]
+    # 15. A documented contact.
+    entry = (await run("<ADMIN_TOKEN>"))["addMonitoringEntry"]
+    assert entry["topics"] == [{"name": "Schule und Ausbildung"}] and entry["durationMinutes"] == 45
+    # 16. Staff read the folder.
+    folder = (await run("<ADMIN_TOKEN>"))["client"]
+    assert folder["notes"]["totalCount"] == 1 and folder["notes"]["edges"][0]["node"]["text"] == note["text"]
+    assert folder["monitoringEntries"]["edges"][0]["node"]["outcome"] == "Folgetermin vereinbart"
+    # 17. Kim reads none of it.
+    assert (await run("<KIM_TOKEN>"))["me"]["client"] == {
+        "displayName": "Kim",
+        "notes": None,
+        "monitoringEntries": None,
+    }
+    # 18. One contact: withheld.
+    assert (await run("<ADMIN_TOKEN>"))["monitoringStatistics"] == [
+        {
+            "month": "2025-01",
+            "channel": "CHAT",
+            "topic": {"name": "Schule und Ausbildung"},
+            "contacts": None,
+            "suppressed": True,
+        }
+    ]
     assert next(steps, None) is None, "the README has steps this test does not know"
