@@ -12,6 +12,8 @@ from sqlalchemy import select
 
 from domain.errors import Forbidden, NotFound
 from domain.model import Channel, Viewer
+from domain.monitoring import MAX_DURATION_MINUTES, MAX_ENTRY_NOTE, MAX_OUTCOME
+from domain.notes import MAX_NOTE
 from domain.use_cases import monitoring as m
 from domain.use_cases.clients import change_primary_counsellor
 from domain.use_cases.notes import add_note, delete_note, edit_note, notes_of_client
@@ -187,3 +189,44 @@ async def test_parallel_entries_and_a_topic_deactivation_all_land(world: World) 
     assert page is not None and page[0].total == 4
     catalogue = await m.monitoring_topics(world.deps, p)
     assert not catalogue.topics[alcohol].active and catalogue.topics[cannabis].active
+
+
+async def test_an_entry_update_racing_its_delete_never_brings_it_back(world: World) -> None:
+    p, cid = await primary_client(world)
+    alcohol, cannabis = await topics(world)
+    at = world.clock.now()
+    for _ in range(ROUNDS):
+        entry, _ = await m.add_monitoring_entry(world.deps, p, cid, m.EntryInput(at, CHAT, 20, [alcohol]))
+        change = m.EntryInput(duration_minutes=90, topic_ids=[cannabis], note="Nachgetragen.")
+        _, deleted = await race(
+            m.update_monitoring_entry(world.deps, p, entry.id, change),
+            m.delete_monitoring_entry(world.deps, world.admin, entry.id),
+            refusals=(NotFound,),
+        )
+        assert deleted == entry.id
+        async with world.deps.uow(write=False) as uow:
+            assert await uow.monitoring.get_entry(entry.id) is None
+    async with world.engines.read.connect() as conn:
+        assert list(await conn.execute(select(monitoring_entries))) == []
+
+
+async def test_the_longest_texts_fit_on_each_database(world: World) -> None:
+    p, cid = await primary_client(world)
+    alcohol, _ = await topics(world)
+    widest = "😀"  # four bytes in UTF-8: the longest encrypted form
+    note = await add_note(world.deps, p, cid, widest * MAX_NOTE)
+    given = m.EntryInput(
+        world.clock.now(),
+        CHAT,
+        MAX_DURATION_MINUTES,
+        [alcohol],
+        widest * MAX_OUTCOME,
+        widest * MAX_ENTRY_NOTE,
+    )
+    entry, _ = await m.add_monitoring_entry(world.deps, p, cid, given)
+    async with world.deps.uow(write=False) as uow:
+        stored_note = await uow.notes.get(note.id)
+        stored_entry = await uow.monitoring.get_entry(entry.id)
+    assert stored_note is not None and stored_note.text == widest * MAX_NOTE
+    assert stored_entry is not None and stored_entry.outcome == widest * MAX_OUTCOME
+    assert stored_entry.note == widest * MAX_ENTRY_NOTE
