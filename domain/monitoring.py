@@ -109,6 +109,11 @@ def duration(value: int, field_name: str) -> int:
 # --- Statistics ---------------------------------------------------------------------------------
 
 
+def utc(moment: datetime) -> datetime:
+    """A moment in UTC; one given without an offset is read as UTC (the API's DateTime allows it)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def month_start(moment: datetime) -> datetime:
     moment = moment.astimezone(UTC)
     return datetime(moment.year, moment.month, 1, tzinfo=UTC)
@@ -127,9 +132,9 @@ def whole_months(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """[start, end) widened to whole calendar months (UTC): the first month `start` falls in up to
     the end of the month of the last moment before `end`. Every query then counts whole months, so
     two queries with nearby bounds never differ by a few contacts (a differencing attack)."""
+    start, end = utc(start), utc(end)
     if end <= start:
         raise BadUserInput("to must be later than from.", field="to")
-    end = end.astimezone(UTC)
     first = month_start(start)
     # `to` on a month boundary ends the month before it; anywhere else, the month it falls in.
     last = end if month_start(end) == end else next_month(end)

@@ -21,6 +21,7 @@ from domain.monitoring import (
     duration,
     require_entry_editor,
     suppressed_cells,
+    utc,
     whole_months,
 )
 from domain.ports import Page, UnitOfWork
@@ -103,9 +104,10 @@ def _apply(entry: MonitoringEntry, given: EntryInput, catalogue: Catalogue, now:
     """Validate and copy the stated fields. Topics already on the entry may stay though inactive
     now; every other topic must be an active option."""
     if given.contact_at is not None:
-        if given.contact_at > now + FUTURE_TOLERANCE:
+        contact_at = utc(given.contact_at)
+        if contact_at > now + FUTURE_TOLERANCE:
             raise BadUserInput("input.contactAt must not be in the future.", field="input.contactAt")
-        entry.contact_at = given.contact_at
+        entry.contact_at = contact_at
     if given.channel is not None:
         entry.channel = given.channel
     if given.duration_minutes is not None:

@@ -10,6 +10,7 @@ import strawberry
 from domain import model
 from domain.notes import Note as DomainNote
 from domain.ports import Page
+from domain.visibility import client_view
 from graph import ids
 from graph.context import GraphInfo
 from graph.paging import PageInfo, page_info
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 async def folder_client(info: GraphInfo, viewer: model.Viewer, client_id: int) -> Client:
     """The client of a folder record the viewer reached: they see the client (a folder record is
     reached only through a client they see), so in full, or redacted should that change meanwhile."""
-    from domain.visibility import client_view
     from graph.types.client import Client, client_and_holders  # the client refers back
 
     found = await client_and_holders(info, viewer, client_id)

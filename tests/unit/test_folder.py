@@ -283,6 +283,16 @@ def test_statistics_count_whole_calendar_months() -> None:
     )
     with pytest.raises(BadUserInput):
         whole_months(jan, jan)
+    # Without an offset, a moment is read as UTC.
+    naive = whole_months(datetime(2025, 1, 31, 23, 30), datetime(2025, 2, 1))
+    assert naive == (jan, datetime(2025, 2, 1, tzinfo=UTC))
+
+
+async def test_a_contact_time_without_an_offset_is_utc(deps: Deps, folder: Folder) -> None:
+    topics = await catalogue(deps, folder.admin)
+    given = entry([topics["alcohol"]], contact_at=datetime(2025, 1, 6, 8, 0))
+    added, _ = await m.add_monitoring_entry(deps, folder.p, folder.client.id, given)
+    assert added.contact_at == datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
 
 
 async def test_statistics_are_for_admins_and_withhold_small_cells(
