@@ -9,7 +9,7 @@ import strawberry
 
 from domain.errors import BadUserInput, NotFound
 
-KINDS = ("Counsellor", "Client", "Request", "PrimaryCounsellorChange")
+KINDS = ("Counsellor", "Client", "Request", "PrimaryCounsellorChange", "Document")
 
 
 def encode(kind: str, row_id: int) -> strawberry.ID:

@@ -17,6 +17,7 @@ from graph.queries import Query
 from graph.subscriptions import Subscription
 from graph.types.client import Client
 from graph.types.counsellor import Counsellor
+from graph.types.document import Document
 from graph.types.request import Request
 
 log = logging.getLogger("stamm.graphql")
@@ -50,7 +51,7 @@ def build_schema(limits: ApiLimits | None = None, **options: Any) -> StammSchema
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Counsellor, Client, Request],
+        types=[Counsellor, Client, Request, Document],
         extensions=extensions,
         **options,
     )

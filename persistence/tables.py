@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from domain.file_types import MAX_FILE_NAME
 from domain.validation import (
     MAX_IDEMPOTENCY_KEY,
     MAX_LANGUAGE,
@@ -228,4 +229,20 @@ audit_log = Table(
     Column("subject_type", String(32), nullable=False),
     Column("subject_id", Integer, nullable=False),
     Column("detail", Text),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    # Encrypted (persistence.crypto): a file name says something about its client.
+    Column("file_name", String(stored_length(MAX_FILE_NAME)), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("uploaded_by_id", Integer, ForeignKey("counsellors.id")),
+    Column("uploaded_at", UtcDateTime, nullable=False),
+    # Names the encrypted file in the blob store; random, so the store reveals nothing.
+    Column("blob_key", String(64), nullable=False, unique=True),
+    Index("ix_documents_client", "client_id", "id"),
 )

@@ -16,6 +16,7 @@ from domain.ports import (
     AuditLog,
     ClientRepository,
     CounsellorRepository,
+    DocumentRepository,
     EmailAddresses,
     InvitationOutbox,
     PrimaryHistoryRepository,
@@ -29,6 +30,7 @@ from persistence.client_repository import SqlClientRepository
 from persistence.counsellor_repository import SqlCounsellorRepository
 from persistence.crypto import TextCipher
 from persistence.database import Engines
+from persistence.document_repository import SqlDocumentRepository
 from persistence.email_addresses import SqlEmailAddresses
 from persistence.request_repository import SqlRequestRepository
 from persistence.small_repositories import (
@@ -61,6 +63,7 @@ class SqlUnitOfWork:
     outbox: InvitationOutbox
     limits: RateLimitRepository
     audit: AuditLog
+    documents: DocumentRepository
 
     def __init__(
         self, engine: AsyncEngine, publish: Publish, cipher: TextCipher, slots: asyncio.Semaphore
@@ -114,6 +117,7 @@ class SqlUnitOfWork:
         self.outbox = SqlInvitationOutbox(conn)
         self.limits = SqlRateLimits(conn)
         self.audit = SqlAuditLog(conn)
+        self.documents = SqlDocumentRepository(conn, self._cipher)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from domain.limits import Limits
-from domain.ports import Clock, PasswordHasher, Throttle, UnitOfWorkFactory
+from domain.ports import BlobStore, Clock, PasswordHasher, Throttle, UnitOfWorkFactory
 
 
 @dataclass
@@ -27,6 +27,10 @@ class Deps:
     # Keys the hashes that name attempt counters (domain.throttling.counter_key). Processes sharing
     # counters need the same secret: the composition root derives it from STAMM_SECRET_KEY.
     counter_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    # Where document files live (encrypted by the adapter); None: uploads are refused.
+    blobs: BlobStore | None = None
+    # The largest document accepted (STAMM_MAX_UPLOAD_BYTES).
+    max_upload_bytes: int = 10 * 1024 * 1024
 
 
 async def _nothing() -> None:

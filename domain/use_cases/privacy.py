@@ -20,6 +20,7 @@ from domain.model import (
 from domain.ports import UnitOfWork
 from domain.use_cases import Deps, audit
 from domain.use_cases.clients import visible_client
+from domain.use_cases.documents import remove_files
 from domain.use_cases.routing import make_primary, release
 from domain.visibility import require_admin
 
@@ -53,6 +54,7 @@ async def export_client_data(deps: Deps, viewer: Viewer, client_id: int) -> dict
         requests = await uow.requests.of_client(client_id)
         history = (await uow.history.for_clients([client_id]))[client_id]
         invitations = await uow.outbox.of_client(client_id)
+        documents = await uow.documents.of_client(client_id)
         await audit.record(uow, deps, viewer, "CLIENT_EXPORTED", "Client", client_id)
         await uow.commit()
     return {
@@ -61,6 +63,8 @@ async def export_client_data(deps: Deps, viewer: Viewer, client_id: int) -> dict
         "requests": [_plain(r) for r in requests],
         "primaryCounsellorHistory": [_plain(c) for c in history],
         "invitations": [_plain(i) for i in invitations],
+        # The files themselves are downloaded one by one (Document.downloadUrl).
+        "documents": [{k: v for k, v in _plain(d).items() if k != "blob_key"} for d in documents],
     }
 
 
@@ -79,7 +83,7 @@ async def _cancel_open_requests(uow: UnitOfWork, client_id: int, now: datetime) 
 
 
 async def erase_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
-    """Admins: remove the client's personal data and message texts; keep the requests as anonymous
+    """Admins: remove the client's personal data, message texts and documents; keep the requests as anonymous
     counts and the history with the client pseudonymised (audited)."""
     me = require_admin(viewer)
     now = deps.clock.now()
@@ -92,6 +96,8 @@ async def erase_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
         await _cancel_open_requests(uow, client_id, now)
         await uow.requests.erase_texts(client_id)
         await uow.outbox.erase_for(client_id)
+        # Rows now, files once the rows are gone for good (a failed file deletion: the sweep).
+        documents = await uow.documents.delete_of_client(client_id)
         if client.primary_counsellor_id is not None:
             await make_primary(uow, client, None, AssignmentSource.MANUAL, now, me, "client data erased")
         _pseudonymise(client, now)
@@ -99,6 +105,7 @@ async def erase_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
         uow.record(SessionsEnded(client_id=client_id))
         await audit.record(uow, deps, viewer, "CLIENT_ERASED", "Client", client_id)
         await uow.commit()
+    await remove_files(deps, documents)
     await deps.dispatch()
     return client
 
