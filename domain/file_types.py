@@ -13,6 +13,7 @@ JPEG = "image/jpeg"
 TEXT = "text/plain; charset=utf-8"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 ODT = "application/vnd.oasis.opendocument.text"
+ALL = (PDF, PNG, JPEG, TEXT, DOCX, ODT)
 
 # The main part a Word document's [Content_Types].xml names (ECMA-376 part 1, 11.3.10).
 _DOCX_MAIN = b"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"

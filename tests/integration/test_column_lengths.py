@@ -14,7 +14,7 @@ import secrets
 from sqlalchemy import String, inspect
 from sqlalchemy.engine import Connection
 
-from domain import model
+from domain import file_types, model
 from domain import validation as v
 from graph.auth import Argon2Hasher
 from persistence import rows
@@ -66,6 +66,8 @@ WORST_CASE: dict[tuple[str, str], int] = {
     ("primary_counsellor_changes", "source"): _longest(model.AssignmentSource),
     ("primary_counsellor_changes", "reason"): v.MAX_REASON,
     ("invitation_outbox", "email"): v.MAX_EMAIL,
+    ("documents", "file_name"): stored_length(file_types.MAX_FILE_NAME),
+    ("documents", "content_type"): max(len(t) for t in file_types.ALL),
 }
 
 # Columns only the service's own code fills, never with user text (and why they fit).
@@ -76,6 +78,7 @@ INTERNAL = {
     ("audit_log", "action"): "a name from the code",
     ("audit_log", "subject_type"): "a name from the code",
     ("audit_log", "detail"): "text, unbounded",
+    ("documents", "blob_key"): "32 hex digits, secrets.token_hex(16)",
 }
 
 

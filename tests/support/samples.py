@@ -6,8 +6,25 @@ import io
 import struct
 import zipfile
 import zlib
+from dataclasses import dataclass
 
 from domain import file_types
+
+
+@dataclass
+class SampleUpload:
+    """A file as an upload hands it to the use case (like starlette's UploadFile): a name, and its
+    bytes in chunks; `position` tells how much was read."""
+
+    filename: str | None
+    data: bytes
+    position: int = 0
+
+    async def read(self, size: int = -1) -> bytes:
+        end = len(self.data) if size < 0 else self.position + size
+        chunk = self.data[self.position : end]
+        self.position += len(chunk)
+        return chunk
 
 
 def pdf() -> bytes:

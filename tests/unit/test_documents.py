@@ -25,6 +25,7 @@ from graph.file_links import PATH, FileLinks, LinkRefused
 from graph.files import content_disposition
 from tests.fakes import START, FakeUnitOfWorkFactory, FixedClock, MemoryBlobs
 from tests.support import samples
+from tests.support.samples import SampleUpload as Upload
 
 
 @pytest.mark.parametrize("kind", sorted(samples.ACCEPTED))
@@ -103,21 +104,6 @@ def test_a_forged_or_damaged_link_is_refused(mangle: str) -> None:
 
 
 # --- Use cases over the fakes ---------------------------------------------------------------------
-
-
-@dataclass
-class Upload:
-    """What an upload hands the use case: a name and chunks; counts how much was read."""
-
-    filename: str | None
-    data: bytes
-    position: int = 0
-
-    async def read(self, size: int = -1) -> bytes:
-        end = len(self.data) if size < 0 else self.position + size
-        chunk = self.data[self.position : end]
-        self.position += len(chunk)
-        return chunk
 
 
 @dataclass
