@@ -128,6 +128,23 @@ async def test_multipart_needs_a_token_and_a_mutation(server: LiveServer) -> Non
     query = "query ($clientId: ID!, $file: Upload) { client(id: $clientId) { id } }"
     as_query = await upload(server, token, client_id, "a.txt", b"hallo", query)
     assert as_query.status_code == 400 and "mutations only" in as_query.text
+    async with httpx.AsyncClient(timeout=60) as http:
+        auth = {"Authorization": f"Bearer {token}"}
+        garbled = await http.post(
+            server.graphql_url,
+            content=b"no parts here",
+            headers={**auth, "Content-Type": "multipart/form-data; boundary=x"},
+        )
+        operations = {"query": UPLOAD, "variables": {"clientId": client_id, "file": None}}
+        form = {"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.file"]})}
+        two_files = await http.post(
+            server.graphql_url,
+            data=form,
+            files=[("0", ("a.txt", b"a")), ("1", ("b.txt", b"b"))],
+            headers=auth,
+        )
+    assert garbled.status_code == 400 and garbled.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert two_files.status_code == 400  # one file per request
     # A JSON body over the general limit is still refused: only uploads may be large.
     async with httpx.AsyncClient(timeout=60) as http:
         big_json = await http.post(
