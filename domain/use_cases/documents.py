@@ -67,28 +67,32 @@ async def upload_document(deps: Deps, viewer: Viewer, client_id: int, file: Inco
     me = require_staff(viewer)
     blobs = _blobs(deps)
     async with deps.uow(write=False) as uow:  # refuse before reading a file nobody may store
-        await _unerased(await visible_client(uow, viewer, client_id, "clientId"))
+        _unerased(await visible_client(uow, viewer, client_id, "clientId"))
     data = await read_limited(file, deps.max_upload_bytes)
     content_type = judged(data)
     name = safe_file_name(file.filename)
     key = secrets.token_hex(16)
     await blobs.put(key, data)
+    committed = False
     try:
         async with deps.uow() as uow:
             # Locked: an erasure running now either finished (we see it) or waits for this commit.
-            await _unerased(await visible_client(uow, viewer, client_id, "clientId", lock=True))
+            _unerased(await visible_client(uow, viewer, client_id, "clientId", lock=True))
             new = Document(0, client_id, name, content_type, len(data), deps.clock.now(), key, me)
             document = await uow.documents.add(new)
             detail = f"document {document.id}"
             await audit.record(uow, deps, viewer, "DOCUMENT_UPLOADED", "Client", client_id, detail)
             await uow.commit()
+            committed = True
     except BaseException:
-        await _remove(blobs, key)
+        if not committed:  # a committed row keeps its file, whatever fails after the commit
+            await _remove(blobs, key)
         raise
     return document
 
 
-async def _unerased(client: Client) -> None:
+def _unerased(client: Client) -> None:
+    """Nothing is added to the folder of a client whose data was erased."""
     if client.erased_at is not None:
         raise Conflict("This client's data was erased.", field="clientId")
 

@@ -4,15 +4,38 @@ of another kind, a multipart request without a token or with a query, a forged o
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from tests.e2e.support import LiveServer, create_counsellor, register_client
+from bootstrap.config import S3Store
+from domain import file_types
+from tests.e2e.support import (
+    LiveServer,
+    create_counsellor,
+    e2e_config,
+    free_port,
+    register_client,
+    start_server,
+    stop_server,
+)
 from tests.support import samples
+from tests.support.s3 import (
+    ACCESS_KEY,
+    REGION,
+    SECRET_KEY,
+    S3Server,
+    create_bucket,
+    list_objects,
+    moto_server,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -177,3 +200,37 @@ async def test_a_client_cannot_upload_or_list(server: LiveServer) -> None:
     assert error_of(refused)["extensions"]["code"] == "FORBIDDEN"
     mine = await server.call(kim.token, "{ me { client { documents { totalCount } } } }")
     assert mine["me"]["client"]["documents"] is None
+
+
+@pytest.fixture
+def s3_live(tmp_path: Path) -> Iterator[tuple[LiveServer, S3Server, str]]:
+    """A server whose document files go to a bucket of moto's S3 server (the composition root's
+    S3 store, as STAMM_S3_* configure it)."""
+    with moto_server(tmp_path / "moto.log") as s3:
+        bucket = s3.bucket()
+        asyncio.run(create_bucket(s3, bucket))
+        store = S3Store(bucket, s3.endpoint_url, REGION, ACCESS_KEY, SECRET_KEY)
+        port = free_port()
+        config = e2e_config(f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}", "memory://", port, tmp_path)
+        live = start_server(dataclasses.replace(config, s3=store), port)
+        try:
+            yield live, s3, bucket
+        finally:
+            stop_server(live)
+
+
+async def test_with_an_s3_bucket_the_file_is_sealed_there_and_comes_back(
+    s3_live: tuple[LiveServer, S3Server, str], tmp_path: Path
+) -> None:
+    live, s3, bucket = s3_live
+    token, client_id = await _folder(live)
+    docx = samples.docx()
+    document = (await upload(live, token, client_id, "Brief.docx", docx)).json()["data"]["uploadDocument"]
+    assert document["contentType"] == file_types.DOCX
+    stored = await list_objects(s3, bucket)
+    assert len(stored) == 1 and stored[0].startswith("documents/")
+    assert not (tmp_path / "documents").exists()  # nothing in the local folder
+    got = await download(live, document["downloadUrl"])
+    assert got.status_code == 200 and got.content == docx
+    await live.call(token, "mutation ($id: ID!) { deleteDocument(id: $id) }", id=document["id"])
+    assert await list_objects(s3, bucket) == []

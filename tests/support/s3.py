@@ -68,14 +68,26 @@ def moto_server(log_path: Path) -> Iterator[S3Server]:
             process.wait(5)
 
 
-async def create_bucket(server: S3Server, bucket: str) -> None:
-    from aiobotocore.session import get_session
-
-    options = {
+def _options(server: S3Server) -> dict[str, str]:
+    return {
         "endpoint_url": server.endpoint_url,
         "region_name": REGION,
         "aws_access_key_id": ACCESS_KEY,
         "aws_secret_access_key": SECRET_KEY,
     }
-    async with get_session().create_client("s3", **options) as s3:
+
+
+async def create_bucket(server: S3Server, bucket: str) -> None:
+    from aiobotocore.session import get_session
+
+    async with get_session().create_client("s3", **_options(server)) as s3:
         await s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+
+
+async def list_objects(server: S3Server, bucket: str) -> list[str]:
+    """Every object key in the bucket, as the S3 API lists them."""
+    from aiobotocore.session import get_session
+
+    async with get_session().create_client("s3", **_options(server)) as s3:
+        found = await s3.list_objects_v2(Bucket=bucket)
+    return [item["Key"] for item in found.get("Contents", [])]

@@ -6,9 +6,13 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from bootstrap.config import Config, S3Store
+from bootstrap.settings import Settings, variable
+from bootstrap.wiring import blob_store
 from domain import file_types
 from domain.errors import BadUserInput, Conflict, Forbidden, NotFound
 from domain.model import Role, StaffRole, Viewer
@@ -23,6 +27,7 @@ from domain.use_cases.documents import (
 from domain.use_cases.privacy import erase_client
 from graph.file_links import PATH, FileLinks, LinkRefused
 from graph.files import content_disposition
+from persistence.blobs import SealedBlobs
 from tests.fakes import START, FakeUnitOfWorkFactory, FixedClock, MemoryBlobs
 from tests.support import samples
 from tests.support.samples import SampleUpload as Upload
@@ -245,3 +250,36 @@ async def test_the_sweep_removes_old_files_no_row_names(folder: Folder, clock: F
     clock.advance(ORPHAN_AFTER.total_seconds() - 30)
     assert await sweep_orphan_files(folder.deps) == 1
     assert set(folder.blobs.files) == {kept.blob_key, "young-orphan"}
+
+
+# --- Settings -------------------------------------------------------------------------------------
+
+
+def test_document_files_go_to_the_data_folder_unless_a_bucket_is_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in [variable(field) for field in Settings.model_fields]:  # only what this test sets
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STAMM_DATA_DIR", str(tmp_path))
+    local = Config.from_env()
+    assert (local.blob_dir, local.s3, local.api.max_upload_bytes) == (
+        tmp_path / "documents",
+        None,
+        10 * 2**20,
+    )
+    assert isinstance(blob_store(local, b"k" * 32), SealedBlobs)
+
+    values = {
+        "STAMM_S3_BUCKET": "stamm-files",
+        "STAMM_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "STAMM_S3_REGION": "eu-central-1",
+        "STAMM_S3_ACCESS_KEY_ID": "key",
+        "STAMM_S3_SECRET_ACCESS_KEY": "very-secret",
+        "STAMM_MAX_UPLOAD_BYTES": "1000",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    remote = Config.from_env()
+    assert remote.s3 == S3Store("stamm-files", "http://127.0.0.1:9000", "eu-central-1", "key", "very-secret")
+    assert "very-secret" not in repr(remote)
+    assert remote.api.max_upload_bytes == 1000
