@@ -16,7 +16,8 @@ RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml
 
 COPY . .
 RUN pip install --no-deps . \
-    && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin stamm
+    && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin stamm \
+    && install -d -o stamm -g stamm -m 700 /var/lib/stamm/documents
 
 USER stamm
 ENV HOST=0.0.0.0 \

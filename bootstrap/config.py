@@ -18,6 +18,17 @@ from graph.hardening import ApiLimits
 
 
 @dataclass(frozen=True)
+class S3Store:
+    """An S3-compatible bucket for document files; no credentials: botocore's standard chain."""
+
+    bucket: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Config:
     """One process's configuration; tests build it by hand or replace fields of `from_env()`.
 
@@ -45,6 +56,9 @@ class Config:
     bus_channel: str = ""
     # Monitoring statistics withhold smaller cells.
     monitoring_min_cell: int = DEFAULT_MIN_CELL
+    # Where document files go: this folder, unless an S3 bucket is named (bootstrap/wiring.py).
+    blob_dir: Path = Path("data/documents")
+    s3: S3Store | None = None
 
     @classmethod
     def from_env(cls) -> Config:
@@ -75,10 +89,25 @@ class Config:
             api=settings.api_limits(),
             bus_channel=settings.bus_channel,
             monitoring_min_cell=settings.monitoring_min_cell,
+            blob_dir=settings.blob_dir or settings.data_dir / "documents",
+            s3=_s3(settings),
         )
 
     def event_channel(self) -> str:
         return self.bus_channel or bus_channel_for(self.database_url)
+
+
+def _s3(settings: Settings) -> S3Store | None:
+    if not settings.s3_bucket:
+        return None
+    secret = settings.s3_secret_access_key
+    return S3Store(
+        settings.s3_bucket,
+        settings.s3_endpoint_url,
+        settings.s3_region,
+        settings.s3_access_key_id,
+        secret.get_secret_value() if secret else None,
+    )
 
 
 def bus_channel_for(database_url: str) -> str:

@@ -158,6 +158,41 @@ class Settings(BaseSettings):
         "larger request bodies get 413",
         gt=0,
     )
+    max_upload_bytes: int = _setting(
+        _API.max_upload_bytes,
+        "STAMM_MAX_UPLOAD_BYTES",
+        "the largest document a staff member may upload (10 MiB); only a multipart upload to "
+        "`/graphql` with a token may exceed `STAMM_MAX_BODY_BYTES`, by this much",
+        gt=0,
+    )
+    blob_dir: Path | None = _setting(
+        None,
+        "STAMM_BLOB_DIR",
+        "the folder of document files (encrypted with `STAMM_DATA_KEY`) when no S3 bucket is set",
+        "`data/documents`",
+    )
+    s3_bucket: str | None = _setting(
+        None,
+        "STAMM_S3_BUCKET",
+        "stores document files in this S3-compatible bucket instead of a folder (several "
+        "processes need a shared store)",
+    )
+    s3_endpoint_url: str | None = _setting(
+        None,
+        "STAMM_S3_ENDPOINT_URL",
+        "the S3 API's URL for a store other than AWS (MinIO, Ceph, a cloud's S3 service)",
+        "AWS",
+    )
+    s3_region: str | None = _setting(None, "STAMM_S3_REGION", "the bucket's region")
+    s3_access_key_id: str | None = _setting(
+        None,
+        "STAMM_S3_ACCESS_KEY_ID",
+        "with `STAMM_S3_SECRET_ACCESS_KEY`: the store's credentials; unset: the standard AWS "
+        "chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, a profile, an instance role)",
+    )
+    s3_secret_access_key: SecretStr | None = _setting(
+        None, "STAMM_S3_SECRET_ACCESS_KEY", "the secret of that key"
+    )
     ws_init_timeout_seconds: float = _setting(
         _API.ws_init_timeout_seconds,
         "STAMM_WS_INIT_TIMEOUT_SECONDS",
@@ -272,6 +307,7 @@ class Settings(BaseSettings):
             max_tokens=self.max_tokens,
             max_aliases=self.max_aliases,
             max_body_bytes=self.max_body_bytes,
+            max_upload_bytes=self.max_upload_bytes,
             introspection=self.introspection,
             ws_init_timeout_seconds=self.ws_init_timeout_seconds,
             ws_max_subscriptions=self.ws_max_subscriptions,

@@ -29,7 +29,9 @@ from graph.app import build_app
 from graph.auth import Argon2Hasher, TokenSigner
 from graph.context import AppState
 from graph.demo import seed_demo
+from graph.file_links import FileLinks
 from graph.presence_keeper import PresenceKeeper
+from persistence.blobs import LocalBlobs, RawBlobs, S3Blobs, SealedBlobs
 from persistence.crypto import TextCipher
 from persistence.database import create_engines
 from persistence.event_bus import EventBus
@@ -51,15 +53,37 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-def text_cipher(config: Config) -> TextCipher:
-    """The cipher of request texts; a Config built by hand without a key gets a key for this run only."""
-    return TextCipher(config.data_key or secrets.token_bytes(32))
+def data_key(config: Config) -> bytes:
+    """The key of request texts and document files; a Config built by hand without a key gets a
+    key for this run only."""
+    return config.data_key or secrets.token_bytes(32)
 
 
 def counter_secret(secret_key: str) -> bytes:
     """The key of the attempt counters' hashes: derived from the secret key (which the processes of
     a deployment share), yet not the key that signs tokens."""
     return hmac.new(secret_key.encode(), b"stamm attempt counters", hashlib.sha256).digest()
+
+
+def file_link_secret(secret_key: str) -> bytes:
+    """The key of document download links, derived like counter_secret (never the token key)."""
+    return hmac.new(secret_key.encode(), b"stamm document links", hashlib.sha256).digest()
+
+
+def blob_store(config: Config, key: bytes) -> SealedBlobs:
+    """Document files, sealed with the data key: in the S3 bucket when one is set, else in a folder."""
+    if config.s3 is not None:
+        s3 = config.s3
+        raw: RawBlobs = S3Blobs(
+            s3.bucket,
+            endpoint_url=s3.endpoint_url,
+            region=s3.region,
+            access_key_id=s3.access_key_id,
+            secret_access_key=s3.secret_access_key,
+        )
+    else:
+        raw = LocalBlobs(config.blob_dir)
+    return SealedBlobs(raw, key)
 
 
 def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starlette:
@@ -70,7 +94,9 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
     engines = create_engines(config.database_url)
     channel = config.event_channel()
     bus = EventBus(config.broadcast_url, channel)
-    uow = SqlUnitOfWorkFactory(engines, bus.publish, text_cipher(config))
+    key = data_key(config)
+    uow = SqlUnitOfWorkFactory(engines, bus.publish, TextCipher(key))
+    blobs = blob_store(config, key)
     # Several processes share a Redis bus: their abuse counters live there too (else in the database).
     shared = config.broadcast_url.startswith(("redis://", "rediss://"))
     throttle = RedisThrottle(config.broadcast_url, channel, StoredThrottle(uow)) if shared else None
@@ -82,12 +108,15 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
         throttle=throttle,
         counter_secret=counter_secret(config.secret_key),
         monitoring_min_cell=config.monitoring_min_cell,
+        blobs=blobs,
+        max_upload_bytes=config.api.max_upload_bytes,
     )
     dispatcher = Dispatcher(deps)
     deps.dispatch = dispatcher.request
     presence = PresenceKeeper(deps)
     signer = TokenSigner(config.secret_key, config.token_ttl_seconds)
-    state = AppState(deps=deps, signer=signer, bus=bus, presence=presence)
+    links = FileLinks(file_link_secret(config.secret_key))
+    state = AppState(deps=deps, signer=signer, bus=bus, presence=presence, links=links)
     sweeper = QueueSweeper(deps, dispatcher, bus, config.sweep_seconds, config.timer_seconds)
 
     @contextlib.asynccontextmanager
@@ -107,6 +136,7 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
             await bus.disconnect()
             if throttle is not None:
                 await throttle.close()
+            await blobs.close()
             await engines.dispose()
 
     return build_app(state, config.api, config.allowed_origins, lifespan)

@@ -386,3 +386,18 @@ class AuditEntry:
     subject_id: int
     detail: str | None = None
     id: int = 0
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file in a client's folder (Dokumente). The bytes live in the blob store under `blob_key`
+    (random, so neither the name nor the client can be read off the store)."""
+
+    id: int
+    client_id: int
+    file_name: str
+    content_type: str
+    size_bytes: int
+    uploaded_at: datetime
+    blob_key: str
+    uploaded_by_id: int | None = None

@@ -14,6 +14,7 @@ from domain.model import (
     Channel,
     Client,
     Counsellor,
+    Document,
     Invitation,
     InvitationStatus,
     OnlineStatus,
@@ -324,6 +325,47 @@ class MonitoringRepository(Protocol):
         """Contacts from `start` until before `end`, by month (UTC), channel, topic (and counsellor)."""
 
 
+class DocumentRepository(Protocol):
+    async def add(self, document: Document) -> Document: ...
+    async def get(self, document_id: int) -> Document | None: ...
+    async def page_of_client(self, client_id: int, first: int, after: str | None) -> Page[Document]:
+        """Newest first."""
+
+    async def delete(self, document_id: int) -> Document | None:
+        """Delete the row; the document it was, or None when it is gone already (a parallel delete)."""
+
+    async def delete_of_client(self, client_id: int) -> list[Document]:
+        """Delete every document row of the client; the documents they were."""
+
+    async def of_client(self, client_id: int) -> list[Document]: ...
+    async def known_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of these blob keys a document row names."""
+
+
+class BlobStore(Protocol):
+    """Where the bytes of documents live (a folder, an S3 bucket); the adapter encrypts them."""
+
+    async def put(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` whole or not at all."""
+
+    async def get(self, key: str) -> bytes | None:
+        """The bytes under `key`; None when there are none."""
+
+    async def delete(self, key: str) -> None:
+        """Remove `key`; nothing happens when it is gone already."""
+
+    async def older_than(self, moment: datetime) -> list[str]:
+        """Keys stored before `moment` (for the sweep of blobs no row names)."""
+
+
+class IncomingFile(Protocol):
+    """A file as it arrives in a request: the name its sender gave, and its bytes in chunks."""
+
+    @property
+    def filename(self) -> str | None: ...
+    async def read(self, size: int = -1) -> bytes: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Events recorded here are published only after commit."""
 
@@ -339,6 +381,7 @@ class UnitOfWork(Protocol):
     audit: AuditLog
     notes: NoteRepository
     monitoring: MonitoringRepository
+    documents: DocumentRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...

@@ -16,12 +16,13 @@ from starlette.websockets import WebSocket
 from graph.access_log import AccessLog
 from graph.context import AppState, Context
 from graph.exports import monitoring_export
+from graph.files import file_download
 from graph.hardening import ApiLimits, BodySizeLimit
 from graph.schema import build_schema
-from graph.transport import CleanGraphQL
+from graph.uploads import UploadingGraphQL
 
 
-class StammGraphQL(CleanGraphQL):
+class StammGraphQL(UploadingGraphQL):
     def __init__(self, state: AppState, api: ApiLimits, allowed_origins: Sequence[str]) -> None:
         super().__init__(
             build_schema(api),
@@ -30,6 +31,8 @@ class StammGraphQL(CleanGraphQL):
             connection_init_wait_timeout=timedelta(seconds=api.ws_init_timeout_seconds),
             max_subscriptions_per_connection=api.ws_max_subscriptions,
             allowed_origins=allowed_origins,
+            # Safe here, see graph/uploads.py: no cookies, and a bearer token required.
+            multipart_uploads_enabled=True,
         )
         self.state = state
 
@@ -66,9 +69,13 @@ def build_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/exports/monitoring.csv", monitoring_export(state), methods=["GET"]),
+            Route("/files/{token}", file_download(state), methods=["GET"]),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(AccessLog), Middleware(BodySizeLimit, max_bytes=api.max_body_bytes)],
+        middleware=[
+            Middleware(AccessLog),
+            Middleware(BodySizeLimit, max_bytes=api.max_body_bytes, upload_bytes=api.max_upload_bytes),
+        ],
     )
     app.state.stamm = state
     return app

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from domain.ports import Page
 from domain.use_cases import Deps, reads
 from domain.use_cases.accounts import current_viewer
 from graph.auth import TokenSigner, bearer_token
+from graph.file_links import FileLinks
 
 
 @dataclass
@@ -28,6 +30,8 @@ class AppState:
     signer: TokenSigner
     bus: Any  # persistence.event_bus.EventBus; typed loosely so tests can swap it
     presence: Any = None  # graph.presence_keeper.PresenceKeeper, when subscriptions count as alive
+    # Signs document download links; the composition root derives its key from STAMM_SECRET_KEY.
+    links: FileLinks = field(default_factory=lambda: FileLinks(secrets.token_bytes(32)))
 
 
 class Loaders:

@@ -23,6 +23,7 @@ _VALUE_ERRORS = ("cannot represent", "does not exist in", "Expected value of typ
 # The code of a request refused by the HTTP transport before any GraphQL ran (GraphQL over HTTP).
 HTTP_CODES = {
     400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     406: "NOT_ACCEPTABLE",

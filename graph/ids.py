@@ -17,6 +17,7 @@ KINDS = (
     "Note",
     "MonitoringTopic",
     "MonitoringEntry",
+    "Document",
 )
 
 

@@ -6,7 +6,16 @@ import strawberry
 from strawberry.scalars import JSON
 
 from domain.model import Viewer as DomainViewer
-from domain.use_cases import acceptance, accounts, clients, counsellors, presence, privacy, requests
+from domain.use_cases import (
+    acceptance,
+    accounts,
+    clients,
+    counsellors,
+    documents,
+    presence,
+    privacy,
+    requests,
+)
 from domain.use_cases.clients import ClientProfile
 from domain.use_cases.counsellors import CounsellorUpdate, NewCounsellor
 from graph import enums, ids
@@ -28,9 +37,11 @@ from graph.inputs import (
 from graph.queries import viewer_of
 from graph.types.client import Client
 from graph.types.counsellor import Counsellor
+from graph.types.document import Document
 from graph.types.request import Request
 from graph.types.session import Session
 from graph.types.settings import Settings
+from graph.uploads import Upload, uploaded_file
 
 
 async def _session(info: GraphInfo, account: DomainViewer) -> Session:
@@ -90,6 +101,23 @@ class Mutation(FolderMutations):
             info.context.deps, viewer, ids.decode(client_id, "Client", "clientId")
         )
         return Client.checked(found, viewer)
+
+    @strawberry.mutation(
+        description="Staff who see the client: add a file to their folder (multipart request)."
+    )
+    async def upload_document(self, info: GraphInfo, client_id: strawberry.ID, file: Upload) -> Document:
+        viewer = await info.context.viewer()
+        target = ids.decode(client_id, "Client", "clientId")
+        incoming = uploaded_file(file)
+        return Document.of(
+            await documents.upload_document(info.context.deps, viewer, target, incoming), viewer
+        )
+
+    @strawberry.mutation(description="The uploader or an admin. Returns the id of the deleted document.")
+    async def delete_document(self, info: GraphInfo, id: strawberry.ID) -> strawberry.ID:
+        viewer = await info.context.viewer()
+        await documents.delete_document(info.context.deps, viewer, ids.decode(id, "Document"))
+        return id
 
     @strawberry.mutation
     async def create_counsellor(self, info: GraphInfo, input: CreateCounsellorInput) -> Counsellor:

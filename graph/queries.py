@@ -9,7 +9,7 @@ from domain.errors import NotFound
 from domain.model import Role as DomainRole
 from domain.model import Viewer as DomainViewer
 from domain.ports import ClientQuery, RequestQuery
-from domain.use_cases import audit, clients, counsellors, requests
+from domain.use_cases import audit, clients, counsellors, documents, requests
 from domain.use_cases import availability as availability_use_case
 from domain.use_cases.availability import AvailabilityView
 from domain.visibility import require_authenticated, require_staff
@@ -22,6 +22,7 @@ from graph.types.audit import AuditEntryConnection, audit_connection
 from graph.types.availability import Availability
 from graph.types.client import Client, ClientConnection, client_connection
 from graph.types.counsellor import Counsellor, CounsellorPresence
+from graph.types.document import Document
 from graph.types.node import Node
 from graph.types.request import Request, RequestConnection, request_connection
 from graph.types.session import Viewer
@@ -82,6 +83,8 @@ class Query(FolderQueries):
             return Request.of(await requests.get_request(deps, viewer, row_id), viewer)
         if (found := await folder_node(info, viewer, kind, row_id)) is not None:
             return found
+        if kind == "Document":
+            return Document.of(await documents.get_document(deps, viewer, row_id), viewer)
         raise NotFound("id names nothing that node() finds.", field="id")
 
     @strawberry.field

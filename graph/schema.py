@@ -17,6 +17,7 @@ from graph.queries import Query
 from graph.subscriptions import Subscription
 from graph.types.client import Client
 from graph.types.counsellor import Counsellor
+from graph.types.document import Document
 from graph.types.monitoring import MonitoringEntry, MonitoringTopic
 from graph.types.note import Note
 from graph.types.request import Request
@@ -52,7 +53,7 @@ def build_schema(limits: ApiLimits | None = None, **options: Any) -> StammSchema
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Counsellor, Client, Request, Note, MonitoringTopic, MonitoringEntry],
+        types=[Counsellor, Client, Request, Note, MonitoringTopic, MonitoringEntry, Document],
         extensions=extensions,
         **options,
     )

@@ -19,6 +19,7 @@ from domain.stopping import cancel_and_wait
 from domain.throttling import forget_old_attempts
 from domain.use_cases import Deps
 from domain.use_cases.acceptance import take_back_unaccepted
+from domain.use_cases.documents import sweep_orphan_files
 from domain.use_cases.presence import lapse_silent_counsellors
 from domain.use_cases.routing import Dispatcher
 from persistence.event_bus import EventBus
@@ -54,10 +55,12 @@ class QueueSweeper:
         return None if wait_end is None else max((wait_end - now).total_seconds(), 0.0) + 0.01
 
     async def sweep(self) -> None:
-        """The periodic round: dispatch the queue, and delete attempt counts no window holds any
-        more (they would keep a trace of who tried to sign in or register)."""
+        """The periodic round: dispatch the queue, delete attempt counts no window holds any
+        more (they would keep a trace of who tried to sign in or register), and document files
+        no row names (an upload that failed after storing its file, a deletion that left it)."""
         await self._dispatcher.run()
         await forget_old_attempts(self._deps)
+        await sweep_orphan_files(self._deps)
 
     async def run_timers(self) -> None:
         """One round: lapse silent counsellors, take back unaccepted chats."""

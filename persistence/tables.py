@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from domain.file_types import MAX_FILE_NAME
 from domain.monitoring import MAX_OUTCOME, MAX_TOPIC_NAME
 from domain.validation import (
     MAX_IDEMPOTENCY_KEY,
@@ -279,4 +280,20 @@ monitoring_entry_topics = Table(
     Column("entry_id", Integer, ForeignKey("monitoring_entries.id"), primary_key=True),
     Column("topic_id", Integer, ForeignKey("monitoring_topics.id"), primary_key=True),
     Index("ix_monitoring_entry_topics_topic", "topic_id", "entry_id"),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", Integer, ForeignKey("clients.id"), nullable=False),
+    # Encrypted (persistence.crypto): a file name says something about its client.
+    Column("file_name", String(stored_length(MAX_FILE_NAME)), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("uploaded_by_id", Integer, ForeignKey("counsellors.id")),
+    Column("uploaded_at", UtcDateTime, nullable=False),
+    # Names the encrypted file in the blob store; random, so the store reveals nothing.
+    Column("blob_key", String(64), nullable=False, unique=True),
+    Index("ix_documents_client", "client_id", "id"),
 )

@@ -16,6 +16,7 @@ from domain.ports import (
     AuditLog,
     ClientRepository,
     CounsellorRepository,
+    DocumentRepository,
     EmailAddresses,
     InvitationOutbox,
     MonitoringRepository,
@@ -31,6 +32,7 @@ from persistence.client_repository import SqlClientRepository
 from persistence.counsellor_repository import SqlCounsellorRepository
 from persistence.crypto import TextCipher
 from persistence.database import Engines
+from persistence.document_repository import SqlDocumentRepository
 from persistence.email_addresses import SqlEmailAddresses
 from persistence.folder_repositories import SqlMonitoringRepository, SqlNoteRepository
 from persistence.request_repository import SqlRequestRepository
@@ -66,6 +68,7 @@ class SqlUnitOfWork:
     audit: AuditLog
     notes: NoteRepository
     monitoring: MonitoringRepository
+    documents: DocumentRepository
 
     def __init__(
         self, engine: AsyncEngine, publish: Publish, cipher: TextCipher, slots: asyncio.Semaphore
@@ -121,6 +124,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditLog(conn)
         self.notes = SqlNoteRepository(conn, self._cipher)
         self.monitoring = SqlMonitoringRepository(conn, self._cipher)
+        self.documents = SqlDocumentRepository(conn, self._cipher)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

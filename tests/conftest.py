@@ -23,7 +23,7 @@ from persistence.database import Engines, create_engines
 from persistence.event_bus import EventBus
 from persistence.migrate import migrate
 from persistence.unit_of_work import SqlUnitOfWorkFactory
-from tests.fakes import COUNTER_SECRET, FixedClock, PlainHasher, settling
+from tests.fakes import COUNTER_SECRET, FixedClock, MemoryBlobs, PlainHasher, settling
 from tests.services import POSTGRES, Backend, backends, require_postgres, unique_name
 
 
@@ -133,7 +133,12 @@ def deps(engines: Engines, bus: EventBus, clock: FixedClock) -> Deps:
     """Use-case dependencies on the real database, a fixed clock and a fast hasher."""
     factory = SqlUnitOfWorkFactory(engines, bus.publish, TextCipher(secrets.token_bytes(32)))
     found = Deps(
-        uow=factory, clock=clock, hasher=PlainHasher(), limits=GENEROUS_LIMITS, counter_secret=COUNTER_SECRET
+        uow=factory,
+        clock=clock,
+        hasher=PlainHasher(),
+        limits=GENEROUS_LIMITS,
+        counter_secret=COUNTER_SECRET,
+        blobs=MemoryBlobs(clock),
     )
     found.dispatch = settling(Dispatcher(found))
     return found

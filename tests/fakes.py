@@ -24,6 +24,7 @@ from domain.model import (
     Channel,
     Client,
     Counsellor,
+    Document,
     Invitation,
     InvitationStatus,
     OnlineStatus,
@@ -43,6 +44,7 @@ from domain.ports import (
     ClientQuery,
     ClientRepository,
     CounsellorRepository,
+    DocumentRepository,
     EmailAddresses,
     InvitationOutbox,
     MonitoringRepository,
@@ -84,6 +86,7 @@ class Store:
     notes: dict[int, Note] = field(default_factory=dict)
     topics: dict[int, MonitoringTopic] = field(default_factory=dict)
     entries: dict[int, MonitoringEntry] = field(default_factory=dict)
+    documents: dict[int, Document] = field(default_factory=dict)
     last_ids: dict[str, int] = field(default_factory=dict)
 
     def next_id(self, table: str) -> int:
@@ -730,6 +733,61 @@ class FakeMonitoringRepository(_Repo):
         ]
 
 
+class FakeDocumentRepository(_Repo):
+    async def add(self, document: Document) -> Document:
+        added = replace(document, id=self._store.next_id("document"))
+        self._store.documents[added.id] = added
+        return added
+
+    async def get(self, document_id: int) -> Document | None:
+        return self._store.documents.get(document_id)
+
+    async def page_of_client(self, client_id: int, first: int, after: str | None) -> Page[Document]:
+        mine = [d for d in self._store.documents.values() if d.client_id == client_id]
+        return _page(sorted(mine, key=lambda d: -d.id), lambda d: d.id, first, after)
+
+    async def delete(self, document_id: int) -> Document | None:
+        return self._store.documents.pop(document_id, None)
+
+    async def delete_of_client(self, client_id: int) -> list[Document]:
+        gone = await self.of_client(client_id)
+        for document in gone:
+            del self._store.documents[document.id]
+        return gone
+
+    async def of_client(self, client_id: int) -> list[Document]:
+        return sorted(
+            (d for d in self._store.documents.values() if d.client_id == client_id), key=lambda d: d.id
+        )
+
+    async def known_keys(self, keys: Sequence[str]) -> set[str]:
+        return {d.blob_key for d in self._store.documents.values()} & set(keys)
+
+
+class MemoryBlobs:
+    """A blob store in memory (a test's; production seals files on disk or in S3), with the time
+    each key was stored, from the clock it is given."""
+
+    def __init__(self, clock: FixedClock | None = None) -> None:
+        self.files: dict[str, bytes] = {}
+        self.stored_at: dict[str, datetime] = {}
+        self._clock = clock or FixedClock()
+
+    async def put(self, key: str, data: bytes) -> None:
+        self.files[key] = data
+        self.stored_at[key] = self._clock.now()
+
+    async def get(self, key: str) -> bytes | None:
+        return self.files.get(key)
+
+    async def delete(self, key: str) -> None:
+        self.files.pop(key, None)
+        self.stored_at.pop(key, None)
+
+    async def older_than(self, moment: datetime) -> list[str]:
+        return sorted(k for k, at in self.stored_at.items() if at < moment)
+
+
 class FakeUnitOfWork:
     """One transaction over a private copy of the shared store."""
 
@@ -750,6 +808,7 @@ class FakeUnitOfWork:
         self.audit: AuditLog = FakeAuditLog(self)
         self.notes: NoteRepository = FakeNoteRepository(self)
         self.monitoring: MonitoringRepository = FakeMonitoringRepository(self)
+        self.documents: DocumentRepository = FakeDocumentRepository(self)
 
     async def __aenter__(self) -> FakeUnitOfWork:
         self.store = copy.deepcopy(self.factory.store)

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from domain.limits import Limits
-from domain.ports import Clock, PasswordHasher, Throttle, UnitOfWorkFactory
+from domain.ports import BlobStore, Clock, PasswordHasher, Throttle, UnitOfWorkFactory
 
 
 @dataclass
@@ -29,6 +29,10 @@ class Deps:
     counter_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     # Monitoring statistics withhold cells of fewer contacts or clients (STAMM_MONITORING_MIN_CELL).
     monitoring_min_cell: int = 5
+    # Where document files live (encrypted by the adapter); None: uploads are refused.
+    blobs: BlobStore | None = None
+    # The largest document accepted (STAMM_MAX_UPLOAD_BYTES).
+    max_upload_bytes: int = 10 * 1024 * 1024
 
 
 async def _nothing() -> None:

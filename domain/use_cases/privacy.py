@@ -20,6 +20,7 @@ from domain.model import (
 from domain.ports import UnitOfWork
 from domain.use_cases import Deps, audit
 from domain.use_cases.clients import visible_client
+from domain.use_cases.documents import remove_files
 from domain.use_cases.routing import make_primary, release
 from domain.visibility import require_admin
 
@@ -54,6 +55,7 @@ async def export_client_data(deps: Deps, viewer: Viewer, client_id: int) -> dict
         history = (await uow.history.for_clients([client_id]))[client_id]
         invitations = await uow.outbox.of_client(client_id)
         folder = await _folder(uow, client_id)
+        documents = await uow.documents.of_client(client_id)
         await audit.record(uow, deps, viewer, "CLIENT_EXPORTED", "Client", client_id)
         await uow.commit()
     return {
@@ -63,6 +65,8 @@ async def export_client_data(deps: Deps, viewer: Viewer, client_id: int) -> dict
         "primaryCounsellorHistory": [_plain(c) for c in history],
         "invitations": [_plain(i) for i in invitations],
         **folder,
+        # The files themselves are downloaded one by one (Document.downloadUrl).
+        "documents": [{k: v for k, v in _plain(d).items() if k != "blob_key"} for d in documents],
     }
 
 
@@ -95,7 +99,7 @@ async def _cancel_open_requests(uow: UnitOfWork, client_id: int, now: datetime) 
 
 
 async def erase_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
-    """Admins: remove the client's personal data and message texts; keep the requests as anonymous
+    """Admins: remove the client's personal data, message texts and documents; keep the requests as anonymous
     counts and the history with the client pseudonymised (audited)."""
     me = require_admin(viewer)
     now = deps.clock.now()
@@ -111,6 +115,8 @@ async def erase_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
         # The folder: notes go; documented contacts stay as anonymous counts without their texts.
         await uow.notes.erase_for(client_id)
         await uow.monitoring.erase_texts(client_id)
+        # Rows now, files once the rows are gone for good (a failed file deletion: the sweep).
+        documents = await uow.documents.delete_of_client(client_id)
         if client.primary_counsellor_id is not None:
             await make_primary(uow, client, None, AssignmentSource.MANUAL, now, me, "client data erased")
         _pseudonymise(client, now)
@@ -118,6 +124,7 @@ async def erase_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
         uow.record(SessionsEnded(client_id=client_id))
         await audit.record(uow, deps, viewer, "CLIENT_ERASED", "Client", client_id)
         await uow.commit()
+    await remove_files(deps, documents)
     await deps.dispatch()
     return client
 

@@ -18,6 +18,7 @@ from graph.types.counsellor import Counsellor, counsellor_by_id
 from graph.types.node import Node
 
 if TYPE_CHECKING:
+    from graph.types.document import DocumentConnection
     from graph.types.history import PrimaryCounsellorChange
     from graph.types.monitoring import MonitoringEntryConnection
     from graph.types.note import NoteConnection
@@ -138,6 +139,16 @@ class Client(Node):
         size = page_size(first)
         found = await monitoring.entries_of_client(info.context.deps, self.viewer, self.view.id, size, after)
         return None if found is None else entry_connection(*found, self.viewer, after)
+
+    @strawberry.field(description="Staff: documents in this client's folder, newest first; null for clients.")
+    async def documents(
+        self, info: GraphInfo, first: int | None = None, after: str | None = None
+    ) -> Annotated[DocumentConnection, strawberry.lazy("graph.types.document")] | None:
+        from graph.types.document import client_documents  # documents refer back to clients
+
+        if self.view.details is None or not self.viewer.is_staff:
+            return None
+        return await client_documents(info, self.viewer, self.view.id, first, after)
 
 
 async def client_and_holders(

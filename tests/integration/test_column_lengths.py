@@ -14,7 +14,7 @@ import secrets
 from sqlalchemy import String, inspect
 from sqlalchemy.engine import Connection
 
-from domain import model
+from domain import file_types, model
 from domain import monitoring as mon
 from domain import validation as v
 from domain.notes import MAX_NOTE
@@ -73,6 +73,8 @@ WORST_CASE: dict[tuple[str, str], int] = {
     ("monitoring_entries", "channel"): _longest(model.Channel),
     ("monitoring_entries", "outcome"): stored_length(mon.MAX_OUTCOME),
     ("monitoring_entries", "note"): stored_length(mon.MAX_ENTRY_NOTE),
+    ("documents", "file_name"): stored_length(file_types.MAX_FILE_NAME),
+    ("documents", "content_type"): max(len(t) for t in file_types.ALL),
 }
 
 # Columns only the service's own code fills, never with user text (and why they fit).
@@ -83,6 +85,7 @@ INTERNAL = {
     ("audit_log", "action"): "a name from the code",
     ("audit_log", "subject_type"): "a name from the code",
     ("audit_log", "detail"): "text, unbounded",
+    ("documents", "blob_key"): "32 hex digits, secrets.token_hex(16)",
 }
 
 

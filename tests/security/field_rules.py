@@ -53,7 +53,13 @@ FIELD_RULES: dict[str, dict[str, str]] = {
         seen="email firstName lastName phone language lastLoginAt primaryCounsellor "
         "primaryCounsellorHistory requests",
         folder="notes monitoringEntries",
+        # Null in a redacted client too (tests/security/test_documents_visibility.py).
+        staff="documents",
     ),
+    # Only staff who see the client reach a document (Client.documents, node, the mutations).
+    "Document": rules(anyone="id client fileName contentType sizeBytes uploadedBy uploadedAt downloadUrl"),
+    "DocumentConnection": CONNECTION,
+    "DocumentEdge": EDGE,
     "PrimaryCounsellorChange": rules(
         anyone="id client previousCounsellor newCounsellor source changedAt", staff="changedBy reason"
     ),

@@ -31,6 +31,7 @@ from domain.use_cases import Deps
 from domain.use_cases.accounts import register_client
 from domain.use_cases.clients import ClientProfile, change_primary_counsellor, create_client
 from domain.use_cases.counsellors import CounsellorUpdate, NewCounsellor, add_counsellor, update_counsellor
+from domain.use_cases.documents import upload_document
 from domain.use_cases.monitoring import EntryInput, add_monitoring_entry, add_monitoring_topic
 from domain.use_cases.notes import add_note
 from domain.use_cases.requests import submit_request
@@ -41,6 +42,8 @@ from graph.schema import schema
 from persistence.event_bus import EventBus
 from tests.api.conftest import http_request
 from tests.fakes import START
+from tests.support import samples
+from tests.support.samples import SampleUpload
 
 PASSWORD = "matrix-password-1"
 NEW_PASSWORD = "matrix-password-2"
@@ -68,13 +71,16 @@ KINDS = {
     "category": "MonitoringTopic",
     "topic": "MonitoringTopic",
     "entry": "MonitoringEntry",
+    "document": "Document",
+    "admin_document": "Document",
 }
 
 
 @dataclass
 class Scene:
     """admin; counsellor P ("primary") of client C1 ("client"), holding C1's ASSIGNED mail request
-    ("request"; C1 also has a QUEUED chat, "queued") and primary of the not yet invited client
+    ("request"; C1 also has a QUEUED chat, "queued"; in C1's folder "document" by P and
+    "admin_document" by the admin) and primary of the not yet invited client
     "invitee"; counsellor Q ("other"), primary of client C2 ("other_client") and holding C2's
     request ("other_request"); counsellor I ("inactive"), deactivated after their token was issued.
     """
@@ -145,6 +151,11 @@ async def build_scene(deps: Deps, signer: TokenSigner) -> tuple[dict[str, int], 
     profile = ClientProfile(display_name="Ida", email="ida@matrix.test")
     raw["invitee"] = (await create_client(deps, as_primary, profile, None)).id
     raw.update(await _folder(deps, as_admin, as_primary, raw["client"]))
+    # C1's folder: a document P uploaded, and one the admin uploaded.
+    note = SampleUpload("Gesprächsnotiz.txt", b"Termin am Dienstag.")
+    raw["document"] = (await upload_document(deps, as_primary, client.client_id, note)).id
+    letter = SampleUpload("Brief.pdf", samples.pdf())
+    raw["admin_document"] = (await upload_document(deps, as_admin, client.client_id, letter)).id
 
     tokens: dict[str, str | None] = {"anonymous": None}
     for kind, viewer in (

@@ -44,7 +44,7 @@ from persistence.event_bus import EventBus
 from persistence.migrate import migrate
 from persistence.unit_of_work import SqlUnitOfWorkFactory
 from tests.conftest import GENEROUS_LIMITS
-from tests.fakes import FixedClock, PlainHasher, settling
+from tests.fakes import FixedClock, MemoryBlobs, PlainHasher, settling
 from tests.security.scene import (
     NEW_PASSWORD,
     PASSWORD,
@@ -59,6 +59,8 @@ from tests.security.scene import (
     subscribed,
 )
 from tests.services import SQLITE, Backend
+from tests.support import samples
+from tests.support.samples import SampleUpload
 
 
 @pytest.fixture(params=[pytest.param(SQLITE, id="sqlite")])
@@ -74,6 +76,9 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 # the use cases (and migrating ~400 databases) would take minutes. Request texts are encrypted at
 # rest, so every cell reads them with the key the scene was written with.
 DATA_KEY = secrets.token_bytes(32)
+# The scene's document files, for every cell (a cell that deletes one only hides it from later
+# cells' databases, which are fresh copies without that deletion: they never read it).
+BLOBS = MemoryBlobs()
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ class Template:
 def _deps(engines: Engines, bus: EventBus, clock: FixedClock) -> Deps:
     """As tests/conftest.py builds them, with the scene's data key."""
     factory = SqlUnitOfWorkFactory(engines, bus.publish, TextCipher(DATA_KEY))
-    found = Deps(uow=factory, clock=clock, hasher=PlainHasher(), limits=GENEROUS_LIMITS)
+    found = Deps(uow=factory, clock=clock, hasher=PlainHasher(), limits=GENEROUS_LIMITS, blobs=BLOBS)
     found.dispatch = settling(Dispatcher(found))
     return found
 
@@ -437,6 +442,16 @@ MATRIX: dict[str, Row] = {
     "deleteMonitoringEntry": Row(
         "mutation ($id: ID!) { deleteMonitoringEntry(id: $id) }", FOLDER_WRITE, _id("entry")
     ),
+    "uploadDocument": Row(  # staff who see the client
+        "mutation ($id: ID!, $file: Upload!) { uploadDocument(clientId: $id, file: $file) { id } }",
+        (UNAUTH, FORBID, FORBID, DATA, NOT_FOUND, UNAUTH, DATA),
+        lambda s: {"id": s.gid("client"), "file": SampleUpload("Befund.png", samples.png())},
+    ),
+    "deleteDocument": Row(  # P uploaded it: P and admins
+        "mutation ($id: ID!) { deleteDocument(id: $id) }",
+        (UNAUTH, FORBID, FORBID, DATA, NOT_FOUND, UNAUTH, DATA),
+        _id("document"),
+    ),
     # Subscriptions
     "counsellorAvailabilityChanged": Row(
         "subscription ($id: ID) { counsellorAvailabilityChanged(counsellorId: $id) { id onlineStatus } }",
@@ -538,6 +553,16 @@ VARIANTS: dict[str, Row] = {
         "query ($id: ID!) { client(id: $id) { notes { totalCount } } }",
         (UNAUTH, DATA, NOT_FOUND, DATA, NOT_FOUND, UNAUTH, DATA),
         _id("client"),
+    ),
+    "deleteDocument (uploaded by the admin)": Row(  # P sees the client, but did not upload it
+        "mutation ($id: ID!) { deleteDocument(id: $id) }",
+        (UNAUTH, FORBID, FORBID, FORBID, NOT_FOUND, UNAUTH, DATA),
+        _id("admin_document"),
+    ),
+    "node (document)": Row(
+        "query ($id: ID!) { node(id: $id) { id } }",
+        (UNAUTH, FORBID, FORBID, DATA, NOT_FOUND, UNAUTH, DATA),
+        _id("document"),
     ),
     "primaryCounsellorChanged (all)": Row(
         "subscription { primaryCounsellorChanged { id } }",
