@@ -4,7 +4,7 @@ A query string can hold a whole GraphQL document with its variables (GraphQL ove
 queries by GET): a password, an e-mail, a search term. uvicorn's own access log writes the
 query string, so the entrypoint switches it off and this middleware logs instead; should
 uvicorn's access log run anyway (uvicorn started by hand), its lines lose the query string.
-Bodies are never logged, and neither is the client's address.
+Bodies are never logged, and neither is the client's address, nor the token of a download link.
 """
 
 from __future__ import annotations
@@ -40,7 +40,12 @@ class AccessLog:
             await self.app(scope, receive, sending)
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
-            log.info("%s %s %d %.1f ms", scope["method"], scope["path"], status, elapsed_ms)
+            log.info("%s %s %d %.1f ms", scope["method"], logged_path(scope["path"]), status, elapsed_ms)
+
+
+def logged_path(path: str) -> str:
+    """The path as logged: a download link's token is a key to a file for minutes, not logged."""
+    return "/files/…" if path.startswith("/files/") else path
 
 
 class _WithoutQueryString(logging.Filter):
@@ -50,7 +55,8 @@ class _WithoutQueryString(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
             record.args = tuple(
-                a.partition("?")[0] if isinstance(a, str) and a.startswith("/") else a for a in record.args
+                logged_path(a.partition("?")[0]) if isinstance(a, str) and a.startswith("/") else a
+                for a in record.args
             )
         return True
 

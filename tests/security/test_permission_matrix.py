@@ -538,6 +538,24 @@ VARIANTS: dict[str, Row] = {
         (UNAUTH, FORBID, FORBID, FORBID, NOT_FOUND, UNAUTH, DATA),
         _id("admin_note"),
     ),
+    "monitoringStatistics (by counsellor)": Row(
+        'query { monitoringStatistics(from: "2025-01-01T00:00:00Z", to: "2025-02-01T00:00:00Z", '
+        "byCounsellor: true) { counsellor { id } contacts } }",
+        admin_only(),
+    ),
+    "addMonitoringEntry (a category is no option)": Row(  # permission first, then the input
+        "mutation ($input: AddMonitoringEntryInput!) { addMonitoringEntry(input: $input) { id } }",
+        (UNAUTH, FORBID, FORBID, "BAD_USER_INPUT", NOT_FOUND, UNAUTH, "BAD_USER_INPUT"),
+        lambda s: {
+            "input": {
+                "clientId": s.gid("client"),
+                "contactAt": "2025-01-06T08:00:00Z",
+                "channel": "CHAT",
+                "durationMinutes": 20,
+                "topicIds": [s.gid("category")],
+            }
+        },
+    ),
     "node (note)": Row(
         "query ($id: ID!) { node(id: $id) { id } }",
         (UNAUTH, FORBID, FORBID, DATA, NOT_FOUND, UNAUTH, DATA),

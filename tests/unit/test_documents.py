@@ -4,6 +4,7 @@ use cases' rules and order of writes over the fakes."""
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from domain.use_cases.documents import (
     upload_document,
 )
 from domain.use_cases.privacy import erase_client
+from graph.access_log import logged_path
 from graph.file_links import PATH, FileLinks, LinkRefused
 from graph.files import content_disposition
 from persistence.blobs import SealedBlobs
@@ -283,3 +285,13 @@ def test_document_files_go_to_the_data_folder_unless_a_bucket_is_set(
     assert remote.s3 == S3Store("stamm-files", "http://127.0.0.1:9000", "eu-central-1", "key", "very-secret")
     assert "very-secret" not in repr(remote)
     assert remote.api.max_upload_bytes == 1000
+
+
+def test_download_tokens_stay_out_of_the_access_logs() -> None:
+    assert logged_path("/files/AQAAAAEAAAAB") == "/files/…" and logged_path("/graphql") == "/graphql"
+    logger = logging.getLogger("uvicorn.access")
+    message = '%s - "%s %s HTTP/%s" %d'
+    args = ("127.0.0.1:5000", "GET", "/files/AQAAAAEAAAAB?x=1", "1.1", 200)
+    record = logger.makeRecord("uvicorn.access", logging.INFO, __file__, 1, message, args, None)
+    assert logger.filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "GET /files/… HTTP/1.1" 200'
