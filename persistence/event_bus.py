@@ -68,6 +68,8 @@ class EventQueue:
             key = ("counsellor", event.counsellor.id)
         if key not in self._items and len(self._items) >= self._limit:
             dropped_at = _changed_at(self._items.popitem(last=False)[1])
+            if self._gap_began is None:
+                log.warning("a subscriber fell behind: events dropped; it catches up from the database")
             self._gap_began = min(dropped_at, self._gap_began or dropped_at)
         self._items[key] = event
         self._wake.set()
