@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 RECONNECTED = "__stamm_bus_reconnected__"
 _LOST = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
 FIRST_BACKOFF = 0.1
-MAX_BACKOFF = 5.0
+# Redis is tried again at least this often: a chat assigned while it was down reaches its
+# counsellor within a few seconds of its return (the catch-up follows the reconnect).
+MAX_BACKOFF = 2.0
 # How long before the loss of the connection was noticed an event may already have been lost: a
 # Redis that stops answering is noticed by the health check (every 5 s, then the 2 s socket
 # timeout), and a lost event's change was stamped when its transaction began, before its commit and
