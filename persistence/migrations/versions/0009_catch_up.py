@@ -36,5 +36,17 @@ def downgrade() -> None:
     op.drop_index("ix_primary_changes_changed", "primary_counsellor_changes")
     op.drop_index("ix_requests_counsellor_assigned", "requests")
     op.drop_index("ix_requests_updated", "requests")
+    # On SQLite batch mode copies `requests`, which foreign key enforcement refuses while rows of
+    # request_handlers refer to it: they step aside in a temporary table (as in 0005).
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        op.execute("CREATE TEMPORARY TABLE saved_request_handlers AS SELECT * FROM request_handlers")
+        op.execute("DELETE FROM request_handlers")
     with op.batch_alter_table("requests") as batch:
         batch.drop_column("updated_at")
+    if sqlite:
+        op.execute(
+            "INSERT INTO request_handlers (request_id, counsellor_id)"
+            " SELECT request_id, counsellor_id FROM saved_request_handlers"
+        )
+        op.execute("DROP TABLE saved_request_handlers")
