@@ -109,7 +109,10 @@ async def _with_texts(info: GraphInfo, viewer: Viewer, snapshot: DomainRequest) 
     return replace(snapshot, message=stored.message, subject=stored.subject, trace=stored.trace)
 
 
-SINCE = "Send first what changed since then (a client that reconnects: the latest time it saw); at most 500, oldest first."
+SINCE = (
+    "Send first what changed since then (a client that reconnects: the latest time it saw); "
+    f"at most {catch_up.CATCH_UP_LIMIT}, oldest first."
+)
 
 
 class _CatchUp:
