@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from domain.model import Counsellor, PrimaryCounsellorChange, Request
 
@@ -40,7 +41,24 @@ class SessionsEnded:
 
 @dataclass(frozen=True)
 class StateMayBeStale:
-    """Events may have been lost (the bus reconnected, or a subscriber fell behind): re-read the state."""
+    """Events may have been lost (the bus reconnected, or a subscriber fell behind): re-read the state.
+
+    `since`: no event of a change made before then was lost (the gap began then); None when unknown.
+    Subscriptions catch up from the database from then on (domain/use_cases/catch_up.py).
+    """
+
+    since: datetime | None = None
 
 
 Event = CounsellorStateChanged | RequestChanged | PrimaryCounsellorChanged | SessionsEnded | StateMayBeStale
+
+
+def occurred_at(event: Event) -> datetime | None:
+    """When the change behind an event was made (its transaction's time), where the event says."""
+    if isinstance(event, RequestChanged):
+        return event.request.updated_at
+    if isinstance(event, PrimaryCounsellorChanged):
+        return event.change.changed_at
+    if isinstance(event, StateMayBeStale):
+        return event.since
+    return None

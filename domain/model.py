@@ -193,6 +193,9 @@ class Request:
     # The client's primary was set by this very request (so a re-offer may replace it).
     set_primary: bool = False
     trace: tuple[RoutingStep, ...] = ()
+    # When it was created or last changed state (each transition sets it): what a catch-up after a
+    # lost event, or a client reconnecting with `since`, reads from (docs/routing.md, "Catch-up").
+    updated_at: datetime | None = None
 
     @property
     def holds_capacity(self) -> bool:
@@ -202,6 +205,11 @@ class Request:
     def is_open(self) -> bool:
         """Not yet closed or cancelled."""
         return self.status in (RequestStatus.QUEUED, RequestStatus.ASSIGNED)
+
+    @property
+    def last_changed_at(self) -> datetime:
+        """`updated_at`, or for a request stamped by no transition yet its latest known time."""
+        return self.updated_at or self.closed_at or self.assigned_at or self.created_at
 
     @property
     def holder_id(self) -> int | None:
@@ -222,15 +230,18 @@ class Request:
         steps: tuple[RoutingStep, ...],
         wait_for_id: int | None = None,
         wait_until: datetime | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Nobody takes it now: note a wait for the primary, and explain a new queue entry or wait
-        (a request re-offered without success keeps its one QUEUED step)."""
+        (a request re-offered without success keeps its one QUEUED step). `at`: when this was
+        decided (a change only when something was noted)."""
         self._require("queued", RequestStatus.QUEUED)
         if wait_until is not None:
             self.waiting_for_id, self.wait_until = wait_for_id, wait_until
         newly_queued = not self.trace or self.trace[-1].outcome is not TraceOutcome.QUEUED
         if wait_until is not None or newly_queued:
             self.trace += steps
+            self.updated_at = at or self.updated_at
 
     def require_assignable(self) -> None:
         """Only a QUEUED or ASSIGNED request can be (re)assigned."""
@@ -259,6 +270,7 @@ class Request:
         self.assigned_at, self.accepted_at = at, None
         self.waiting_for_id = self.wait_until = None
         self.trace += steps
+        self.updated_at = at
         return previous
 
     def accept(self, at: datetime) -> bool:
@@ -266,7 +278,7 @@ class Request:
         self._require("accepted", RequestStatus.ASSIGNED)
         if self.accepted_at is not None:
             return False
-        self.accepted_at = at
+        self.accepted_at = self.updated_at = at
         return True
 
     def return_to_queue(self, at: datetime, timeout_seconds: int) -> int:
@@ -281,6 +293,7 @@ class Request:
         self.status, self.counsellor_id, self.routing_reason = RequestStatus.QUEUED, None, None
         self.assigned_at = None
         self.excluded_ids = (*self.excluded_ids, holder)
+        self.updated_at = at
         return holder
 
     def close(self, at: datetime) -> int | None:
@@ -297,7 +310,7 @@ class Request:
 
     def _end(self, status: RequestStatus, at: datetime) -> int | None:
         holder = self.holder_id
-        self.status, self.closed_at = status, at
+        self.status, self.closed_at, self.updated_at = status, at, at
         self.waiting_for_id = self.wait_until = None
         return holder
 

@@ -201,6 +201,16 @@ class RequestRepository(Protocol):
     async def visible_page(
         self, viewer: Viewer, query: RequestQuery, first: int, after: str | None
     ) -> Page[Request]: ...
+    async def assigned_to_since(self, counsellor_id: int, since: datetime, limit: int) -> list[Request]:
+        """Requests whose holder (or last holder, once closed) is the counsellor, assigned to them
+        at `since` or later; oldest assignment first, at most `limit`."""
+
+    async def visible_changed_since(
+        self, viewer: Viewer, since: datetime, limit: int, request_id: int | None = None
+    ) -> list[Request]:
+        """Requests the viewer may see (only `request_id`, when given) created or changed at `since`
+        or later, in their current state; least recently changed first, at most `limit`."""
+
     async def visible_first_pages(
         self, viewer: Viewer, client_ids: Sequence[int], first: int
     ) -> dict[int, Page[Request]]:
@@ -210,6 +220,11 @@ class RequestRepository(Protocol):
 class PrimaryHistoryRepository(Protocol):
     async def add(self, change: PrimaryCounsellorChange) -> PrimaryCounsellorChange: ...
     async def for_clients(self, client_ids: Sequence[int]) -> dict[int, list[PrimaryCounsellorChange]]: ...
+    async def visible_since(
+        self, viewer: Viewer, since: datetime, limit: int, client_id: int | None = None
+    ) -> list[PrimaryCounsellorChange]:
+        """Changes at `since` or later the viewer may be sent (`visibility.sees_primary_change`; of
+        one client when given), oldest first, at most `limit`."""
 
 
 class SettingsRepository(Protocol):

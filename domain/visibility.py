@@ -80,6 +80,23 @@ def sees_request(
     return viewer.is_client and request.client_id == viewer.client_id
 
 
+def sees_primary_change(
+    viewer: Viewer, change: PrimaryCounsellorChange, client_primary_id: int | None, holder_ids: set[int]
+) -> bool:
+    """Who is sent a primary change read back later (a catch-up): admins; the counsellors it names
+    (they could see the client before or after it); and who may see the client now (its primary,
+    the holders of its requests), who may read its whole history anyway. Live events go to
+    `PrimaryCounsellorChanged.visible_to`, the holders at the time of the change, which are not kept."""
+    if viewer.is_admin:
+        return True
+    if not viewer.is_staff or viewer.counsellor_id is None:
+        return False
+    me = viewer.counsellor_id
+    return (
+        me in (change.previous_counsellor_id, change.new_counsellor_id, client_primary_id) or me in holder_ids
+    )
+
+
 def sees_counsellor(viewer: Viewer, counsellor_id: int, related_ids: set[int]) -> bool:
     """Staff see every colleague; a client only the counsellors on their requests and history."""
     if viewer.is_staff:
@@ -209,5 +226,6 @@ __all__ = [
     "routing_trace_view",
     "sees_client",
     "sees_counsellor",
+    "sees_primary_change",
     "sees_request",
 ]

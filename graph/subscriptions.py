@@ -1,7 +1,9 @@
 """Subscriptions: current state first where the contract says so, then each visible change.
 
 Each subscriber listens on the bus before reading the current state (so no change falls in
-between) and re-checks its token on every event and when it expires.
+between) and re-checks its token on every event and when it expires. After a bus gap, and first
+when given `since`, requestAssigned, requestUpdated and primaryCounsellorChanged catch up from the
+database (domain/use_cases/catch_up.py); the state feeds send their current state again.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Annotated
 
 import strawberry
 from starlette.websockets import WebSocket
@@ -27,7 +30,7 @@ from domain.model import Counsellor as DomainCounsellor
 from domain.model import Request as DomainRequest
 from domain.model import RequestStatus, Viewer
 from domain.use_cases import availability as availability_use_case
-from domain.use_cases import clients, counsellors, requests
+from domain.use_cases import catch_up, clients, counsellors, requests
 from domain.visibility import require_authenticated, require_staff
 from graph import ids
 from graph.context import GraphInfo
@@ -106,6 +109,43 @@ async def _with_texts(info: GraphInfo, viewer: Viewer, snapshot: DomainRequest) 
     return replace(snapshot, message=stored.message, subject=stored.subject, trace=stored.trace)
 
 
+SINCE = (
+    "Send first what changed since then (a client that reconnects: the latest time it saw); "
+    f"at most {catch_up.CATCH_UP_LIMIT}, oldest first."
+)
+
+
+class _CatchUp:
+    """One subscription's catch-up: from its `since` when given, and after each bus gap."""
+
+    def __init__(self, info: GraphInfo, since: datetime | None) -> None:
+        self.since = catch_up.requested_since(since)
+        self.floor = catch_up.floor(self.since, info.context.deps.clock.now())
+        self.delivered = catch_up.Delivered()
+
+    def after(self, gap: StateMayBeStale) -> datetime:
+        return catch_up.gap_start(gap.since, self.floor)
+
+
+async def _assigned_since(info: GraphInfo, viewer: Viewer, since: datetime, seen: _CatchUp) -> list[Request]:
+    found = await catch_up.assignments_since(info.context.deps, viewer, since, seen.delivered)
+    return [Request.of(request, viewer) for request in found]
+
+
+async def _updated_since(
+    info: GraphInfo, viewer: Viewer, since: datetime, seen: _CatchUp, target: int | None
+) -> list[Request]:
+    found = await catch_up.request_changes_since(info.context.deps, viewer, since, seen.delivered, target)
+    return [Request.of(request, viewer) for request in found]
+
+
+async def _primaries_since(
+    info: GraphInfo, viewer: Viewer, since: datetime, seen: _CatchUp, target: int | None
+) -> list[PrimaryCounsellorChange]:
+    found = await catch_up.primary_changes_since(info.context.deps, viewer, since, seen.delivered, target)
+    return [PrimaryCounsellorChange.of(change, viewer) for change in found]
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
@@ -158,19 +198,30 @@ class Subscription:
             raise domain_error(exc) from exc
 
     @strawberry.subscription(description="Counsellors: each request routed to them, as it is routed.")
-    async def request_assigned(self, info: GraphInfo) -> AsyncGenerator[Request, None]:
+    async def request_assigned(
+        self,
+        info: GraphInfo,
+        since: Annotated[datetime | None, strawberry.argument(description=SINCE)] = None,
+    ) -> AsyncGenerator[Request, None]:
         viewer = await _viewer(info)
         try:
             me = require_staff(viewer)
+            seen = _CatchUp(info, since)
             async with info.context.state.bus.subscribe() as events:
+                if seen.since is not None:
+                    for missed in await _assigned_since(info, viewer, seen.since, seen):
+                        yield missed
                 async for viewer_now, event in changes(info, viewer, events):
-                    if (
+                    if isinstance(event, StateMayBeStale):
+                        for missed in await _assigned_since(info, viewer_now, seen.after(event), seen):
+                            yield missed
+                    elif (
                         isinstance(event, RequestChanged)
                         and event.assigned
                         and event.request.counsellor_id == me
                     ):
                         found = await _with_texts(info, viewer_now, event.request)
-                        if found is not None:
+                        if found is not None and seen.delivered.assignment(found):
                             yield Request.of(found, viewer_now)
         except DomainError as exc:
             raise domain_error(exc) from exc
@@ -179,23 +230,37 @@ class Subscription:
         description="Staff: primary counsellor changes of the clients they may see (of one client when clientId is given)."
     )
     async def primary_counsellor_changed(
-        self, info: GraphInfo, client_id: strawberry.ID | None = None
+        self,
+        info: GraphInfo,
+        client_id: strawberry.ID | None = None,
+        since: Annotated[datetime | None, strawberry.argument(description=SINCE)] = None,
     ) -> AsyncGenerator[PrimaryCounsellorChange, None]:
         viewer = await _viewer(info)
         try:
             me = require_staff(viewer)
             target = ids.decode_optional(client_id, "Client", "clientId")
+            seen = _CatchUp(info, since)
             if target is not None:
                 await clients.get_client(info.context.deps, viewer, target)
             async with info.context.state.bus.subscribe() as events:
+                if seen.since is not None:
+                    for missed in await _primaries_since(info, viewer, seen.since, seen, target):
+                        yield missed
                 async for viewer_now, event in changes(info, viewer, events):
+                    if isinstance(event, StateMayBeStale):
+                        for missed in await _primaries_since(
+                            info, viewer_now, seen.after(event), seen, target
+                        ):
+                            yield missed
+                        continue
                     if not isinstance(event, PrimaryCounsellorChanged) or target not in (
                         None,
                         event.change.client_id,
                     ):
                         continue
                     known = await info.context.loaders.client.load(event.change.client_id) is not None
-                    if known and (viewer_now.is_admin or me in event.visible_to):
+                    visible = viewer_now.is_admin or me in event.visible_to
+                    if known and visible and seen.delivered.change(event.change):
                         yield PrimaryCounsellorChange.of(event.change, viewer_now)
         except DomainError as exc:
             raise domain_error(exc) from exc
@@ -204,24 +269,36 @@ class Subscription:
         description="Each change (status, assignment) of the requests the viewer may see, of one request when id is given, whose current state comes first. A chat widget follows its queued request with it."
     )
     async def request_updated(
-        self, info: GraphInfo, id: strawberry.ID | None = None
+        self,
+        info: GraphInfo,
+        id: strawberry.ID | None = None,
+        since: Annotated[datetime | None, strawberry.argument(description=SINCE)] = None,
     ) -> AsyncGenerator[Request, None]:
         viewer = await _viewer(info)
         deps = info.context.deps
         try:
             require_authenticated(viewer)
             target = ids.decode_optional(id, "Request", "id")
+            seen = _CatchUp(info, since)
             async with info.context.state.bus.subscribe() as events:
-                if target is not None:
-                    yield Request.of(await requests.get_request(deps, viewer, target), viewer)
+                if target is not None:  # its current state covers any `since`
+                    current = await requests.get_request(deps, viewer, target)
+                    seen.delivered.request(current)
+                    yield Request.of(current, viewer)
+                elif seen.since is not None:
+                    for missed in await _updated_since(info, viewer, seen.since, seen, None):
+                        yield missed
                 async for viewer_now, event in changes(info, viewer, events):
-                    if isinstance(event, StateMayBeStale) and target is not None:
-                        yield Request.of(await requests.get_request(deps, viewer_now, target), viewer_now)
+                    if isinstance(event, StateMayBeStale):
+                        for missed in await _updated_since(info, viewer_now, seen.after(event), seen, target):
+                            yield missed
+                            if target is not None and not missed.request.is_open:
+                                return  # nothing will change any more
                         continue
                     if not isinstance(event, RequestChanged) or target not in (None, event.request.id):
                         continue
                     found = await _with_texts(info, viewer_now, event.request)
-                    if found is None:
+                    if found is None or not seen.delivered.request(found):
                         continue
                     yield Request.of(found, viewer_now)
                     if target is not None and event.request.status in (

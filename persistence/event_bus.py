@@ -8,7 +8,12 @@ that falls behind gets the latest state, not every intermediate one.
 Publishing only queues the event: one sender task per process sends them in order, each with a
 timeout, so a Redis that hangs delays no request and a full outbox drops its oldest event (logged).
 A lost event is covered by the database: the sweep dispatches the queue periodically, and
-subscribers re-read the state when the bus reconnects.
+subscribers catch up from the database (domain/use_cases/catch_up.py) when told that events may be
+lost, with the time from which they may be (`StateMayBeStale.since`):
+- the bus reconnected to Redis: from a margin before the loss was noticed (redis_backend.GAP_MARGIN);
+- a subscriber's queue overflowed: from the oldest change whose event it dropped;
+- this process failed to publish an event (timeout, full outbox): once publishing works again, it
+  publishes a StateMayBeStale from that event's change to every process.
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from broadcaster import Broadcast
 
-from domain.events import CounsellorStateChanged, Event, StateMayBeStale
+from domain.events import CounsellorStateChanged, Event, StateMayBeStale, occurred_at
 from domain.stopping import cancel_and_wait
 from persistence import event_codec
-from persistence.redis_backend import RECONNECTED, ResilientRedisBackend
+from persistence.redis_backend import ResilientRedisBackend, gap_began
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 256
@@ -35,6 +41,14 @@ OUTBOX_LIMIT = 1000
 SEND_TIMEOUT = 2.0
 # At shutdown, events still in the outbox get this long to leave.
 FLUSH_TIMEOUT = 1.0
+# A notice of lost events that could not be published is tried again this often.
+NOTICE_RETRY = 1.0
+
+
+def _changed_at(event: Event) -> datetime:
+    """When an event's change was made; for an event that does not say (a counsellor's state, which
+    subscribers re-read whole), now: later than any change it could stand for."""
+    return occurred_at(event) or datetime.now(UTC)
 
 
 class EventQueue:
@@ -45,25 +59,29 @@ class EventQueue:
         self._items: OrderedDict[Hashable, Event] = OrderedDict()
         self._numbers = itertools.count()
         self._wake = asyncio.Event()
-        self._overflowed = False
+        # Set when an event was dropped: the oldest change whose event was dropped.
+        self._gap_began: datetime | None = None
 
     def put(self, event: Event) -> None:
         key: Hashable = next(self._numbers)
         if isinstance(event, CounsellorStateChanged):
             key = ("counsellor", event.counsellor.id)
         if key not in self._items and len(self._items) >= self._limit:
-            self._items.popitem(last=False)
-            self._overflowed = True
+            dropped_at = _changed_at(self._items.popitem(last=False)[1])
+            if self._gap_began is None:
+                log.warning("a subscriber fell behind: events dropped; it catches up from the database")
+            self._gap_began = min(dropped_at, self._gap_began or dropped_at)
         self._items[key] = event
         self._wake.set()
 
     async def get(self) -> Event:
-        while not self._items and not self._overflowed:
+        """The next event; after a drop, first a StateMayBeStale from the oldest dropped change."""
+        while not self._items and self._gap_began is None:
             self._wake.clear()
             await self._wake.wait()
-        if self._overflowed:
-            self._overflowed = False
-            return StateMayBeStale()
+        if self._gap_began is not None:
+            began, self._gap_began = self._gap_began, None
+            return StateMayBeStale(began)
         return self._items.popitem(last=False)[1]
 
 
@@ -80,10 +98,12 @@ class EventBus:
         self._queues: set[EventQueue] = set()
         self._relay: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
-        self._outbox: deque[tuple[str, str]] = deque()
+        self._outbox: deque[tuple[str, str, datetime]] = deque()
         self._outbox_changed = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._sending = False
+        # The oldest change whose event this process failed to publish, until every process is told.
+        self._lost_since: datetime | None = None
 
     async def connect(self) -> None:
         await self._broadcast.connect()
@@ -115,10 +135,14 @@ class EventBus:
     async def publish(self, event: Event) -> None:
         """Queue an event for sending and return at once; a lost event is logged, never raised."""
         if len(self._outbox) >= OUTBOX_LIMIT:
-            kind, _ = self._outbox.popleft()
+            kind, _, changed_at = self._outbox.popleft()
             log.warning("event lost: %s dropped, the outbox is full", kind)
-        self._outbox.append((type(event).__name__, event_codec.encode(event)))
+            self._note_lost(changed_at)
+        self._outbox.append((type(event).__name__, event_codec.encode(event), _changed_at(event)))
         self._outbox_changed.set()
+
+    def _note_lost(self, changed_at: datetime) -> None:
+        self._lost_since = min(changed_at, self._lost_since or changed_at)
 
     async def flushed(self) -> None:
         """Return once every event queued so far has been sent or given up on."""
@@ -128,19 +152,42 @@ class EventBus:
 
     async def _send(self) -> None:
         while True:
-            while not self._outbox:
+            while not self._outbox and self._lost_since is None:
                 self._outbox_changed.clear()
                 await self._outbox_changed.wait()
-            kind, message = self._outbox.popleft()
-            self._sending = True
-            try:
-                async with asyncio.timeout(SEND_TIMEOUT):
-                    await self._broadcast.publish(self.channel, message)
-            except Exception as exc:
+            if self._outbox:
+                kind, message, changed_at = self._outbox.popleft()
+                if not await self._publish(kind, message):
+                    self._note_lost(changed_at)
+            else:
+                await self._tell_lost()
+
+    async def _tell_lost(self) -> None:
+        """Every process's subscribers catch up from the oldest change whose event was lost here."""
+        lost_since = self._lost_since
+        notice = event_codec.encode(StateMayBeStale(lost_since))
+        if not await self._publish("StateMayBeStale", notice, quiet=True):
+            self._outbox_changed.clear()  # retry after a while, or send a new event first
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(NOTICE_RETRY):
+                    await self._outbox_changed.wait()
+        elif self._lost_since == lost_since:  # else an older loss came meanwhile: tell that too
+            self._lost_since = None
+
+    async def _publish(self, kind: str, message: str, *, quiet: bool = False) -> bool:
+        """Send one message; False (logged, unless `quiet`: a notice retried) when it is lost."""
+        self._sending = True
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT):
+                await self._broadcast.publish(self.channel, message)
+            return True
+        except Exception as exc:
+            if not quiet:
                 log.warning("event lost: %s not published (%s)", kind, type(exc).__name__)
-            finally:
-                self._sending = False
-                self._outbox_changed.set()
+            return False
+        finally:
+            self._sending = False
+            self._outbox_changed.set()
 
     async def _fan_out(self) -> None:
         async with self._broadcast.subscribe(self.channel) as subscriber:
@@ -148,10 +195,9 @@ class EventBus:
             while True:
                 message = await subscriber.get()
                 try:
+                    began = gap_began(message.message)
                     event = (
-                        StateMayBeStale()
-                        if message.message == RECONNECTED
-                        else event_codec.decode(message.message)
+                        StateMayBeStale(began) if began is not None else event_codec.decode(message.message)
                     )
                 except (ValueError, KeyError, TypeError):
                     log.warning("ignored a malformed event on the bus")

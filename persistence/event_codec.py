@@ -48,7 +48,7 @@ def encode(event: Event) -> str:
     elif isinstance(event, SessionsEnded):
         body = {"kind": "sessions", "counsellor_id": event.counsellor_id, "client_id": event.client_id}
     else:
-        body = {"kind": "stale"}
+        body = {"kind": "stale", "since": _plain(event.since)}
     return json.dumps(body, separators=(",", ":"))
 
 
@@ -97,7 +97,8 @@ def decode(text: str) -> Event:
     if body["kind"] == "request":
         return RequestChanged(_build(model.Request, body["request"]), bool(body["assigned"]))
     if body["kind"] == "stale":
-        return StateMayBeStale()
+        since = body.get("since")
+        return StateMayBeStale(datetime.fromisoformat(since) if since else None)
     if body["kind"] == "sessions":
         return SessionsEnded(body["counsellor_id"], body["client_id"])
     change = _build(model.PrimaryCounsellorChange, body["change"])

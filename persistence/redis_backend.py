@@ -3,7 +3,8 @@
 broadcaster's own RedisBackend swallows connection errors and never reconnects (upstream
 issues #142, #144; the project is archived). This one re-opens the pub/sub connection with
 backoff, re-subscribes, and then emits RECONNECTED on each channel so that subscribers re-read
-the current state from the database (Redis pub/sub keeps nothing for absent listeners).
+the current state from the database (Redis pub/sub keeps nothing for absent listeners). The
+message names when the gap began (`reconnected_message`): subscribers catch up from then on.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from broadcaster import Event
@@ -25,7 +27,26 @@ log = logging.getLogger(__name__)
 RECONNECTED = "__stamm_bus_reconnected__"
 _LOST = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
 FIRST_BACKOFF = 0.1
-MAX_BACKOFF = 5.0
+# Redis is tried again at least this often: a chat assigned while it was down reaches its
+# counsellor within a few seconds of its return (the catch-up follows the reconnect).
+MAX_BACKOFF = 2.0
+# How long before the loss of the connection was noticed an event may already have been lost: a
+# Redis that stops answering is noticed by the health check (every 5 s, then the 2 s socket
+# timeout), and a lost event's change was stamped when its transaction began, before its commit and
+# its send (up to 2 s). The gap is taken to begin this much before the loss was noticed.
+GAP_MARGIN = timedelta(seconds=15)
+
+
+def reconnected_message(gap_began: datetime) -> str:
+    return f"{RECONNECTED} {gap_began.isoformat()}"
+
+
+def gap_began(message: str) -> datetime | None:
+    """When the gap of a RECONNECTED message began; None for any other message."""
+    if not message.startswith(RECONNECTED):
+        return None
+    _, _, moment = message.partition(" ")
+    return datetime.fromisoformat(moment) if moment else datetime.now(UTC) - GAP_MARGIN
 
 
 class ResilientRedisBackend(BroadcastBackend):
@@ -38,6 +59,8 @@ class ResilientRedisBackend(BroadcastBackend):
         self._listener: asyncio.Task[None] | None = None
         self._pubsub: Any = None
         self.connected = asyncio.Event()
+        # Set when the connection is lost (or never made), cleared once subscribers were told.
+        self._gap_began: datetime | None = None
         # One pub/sub connection at a time: a subscribe racing the listener's would open a second.
         self._lock = asyncio.Lock()
 
@@ -102,8 +125,10 @@ class ResilientRedisBackend(BroadcastBackend):
                 self.connected.set()
                 if not first:
                     log.warning("event bus reconnected to Redis")
+                    began = self._gap_began or datetime.now(UTC) - GAP_MARGIN
                     for channel in self._channels:
-                        await self._queue.put(Event(channel, RECONNECTED))
+                        await self._queue.put(Event(channel, reconnected_message(began)))
+                self._gap_began = None
                 first, backoff = False, FIRST_BACKOFF
                 await self._relay()
             except asyncio.CancelledError:
@@ -112,6 +137,8 @@ class ResilientRedisBackend(BroadcastBackend):
                 if self.connected.is_set():
                     log.warning("event bus lost Redis (%s); reconnecting", type(exc).__name__)
                 self.connected.clear()
+                if self._gap_began is None:
+                    self._gap_began = datetime.now(UTC) - GAP_MARGIN
                 first = False
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)

@@ -204,6 +204,24 @@ class SqlRequestRepository:
         value: datetime | None = (await self._conn.execute(query)).scalar_one_or_none()
         return rows.request_time(value)
 
+    async def assigned_to_since(self, counsellor_id: int, since: datetime, limit: int) -> list[Request]:
+        query = (
+            select(t)
+            .where(t.c.counsellor_id == counsellor_id, t.c.assigned_at >= since)
+            .order_by(t.c.assigned_at, t.c.id)
+            .limit(limit)
+        )
+        return [self._read(r) for r in await self._conn.execute(query)]
+
+    async def visible_changed_since(
+        self, viewer: Viewer, since: datetime, limit: int, request_id: int | None = None
+    ) -> list[Request]:
+        query = select(t).where(t.c.updated_at >= since, visible_requests(viewer))
+        if request_id is not None:
+            query = query.where(t.c.id == request_id)
+        query = query.order_by(t.c.updated_at, t.c.id).limit(limit)
+        return [self._read(r) for r in await self._conn.execute(query)]
+
     async def visible_first_pages(
         self, viewer: Viewer, client_ids: Sequence[int], first: int
     ) -> dict[int, Page[Request]]:

@@ -163,6 +163,7 @@ def request(row: Row[Any]) -> Request:
         excluded_ids=tuple(m["excluded_ids"] or ()),
         set_primary=m["set_primary"],
         trace=tuple(_step(s) for s in m["trace"] or ()),
+        updated_at=m["updated_at"],
     )
 
 
@@ -210,6 +211,7 @@ def transition_values(r: Request) -> dict[str, Any]:
         "excluded_ids": list(r.excluded_ids),
         "set_primary": r.set_primary,
         "trace": [_stored_step(step) for step in r.trace],
+        "updated_at": r.last_changed_at,
     }
 
 

@@ -6,10 +6,19 @@ import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, false, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.model import AuditEntry, Client, Counsellor, Invitation, PrimaryCounsellorChange, Settings
+from domain.model import (
+    AuditEntry,
+    Client,
+    Counsellor,
+    Invitation,
+    PrimaryCounsellorChange,
+    RequestStatus,
+    Settings,
+    Viewer,
+)
 from domain.ports import Attempt, Page
 from domain.throttling import retry_after
 from persistence import rows
@@ -20,6 +29,7 @@ from persistence.tables import (
     invitation_outbox,
     primary_counsellor_changes,
     rate_limit_hits,
+    requests,
     revoked_tokens,
 )
 from persistence.tables import settings as settings_table
@@ -52,6 +62,36 @@ class SqlHistoryRepository:
             for change in map(rows.change, await self._conn.execute(query)):
                 found[change.client_id].append(change)
         return found
+
+    async def visible_since(
+        self, viewer: Viewer, since: datetime, limit: int, client_id: int | None = None
+    ) -> list[PrimaryCounsellorChange]:
+        t = primary_counsellor_changes
+        query = select(t).where(t.c.changed_at >= since, visible_changes(viewer))
+        if client_id is not None:
+            query = query.where(t.c.client_id == client_id)
+        query = query.order_by(t.c.changed_at, t.c.id).limit(limit)
+        return [rows.change(row) for row in await self._conn.execute(query)]
+
+
+def visible_changes(viewer: Viewer) -> ColumnElement[bool]:
+    """SQL mirror of domain.visibility.sees_primary_change."""
+    t = primary_counsellor_changes
+    if viewer.is_admin:
+        return true()
+    if not viewer.is_staff or viewer.counsellor_id is None:
+        return false()
+    me = viewer.counsellor_id
+    primary_of = select(clients.c.id).where(clients.c.primary_counsellor_id == me)
+    held = select(requests.c.client_id).where(
+        requests.c.counsellor_id == me, requests.c.status == RequestStatus.ASSIGNED.value
+    )
+    return or_(
+        t.c.previous_counsellor_id == me,
+        t.c.new_counsellor_id == me,
+        t.c.client_id.in_(primary_of),
+        t.c.client_id.in_(held),
+    )
 
 
 class SqlSettingsRepository:

@@ -155,11 +155,17 @@ requests = Table(
     Column("excluded_ids", JSON, nullable=False, default=list),
     Column("set_primary", Boolean, nullable=False, default=False),
     Column("trace", JSON, nullable=False, default=list),
+    # Set by every transition (nullable only so that migration 0009 could add it without copying
+    # the table on SQLite; it filled every row, and the repository always writes it).
+    Column("updated_at", UtcDateTime),
     UniqueConstraint("client_id", "idempotency_key", name="uq_requests_idempotency"),
     Index("ix_requests_status", "status", "id"),
     Index("ix_requests_client", "client_id", "id"),
     Index("ix_requests_counsellor", "counsellor_id", "status"),
     Index("ix_requests_unaccepted", "status", "accepted_at", "assigned_at"),
+    # The catch-ups after a lost event (domain/use_cases/catch_up.py).
+    Index("ix_requests_updated", "updated_at", "id"),
+    Index("ix_requests_counsellor_assigned", "counsellor_id", "assigned_at"),
 )
 
 request_handlers = Table(
@@ -182,6 +188,7 @@ primary_counsellor_changes = Table(
     Column("reason", Text),
     Column("changed_at", UtcDateTime, nullable=False),
     Index("ix_primary_changes_client", "client_id", "id"),
+    Index("ix_primary_changes_changed", "changed_at", "id"),
 )
 
 settings = Table(

@@ -59,7 +59,7 @@ from domain.ports import (
 )
 from domain.throttling import retry_after
 from domain.use_cases.routing import Dispatcher
-from domain.visibility import sees_client, sees_request
+from domain.visibility import sees_client, sees_primary_change, sees_request
 
 T = TypeVar("T")
 
@@ -371,7 +371,7 @@ class FakeRequestRepository(_Repo):
         return copy.copy(found[0]) if found else None
 
     async def add(self, request: Request) -> Request:
-        added = replace(request, id=self._store.next_id("request"))
+        added = replace(request, id=self._store.next_id("request"), updated_at=request.last_changed_at)
         self._store.requests[added.id] = added
         return copy.copy(added)
 
@@ -386,6 +386,7 @@ class FakeRequestRepository(_Repo):
             message=stored.message,
             created_at=stored.created_at,
             idempotency_key=stored.idempotency_key,
+            updated_at=request.last_changed_at,
         )
 
     async def record_handler(self, request_id: int, counsellor_id: int) -> None:
@@ -513,6 +514,29 @@ class FakeRequestRepository(_Repo):
             c: await self.visible_page(viewer, RequestQuery(client_id=c), first, None) for c in client_ids
         }
 
+    async def assigned_to_since(self, counsellor_id: int, since: datetime, limit: int) -> list[Request]:
+        rows = [
+            r
+            for r in self._store.requests.values()
+            if r.counsellor_id == counsellor_id and r.assigned_at is not None and r.assigned_at >= since
+        ]
+        rows.sort(key=lambda r: (r.assigned_at or START, r.id))
+        return [copy.copy(r) for r in rows[:limit]]
+
+    async def visible_changed_since(
+        self, viewer: Viewer, since: datetime, limit: int, request_id: int | None = None
+    ) -> list[Request]:
+        rows = [
+            r
+            for r in self._store.requests.values()
+            if r.updated_at is not None
+            and r.updated_at >= since
+            and request_id in (None, r.id)
+            and self._sees(viewer, r)
+        ]
+        rows.sort(key=lambda r: (r.updated_at or START, r.id))
+        return [copy.copy(r) for r in rows[:limit]]
+
     def _sees(self, viewer: Viewer, request: Request) -> bool:
         client = self._store.clients.get(request.client_id)
         primary_id = client.primary_counsellor_id if client else None
@@ -539,6 +563,25 @@ class FakePrimaryHistoryRepository(_Repo):
     async def for_clients(self, client_ids: Sequence[int]) -> dict[int, list[PrimaryCounsellorChange]]:
         ordered = sorted(self._store.history, key=lambda h: (h.changed_at, h.id))
         return {i: [copy.copy(h) for h in ordered if h.client_id == i] for i in client_ids}
+
+    async def visible_since(
+        self, viewer: Viewer, since: datetime, limit: int, client_id: int | None = None
+    ) -> list[PrimaryCounsellorChange]:
+        def visible(change: PrimaryCounsellorChange) -> bool:
+            client = self._store.clients.get(change.client_id)
+            primary_id = client.primary_counsellor_id if client else None
+            holders = {
+                r.counsellor_id
+                for r in self._store.requests.values()
+                if r.client_id == change.client_id and r.holder_id is not None
+            }
+            return sees_primary_change(viewer, change, primary_id, {h for h in holders if h is not None})
+
+        ordered = sorted(self._store.history, key=lambda h: (h.changed_at, h.id))
+        found = [
+            h for h in ordered if h.changed_at >= since and client_id in (None, h.client_id) and visible(h)
+        ]
+        return [copy.copy(h) for h in found[:limit]]
 
 
 class FakeSettingsRepository(_Repo):

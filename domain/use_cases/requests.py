@@ -62,6 +62,7 @@ async def submit_request(
                 subject=subject,
                 created_at=now,
                 idempotency_key=idempotency_key,
+                updated_at=now,
             )
         )
         await route(uow, request, client, now)

@@ -82,7 +82,7 @@ async def route(uow: UnitOfWork, request: Request, client: Client, now: datetime
     for _ in range(MAX_ATTEMPTS):
         decision = await inputs.decide(request, client, now)
         if decision.counsellor_id is None or decision.reason is None:
-            request.keep_queued(decision.steps, decision.wait_for_id, decision.wait_until)
+            request.keep_queued(decision.steps, decision.wait_for_id, decision.wait_until, at=now)
             return
         counsellor = await uow.counsellors.claim(decision.counsellor_id, channel, now, decision.checked)
         if counsellor is None:

@@ -78,6 +78,13 @@ class Request(Node):
         return self.request.accepted_at
 
     @strawberry.field(
+        description="When it was created or last changed status, holder, acceptance or wait: a client "
+        "that reconnects passes the latest it saw as `since` to requestUpdated."
+    )
+    def updated_at(self) -> datetime:
+        return self.request.last_changed_at
+
+    @strawberry.field(
         description="While a queued chat waits for the client's busy primary alone: until when."
     )
     def waiting_for_primary_until(self) -> datetime | None:

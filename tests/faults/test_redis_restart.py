@@ -45,7 +45,7 @@ from tests.e2e.support import (
 from tests.faults.support import RedisServer, app_config, request_once
 from tests.support.feeds import Predicate, field_is
 
-# The bus retries with a backoff of at most 5 s: a reconnect shows within that plus slack.
+# The bus retries with a backoff of at most 2 s: a reconnect shows within that plus slack.
 RECONNECT_TIMEOUT = 12.0
 # Publishing is after commit and must not hold a mutation up for long while Redis is down.
 MUTATION_WHILE_DOWN_SECONDS = 5.0

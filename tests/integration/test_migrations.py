@@ -228,3 +228,74 @@ async def test_widening_the_subject_keeps_every_request_and_what_refers_to_it(em
     assert (request.id, request.client_id, request.counsellor_id) == (request_id, client_id, counsellor_id)
     assert request.subject == long_subject
     assert [tuple(h) for h in handlers] == [(request_id, counsellor_id)]
+
+
+def _downgrade_to(url: str, revision: str) -> Callable[[Connection], None]:
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    return downgrade
+
+
+async def test_requests_stored_before_0009_get_the_time_of_their_last_change(empty: Engines) -> None:
+    """0009 fills `updated_at` of existing requests (the catch-up reads it); going back to 0005
+    keeps every request and what refers to it, also on SQLite."""
+    url = empty.write.url.render_as_string(hide_password=False)
+    async with empty.write.begin() as conn:
+        await conn.run_sync(_upgrade_to(url, "0005"))
+    created, assigned, closed = (datetime(2026, 1, 1, hour, tzinfo=UTC) for hour in (9, 10, 11))
+    async with empty.write.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO counsellors (id, email, password_hash, display_name, sort_name, role, active,"
+                " online_status, chat_capacity, active_chat_count, mail_availability, mail_resources,"
+                " open_mail_count, absent, only_own_clients, session_generation, created_at) VALUES"
+                " (1, 'c@example.org', 'x', 'C', 'c', 'COUNSELLOR', true, 'OFFLINE', 1, 0, 'NONE', 0, 0,"
+                " false, false, 0, :at)"
+            ),
+            {"at": created},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO clients (id, client_code, display_name, sort_name, invitation_status,"
+                " account_status, search_text, session_generation, created_at) VALUES"
+                " (1, 'ABC123', 'K', 'k', 'REGISTERED', 'ACTIVE', '', 0, :at)"
+            ),
+            {"at": created},
+        )
+        for request_id, status, assigned_at, closed_at in (
+            (1, "QUEUED", None, None),
+            (2, "ASSIGNED", assigned, None),
+            (3, "CLOSED", assigned, closed),
+        ):
+            await conn.execute(
+                text(
+                    "INSERT INTO requests (id, client_id, channel, status, counsellor_id, created_at,"
+                    " assigned_at, closed_at, excluded_ids, set_primary, trace) VALUES"
+                    " (:id, 1, 'CHAT', :status, 1, :created, :assigned, :closed, '[]', false, '[]')"
+                ),
+                {
+                    "id": request_id,
+                    "status": status,
+                    "created": created,
+                    "assigned": assigned_at,
+                    "closed": closed_at,
+                },
+            )
+        await conn.execute(
+            text("INSERT INTO request_handlers (request_id, counsellor_id) VALUES (2, 1), (3, 1)")
+        )
+    await migrate(empty.write)
+    async with empty.write.connect() as conn:
+        found = (await conn.execute(select(tables.requests.c.id, tables.requests.c.updated_at))).all()
+    assert sorted(tuple(row) for row in found) == [(1, created), (2, assigned), (3, closed)]
+
+    async with empty.write.begin() as conn:
+        await conn.run_sync(_downgrade_to(url, "0005"))
+    async with empty.write.connect() as conn:
+        handlers = (await conn.execute(text("SELECT request_id, counsellor_id FROM request_handlers"))).all()
+        assert sorted(tuple(h) for h in handlers) == [(2, 1), (3, 1)]
+        assert "updated_at" not in (await conn.run_sync(_columns))["requests"]
+    await migrate(empty.write)

@@ -66,7 +66,7 @@ FIELD_RULES: dict[str, dict[str, str]] = {
     "Request": rules(
         visible="client",
         anyone="id channel status subject message counsellor routingReason createdAt assignedAt closedAt "
-        "acceptedAt waitingForPrimaryUntil queuePosition estimatedWaitSeconds",
+        "acceptedAt updatedAt waitingForPrimaryUntil queuePosition estimatedWaitSeconds",
         staff="routingTrace",
     ),
     "RoutingStep": rules(anyone="at counsellor outcome detail"),
