@@ -69,7 +69,10 @@ def _tables(connection: Connection) -> set[str]:
 
 def _columns(connection: Connection) -> dict[str, set[str]]:
     inspector = inspect(connection)
-    return {name: {c["name"] for c in inspector.get_columns(name)} for name in metadata.tables}
+    present = set(inspector.get_table_names())  # an older revision lacks later tables
+    return {
+        name: {c["name"] for c in inspector.get_columns(name)} for name in metadata.tables if name in present
+    }
 
 
 def _diff(connection: Connection) -> list[Any]:
