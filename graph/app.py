@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -18,6 +19,7 @@ from graph.context import AppState, Context
 from graph.hardening import ApiLimits, BodySizeLimit
 from graph.schema import build_schema
 from graph.transport import CleanGraphQL
+from graph.web import web_routes
 
 
 class StammGraphQL(CleanGraphQL):
@@ -64,9 +66,23 @@ def build_app(
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *web_routes(),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(AccessLog), Middleware(BodySizeLimit, max_bytes=api.max_body_bytes)],
+        middleware=[
+            Middleware(AccessLog),
+            # Pages on the listed origins (a service's own site embedding the widget) may call the
+            # API over HTTP, preflight included; others get no CORS headers, so browsers refuse.
+            # The websocket checks the same list (strawberry's allowed_origins).
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(allowed_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "Accept"],
+                max_age=600,
+            ),
+            Middleware(BodySizeLimit, max_bytes=api.max_body_bytes),
+        ],
     )
     app.state.stamm = state
     return app
