@@ -48,7 +48,7 @@ def test_a_visitors_chat_arrives_live_and_the_admin_changes_the_primary_with_the
     expect(arrived).to_contain_text("Kim Besucherin")
     expect(arrived).to_contain_text("Hallo, ich möchte gern mit jemandem sprechen.")
     anna.screenshot(path=screenshots / "console-dashboard.png")
-    visitor.locator("stamm-chat-widget").screenshot(path=screenshots / "widget.png")
+    widget(visitor).locator("section.widget").screenshot(path=screenshots / "widget.png")
     arrived.get_by_role("button", name="Annehmen").click()
     expect(anna.get_by_test_id("my-requests").locator(".accepted")).to_be_visible()
 

@@ -5,7 +5,7 @@ import { Admin } from "./Admin";
 import { ClientFolder } from "./Folder";
 import { ClientOverview } from "./Clients";
 import { Dashboard } from "./Dashboard";
-import { Login, Logout } from "./ops";
+import { Heartbeat, Login, Logout, SettingsQuery } from "./ops";
 import { ENDPOINT, loadSession, storeSession, StammContext, type Session, type Stamm } from "./session";
 import { t } from "./texts";
 import { Notice } from "./util";
@@ -64,6 +64,26 @@ function SignIn({ signedIn }: { signedIn: (session: Session) => void }) {
   );
 }
 
+/**
+ * Signs of life three times per presence timeout, on every page of the console: an ONLINE
+ * counsellor stays online while their console is open, and lapses to OFFLINE when it is closed.
+ */
+function useHeartbeat({ call }: Stamm) {
+  useEffect(() => {
+    let timer: ReturnType<typeof setInterval> | undefined;
+    let stopped = false;
+    call(SettingsQuery, {}).then(({ settings }) => {
+      if (stopped) return;
+      const every = Math.max(5, settings.presenceTimeoutSeconds / 3) * 1000;
+      timer = setInterval(() => void call(Heartbeat, {}).catch(() => undefined), every);
+    }, () => undefined);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, []);
+}
+
 function Console({ session, signOut }: { session: Session; signOut: () => void }) {
   const [link, setLink] = useState<LinkState>("connecting");
   const ws = useMemo(() => live(ENDPOINT, () => session.token, setLink), [session.token]);
@@ -82,6 +102,7 @@ function Console({ session, signOut }: { session: Session; signOut: () => void }
     }),
     [session, ws, link, signOut],
   );
+  useHeartbeat(stamm);
   const hash = useHash();
   const [, section, id] = hash.replace(/^#\/?/, "/").split("/");
   const page = section || "dashboard";

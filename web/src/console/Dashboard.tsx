@@ -6,7 +6,6 @@ import {
   AcceptRequest,
   CloseRequest,
   CounsellorChanged,
-  Heartbeat,
   MyRequests,
   MyRequestUpdates,
   MyState,
@@ -15,7 +14,6 @@ import {
   SetChatCapacity,
   SetMailAvailability,
   SetOnlineStatus,
-  SettingsQuery,
 } from "./ops";
 import { useStamm } from "./session";
 import { t } from "./texts";
@@ -32,7 +30,6 @@ export function Dashboard() {
     call(MyState, { id: session.counsellorId }).then(({ counsellor }) => counsellor && setMe(counsellor), setError);
     return follow(ws, CounsellorChanged, { id: session.counsellorId }, (data) => setMe(data.counsellorAvailabilityChanged), setError);
   }, [session.counsellorId]);
-  useHeartbeat(me?.onlineStatus === "ONLINE");
   return (
     <div class="dashboard">
       <h1>{t.navDashboard}</h1>
@@ -50,20 +47,6 @@ export function Dashboard() {
       )}
     </div>
   );
-}
-
-/** While ONLINE, a sign of life three times per presence timeout keeps the counsellor online. */
-function useHeartbeat(online: boolean) {
-  const { call } = useStamm();
-  useEffect(() => {
-    if (!online) return;
-    let timer: ReturnType<typeof setInterval> | undefined;
-    call(SettingsQuery, {}).then(({ settings }) => {
-      const every = Math.max(5, settings.presenceTimeoutSeconds / 3) * 1000;
-      timer = setInterval(() => void call(Heartbeat, {}).catch(() => undefined), every);
-    }, () => undefined);
-    return () => clearInterval(timer);
-  }, [online]);
 }
 
 function MyAvailability({ me, changed }: { me: CounsellorStateFragment; changed: (me: CounsellorStateFragment) => void }) {

@@ -88,7 +88,7 @@ function Profile({ client, reload }: { client: FolderClient; reload: () => void 
     ["phone", client.phone],
     ["language", client.language],
     ["accountStatus", t[`account${client.accountStatus}`]],
-    ["invitation", client.invitationStatus],
+    ["invitation", t[`invite${client.invitationStatus}`]],
     ["lastLogin", when(client.lastLoginAt)],
     ["createdAt", when(client.createdAt)],
   ];

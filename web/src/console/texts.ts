@@ -108,6 +108,9 @@ const de = {
   loading: "Lädt …",
   notFound: "Nicht gefunden.",
   skip: "Zum Inhalt springen",
+  inviteNO_ACCESS: "Kein Zugang",
+  inviteINVITED: "Eingeladen",
+  inviteREGISTERED: "Registriert",
 };
 
 // The type makes both tables carry the same keys.
@@ -219,6 +222,9 @@ const en: Record<keyof typeof de, string> = {
   loading: "Loading …",
   notFound: "Not found.",
   skip: "Skip to content",
+  inviteNO_ACCESS: "No access",
+  inviteINVITED: "Invited",
+  inviteREGISTERED: "Registered",
 };
 
 export const lang = chooseLang();
