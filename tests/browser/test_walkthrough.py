@@ -52,9 +52,21 @@ def test_a_visitors_chat_arrives_live_and_the_admin_changes_the_primary_with_the
     arrived.get_by_role("button", name="Annehmen").click()
     expect(anna.get_by_test_id("my-requests").locator(".accepted")).to_be_visible()
 
+    # Anna marks herself absent: the signed-in client sees her absence message, live.
+    anna.get_by_label("Abwesend", exact=True).check()
+    anna.get_by_label("Nachricht für Klient:innen").fill("Ab Montag bin ich wieder da.")
+    anna.locator("form:has(#absence-message) button[type=submit]").click()
+    expect(chat.locator(".primary")).to_contain_text("Anna Berger")
+    expect(chat.locator(".absence")).to_contain_text("Ab Montag bin ich wieder da.")
+
     # The admin opens Kim's Klientenmappe; a second console watches the same folder.
     admin = new_page("de-DE")
     sign_in(admin, stamm, "admin@demo.stamm", "Demo Admin")
+    admin.get_by_role("link", name="Verwaltung").click()
+    anna_row = admin.locator("tr[data-counsellor='Anna Berger']")
+    expect(anna_row.get_by_test_id("status")).to_have_text("Online")
+    expect(anna_row).to_contain_text("Chats: 1 von 2")
+    admin.screenshot(path=screenshots / "console-admin.png", full_page=True)
     admin.get_by_role("link", name="Klientenübersicht").click()
     admin.get_by_label("Suche").fill("Kim")
     admin.get_by_role("link", name="Kim Besucherin").click()
@@ -78,3 +90,5 @@ def test_a_visitors_chat_arrives_live_and_the_admin_changes_the_primary_with_the
     expect(watcher.get_by_test_id("primary-name")).to_have_text("Ben Okafor")
     expect(watcher.get_by_test_id("primary-history")).to_contain_text("Anna Berger → Ben Okafor")
     admin.screenshot(path=screenshots / "console-client-folder.png")
+    # The client's widget now names Ben.
+    expect(chat.locator(".primary")).to_contain_text("Ben Okafor")
