@@ -146,18 +146,31 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
-    """`new_page(locale)`: a page in a browser context of its own (own storage, own session)."""
+    """`new_page(locale)`: a page in a browser context of its own (own storage, own session).
+
+    At the end, no page may have logged a Content-Security-Policy violation: the console and the
+    demo page run under the CSP graph/web.py sends.
+    """
     contexts = []
+    violations: list[str] = []
 
     def make(locale: str = "de-DE") -> Page:
         context = browser.new_context(locale=locale, viewport={"width": 1200, "height": 860})
         context.set_default_timeout(15_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on(
+            "console",
+            lambda message: (
+                violations.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
+        return page
 
     yield make
     for context in contexts:
         context.close()
+    assert not violations, violations
 
 
 @pytest.fixture
