@@ -86,7 +86,7 @@ function useHeartbeat({ call }: Stamm) {
 
 function Console({ session, signOut }: { session: Session; signOut: () => void }) {
   const [link, setLink] = useState<LinkState>("connecting");
-  const ws = useMemo(() => live(ENDPOINT, () => session.token, setLink), [session.token]);
+  const ws = useMemo(() => live(ENDPOINT, () => session.token, setLink, signOut), [session.token]);
   useEffect(() => () => void ws.dispose(), [ws]);
   const stamm: Stamm = useMemo(
     () => ({

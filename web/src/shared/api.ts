@@ -49,6 +49,10 @@ export async function execute<R, V>(
 
 export type LinkState = "connecting" | "online" | "offline";
 
+function isSessionEnd(event: unknown): boolean {
+  return typeof event === "object" && event !== null && (event as { code?: unknown }).code === 4401;
+}
+
 /** Resolves after `ms`, or as soon as the browser says the network is back. */
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => {
@@ -66,7 +70,12 @@ function pause(ms: number): Promise<void> {
  * A websocket that reconnects forever after a network loss, reporting its state: "connecting"
  * until it first connects, then "offline" whenever it is not connected (retrying meanwhile).
  */
-export function live(endpoint: string, token: () => string | null, onState: (state: LinkState) => void): Client {
+export function live(
+  endpoint: string,
+  token: () => string | null,
+  onState: (state: LinkState) => void,
+  onSessionEnded?: () => void,
+): Client {
   let connectedOnce = false;
   const client = createClient({
     url: wsUrl(endpoint),
@@ -78,7 +87,8 @@ export function live(endpoint: string, token: () => string | null, onState: (sta
     retryAttempts: Number.POSITIVE_INFINITY,
     // 1, 2, 4 ... up to 10 s between attempts, with jitter so that clients do not storm back.
     retryWait: (retries) => pause(Math.min(10_000, 1000 * 2 ** retries) * (0.5 + Math.random() / 2)),
-    shouldRetry: () => true,
+    // 4401: the server ended this session (expired, revoked, deactivated): retrying is useless.
+    shouldRetry: (event) => !isSessionEnd(event),
     // A ping every 10 s; a socket whose pong does not come back is closed and retried.
     keepAlive: 10_000,
     on: {
@@ -87,7 +97,10 @@ export function live(endpoint: string, token: () => string | null, onState: (sta
         connectedOnce = true;
         onState("online");
       },
-      closed: () => onState(connectedOnce ? "offline" : "connecting"),
+      closed: (event) => {
+        onState(connectedOnce ? "offline" : "connecting");
+        if (isSessionEnd(event)) onSessionEnded?.();
+      },
     },
   });
   // The browser knows of a network loss before the socket does: drop it now, so the state is

@@ -35,7 +35,17 @@ export function Widget({ endpoint, t }: { endpoint: string; t: WidgetTexts }) {
     setRequestId(null);
   };
   // One websocket per identity: signing in or out opens a new one with the new token.
-  const ws = useMemo(() => live(endpoint, () => token, (state) => setReach((r) => (r === "refused" && state !== "online" ? r : state))), [endpoint, token]);
+  const ws = useMemo(
+    () =>
+      live(
+        endpoint,
+        () => token,
+        (state) => setReach((r) => (r === "refused" && state !== "online" ? r : state)),
+        // The client's session ended: go on as an anonymous visitor.
+        () => remember(null),
+      ),
+    [endpoint, token],
+  );
   useEffect(() => {
     let current = true;
     execute(endpoint, AvailabilityNow, {}, token).then(
