@@ -92,3 +92,9 @@ def test_a_visitors_chat_arrives_live_and_the_admin_changes_the_primary_with_the
     admin.screenshot(path=screenshots / "console-client-folder.png")
     # The client's widget now names Ben.
     expect(chat.locator(".primary")).to_contain_text("Ben Okafor")
+
+    # Anna closes the chat: it leaves her list, and the client's widget follows (requestUpdated).
+    anna.get_by_test_id("my-requests").get_by_role("button", name="Abschließen").click()
+    expect(anna.get_by_text("Keine offenen Anfragen.")).to_be_visible()
+    expect(chat.locator(".progress")).to_have_attribute("data-status", "CLOSED")
+    expect(chat.get_by_role("button", name="Neue Anfrage")).to_be_visible()
