@@ -119,7 +119,8 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = _setting(
         (),
         "STAMM_ALLOWED_ORIGINS",
-        "comma-separated origins allowed to open a websocket from a browser on another origin",
+        "comma-separated origins whose pages may use the API from a browser (CORS and websocket), "
+        "e.g. a service's site embedding the chat widget",
         "empty",
     )
     data_key: SecretStr | None = _setting(

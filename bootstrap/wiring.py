@@ -31,6 +31,7 @@ from graph.context import AppState
 from graph.demo import seed_demo
 from graph.file_links import FileLinks
 from graph.presence_keeper import PresenceKeeper
+from graph.web import WEB_DIST
 from persistence.blobs import LocalBlobs, RawBlobs, S3Blobs, SealedBlobs
 from persistence.crypto import TextCipher
 from persistence.database import create_engines
@@ -161,13 +162,21 @@ async def _ensure_admin(deps: Deps, email: str, password: str) -> None:
         log.info("the admin from the environment exists")
 
 
+def _web_banner(config: Config) -> str:
+    """The console and the widget's demo, when the front end is built (`make run` builds it)."""
+    if not (WEB_DIST / "app" / "index.html").is_file():
+        return ""
+    base = f"http://{config.host}:{config.port}"
+    return f"\nStaff console: {base}/app/\nChat widget demo: {base}/widget-demo"
+
+
 def banner(config: Config) -> str:
     """What the start prints about where the API is and how to explore it: only what is true."""
     url = f"http://{config.host}:{config.port}/graphql"
     if config.api.introspection:
-        return f"GraphQL API: {url}\nGraphiQL: {url}"
+        return f"GraphQL API: {url}\nGraphiQL: {url}" + _web_banner(config)
     return (
         f"GraphQL API: {url} (GraphiQL and introspection are off, as in production; "
         "STAMM_INTROSPECTION=1 turns both on for a non-production start, "
         "or send operations from schema.graphql with any GraphQL client)"
-    )
+    ) + _web_banner(config)
