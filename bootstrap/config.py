@@ -42,6 +42,14 @@ class Config:
     api: ApiLimits = field(default_factory=ApiLimits)
     # Empty: derived from the database (bus_channel_for), so deployments sharing a Redis stay apart.
     bus_channel: str = ""
+    # Member management: mail (no SMTP URL: .eml files under data_dir/outbox), links, deletions.
+    smtp_url: str | None = field(default=None, repr=False)
+    smtp_starttls: bool | None = None
+    mail_from: str = "Stamm <noreply@localhost>"
+    public_url: str = "http://127.0.0.1:8000"
+    mail_seconds: float = 2.0
+    deletion_grace_days: int = 30
+    data_dir: Path = Path("data")
 
     @classmethod
     def from_env(cls) -> Config:
@@ -71,6 +79,13 @@ class Config:
             limits=settings.limits(),
             api=settings.api_limits(),
             bus_channel=settings.bus_channel,
+            smtp_url=settings.smtp_url.get_secret_value() if settings.smtp_url else None,
+            smtp_starttls=settings.smtp_starttls,
+            mail_from=settings.mail_from,
+            public_url=settings.public_url,
+            mail_seconds=settings.mail_seconds,
+            deletion_grace_days=settings.deletion_grace_days,
+            data_dir=settings.data_dir,
         )
 
     def event_channel(self) -> str:

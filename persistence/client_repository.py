@@ -13,9 +13,12 @@ from domain.model import AccountStatus, Client, InvitationStatus, RequestStatus,
 from domain.ports import ClientQuery, Page
 from persistence import rows
 from persistence.email_addresses import email_index
+from persistence.member_list import page_statement, page_total, read_page
 from persistence.tables import clients as t
-from persistence.tables import counsellors, requests
+from persistence.tables import counsellors, request_handlers, requests
 from persistence.tables import primary_counsellor_changes as changes
+
+_OPEN = (RequestStatus.QUEUED.value, RequestStatus.ASSIGNED.value)
 
 
 def held_client_ids(counsellor_id: int) -> Select[Any]:
@@ -59,7 +62,65 @@ def _filters(query: ClientQuery) -> list[ColumnElement[bool]]:
         conditions.append(t.c.account_status == query.account_status.value)
     if query.search:
         conditions.append(t.c.search_text.like(_like(query.search), escape="\\"))
+    if query.invitation_status is not None:
+        conditions.append(t.c.invitation_status == query.invitation_status.value)
+    if query.last_login_after is not None:
+        conditions.append(t.c.last_login_at >= query.last_login_after)
+    if query.last_login_before is not None:
+        conditions.append(t.c.last_login_at < query.last_login_before)
     return conditions
+
+
+def visible_client_ids(viewer: Viewer) -> Select[Any] | None:
+    """The ids a counsellor may see, as a UNION of two indexed sources (their primary clients via
+    ix_clients_primary, the clients of requests they hold via ix_requests_counsellor): an OR of the
+    two makes the database scan every client. None for admins (all)."""
+    if viewer.is_admin:
+        return None
+    if viewer.is_staff:
+        me = viewer.counsellor_id or 0
+        sources = [select(t.c.id).where(t.c.primary_counsellor_id == me), held_client_ids(me)]
+    else:
+        sources = [select(t.c.id).where(t.c.id == (viewer.client_id or 0))]
+    if viewer.granted_client_ids:
+        sources.append(select(t.c.id).where(t.c.id.in_(sorted(viewer.granted_client_ids))))
+    return union(*sources)  # type: ignore[return-value]
+
+
+def visible_request_of(viewer: Viewer, r: Any, primary: Any) -> ColumnElement[bool]:
+    """SQL mirror of domain.visibility.sees_request for a request `r` of a client whose primary
+    counsellor column is `primary` (correlated to the outer client row)."""
+    if viewer.is_admin:
+        return true()
+    if viewer.is_staff:
+        me = viewer.counsellor_id or 0
+        handled = (
+            select(request_handlers.c.request_id)
+            .where(request_handlers.c.request_id == r.c.id, request_handlers.c.counsellor_id == me)
+            .exists()
+        )
+        return or_(primary == me, r.c.counsellor_id == me, handled)
+    return r.c.client_id == (viewer.client_id or 0)
+
+
+def open_request_count(viewer: Viewer) -> Any:
+    """Per client row: its open requests the viewer may see (a count on ix_requests_client)."""
+    r = requests.alias("r")
+    return (
+        select(func.count())
+        .select_from(r)
+        .where(
+            r.c.client_id == t.c.id,
+            r.c.status.in_(_OPEN),
+            visible_request_of(viewer, r, t.c.primary_counsellor_id),
+        )
+        .scalar_subquery()
+    )
+
+
+def last_request_at() -> Any:
+    r = requests.alias("lr")
+    return select(func.max(r.c.created_at)).where(r.c.client_id == t.c.id).scalar_subquery()
 
 
 class SqlClientRepository:
@@ -142,21 +203,86 @@ class SqlClientRepository:
     async def visible_page(
         self, viewer: Viewer, query: ClientQuery, first: int, after: str | None
     ) -> Page[Client]:
-        where = and_(visible_clients(viewer), *_filters(query))
-        # The total rides along as a scalar subquery: one statement, and unlike a window count it
-        # does not make the database read every visible row before the LIMIT.
-        counted = select(func.count()).select_from(t).where(where).scalar_subquery().label("total")
-        page = select(t, counted).where(where).order_by(t.c.sort_name, t.c.id).limit(first + 1)
-        if after is not None:
-            name, last_id = rows.decode_cursor(after, str, int)
-            page = page.where(or_(t.c.sort_name > name, and_(t.c.sort_name == name, t.c.id > last_id)))
-        result = (await self._conn.execute(page)).all()
-        found = [rows.client(r) for r in result]
-        total = result[0].total if result else 0
+        """One statement: the page with each client's open request count and last request time,
+        and the total as a scalar subquery (which, unlike a window count, does not make the database
+        read every visible row before the LIMIT)."""
+        ids = visible_client_ids(viewer)
+        visible = None if ids is None else ids.subquery("v")
+        source = t if visible is None else t.join(visible, t.c.id == visible.c.id)
+        where = and_(true(), *_filters(query))
+        extra = [
+            open_request_count(viewer).label("open_request_count"),
+            last_request_at().label("last_request_at"),
+        ]
+        total = page_total(source, where)
+        statement = page_statement(source, where, query.order, first, after, [*extra, total])
+        result = (await self._conn.execute(statement)).all()
         if not result:  # an empty page carries no row to read the total from
-            total = (await self._conn.execute(select(func.count()).select_from(t).where(where))).scalar_one()
-        items = [(rows.encode_cursor(rows.sort_name(c.display_name), c.id), c) for c in found[:first]]
-        return Page(items=items, has_next=len(found) > first, total=total)
+            count = (
+                await self._conn.execute(select(func.count()).select_from(source).where(where))
+            ).scalar_one()
+            return Page(items=[], has_next=False, total=count)
+        return read_page(result, first, rows.client)
+
+    async def open_request_counts(self, viewer: Viewer, client_ids: Sequence[int]) -> dict[int, int]:
+        if not client_ids:
+            return {}
+        query = select(t.c.id, open_request_count(viewer)).where(t.c.id.in_(set(client_ids)))
+        return {i: n for i, n in await self._conn.execute(query)}
+
+    async def last_request_times(self, client_ids: Sequence[int]) -> dict[int, datetime | None]:
+        if not client_ids:
+            return {}
+        query = select(t.c.id, last_request_at()).where(t.c.id.in_(set(client_ids)))
+        return {i: when for i, when in await self._conn.execute(query)}
+
+    async def change_status(
+        self, client_id: int, to: AccountStatus, expected: Sequence[AccountStatus], **times: datetime | None
+    ) -> Client | None:
+        values: dict[str, Any] = {"account_status": to.value, **times}
+        if to is not AccountStatus.ACTIVE:
+            values["session_generation"] = t.c.session_generation + 1
+        statement = (
+            update(t)
+            .where(
+                t.c.id == client_id,
+                t.c.account_status.in_([e.value for e in expected]),
+                t.c.erased_at.is_(None),
+            )
+            .values(values)
+            .returning(t)
+        )
+        row = (await self._conn.execute(statement)).first()
+        return rows.client(row) if row else None
+
+    async def accept_invitation(self, client_id: int, password_hash: str, at: datetime) -> int | None:
+        statement = (
+            update(t)
+            .where(
+                t.c.id == client_id, t.c.account_status == AccountStatus.ACTIVE.value, t.c.erased_at.is_(None)
+            )
+            .values(
+                password_hash=password_hash,
+                invitation_status=InvitationStatus.REGISTERED.value,
+                last_login_at=at,
+                session_generation=t.c.session_generation + 1,
+            )
+            .returning(t.c.session_generation)
+        )
+        return (await self._conn.execute(statement)).scalar_one_or_none()
+
+    async def erasure_due(self, now: datetime, limit: int) -> list[int]:
+        query = (
+            select(t.c.id)
+            .where(
+                t.c.erasure_due_at <= now,
+                t.c.account_status == AccountStatus.DELETED.value,
+                t.c.erased_at.is_(None),
+            )
+            .order_by(t.c.erasure_due_at)
+            .limit(limit)
+        )
+        return list((await self._conn.execute(query)).scalars())
 
     async def holder_ids(self, client_id: int) -> set[int]:
         return (await self.holders_of([client_id]))[client_id]

@@ -20,6 +20,7 @@ from domain.throttling import forget_old_attempts
 from domain.use_cases import Deps
 from domain.use_cases.acceptance import take_back_unaccepted
 from domain.use_cases.presence import lapse_silent_counsellors
+from domain.use_cases.privacy import erase_due_clients
 from domain.use_cases.routing import Dispatcher
 from persistence.event_bus import EventBus
 
@@ -54,10 +55,13 @@ class QueueSweeper:
         return None if wait_end is None else max((wait_end - now).total_seconds(), 0.0) + 0.01
 
     async def sweep(self) -> None:
-        """The periodic round: dispatch the queue, and delete attempt counts no window holds any
-        more (they would keep a trace of who tried to sign in or register)."""
+        """The periodic round: dispatch the queue, delete attempt counts no window holds any more
+        (they would keep a trace of who tried to sign in or register), and erase deleted clients
+        whose grace period is over."""
         await self._dispatcher.run()
         await forget_old_attempts(self._deps)
+        # Deleted clients whose grace period is over: erased through the one erasure path.
+        await erase_due_clients(self._deps)
 
     async def run_timers(self) -> None:
         """One round: lapse silent counsellors, take back unaccepted chats."""

@@ -18,6 +18,8 @@ from domain.ports import (
     CounsellorRepository,
     EmailAddresses,
     InvitationOutbox,
+    InvitationRepository,
+    MailOutbox,
     PrimaryHistoryRepository,
     RateLimitRepository,
     RequestRepository,
@@ -30,6 +32,7 @@ from persistence.counsellor_repository import SqlCounsellorRepository
 from persistence.crypto import TextCipher
 from persistence.database import Engines
 from persistence.email_addresses import SqlEmailAddresses
+from persistence.member_repositories import SqlInvitations, SqlMailOutbox
 from persistence.request_repository import SqlRequestRepository
 from persistence.small_repositories import (
     SqlAuditLog,
@@ -61,6 +64,8 @@ class SqlUnitOfWork:
     outbox: InvitationOutbox
     limits: RateLimitRepository
     audit: AuditLog
+    invitations: InvitationRepository
+    mails: MailOutbox
 
     def __init__(
         self, engine: AsyncEngine, publish: Publish, cipher: TextCipher, slots: asyncio.Semaphore
@@ -114,6 +119,8 @@ class SqlUnitOfWork:
         self.outbox = SqlInvitationOutbox(conn)
         self.limits = SqlRateLimits(conn)
         self.audit = SqlAuditLog(conn)
+        self.invitations = SqlInvitations(conn)
+        self.mails = SqlMailOutbox(conn, self._cipher)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -27,6 +27,10 @@ class Deps:
     # Keys the hashes that name attempt counters (domain.throttling.counter_key). Processes sharing
     # counters need the same secret: the composition root derives it from STAMM_SECRET_KEY.
     counter_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    # Member management: where invitation links point, and how long a deleted client's data is
+    # kept (restorable) before the sweep erases it.
+    public_url: str = "http://127.0.0.1:8000"
+    deletion_grace_days: int = 30
 
 
 async def _nothing() -> None:
