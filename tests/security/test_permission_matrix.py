@@ -310,19 +310,19 @@ MATRIX: dict[str, Row] = {
     ),
     "inviteCounsellor": Row(  # P has a password: the admin is told so
         "mutation ($id: ID!) { inviteCounsellor(id: $id) { id } }",
-        admin_only()[:-1] + (CONFLICT,),
+        (UNAUTH, FORBID, FORBID, FORBID, FORBID, UNAUTH, CONFLICT),
         _id("primary"),
     ),
     "blockClient": Row("mutation ($id: ID!) { blockClient(id: $id) { id } }", admin_only(), _id("client")),
     "unblockClient": Row(  # C1 is not blocked
         "mutation ($id: ID!) { unblockClient(id: $id) { id } }",
-        admin_only()[:-1] + (CONFLICT,),
+        (UNAUTH, FORBID, FORBID, FORBID, FORBID, UNAUTH, CONFLICT),
         _id("client"),
     ),
     "deleteClient": Row("mutation ($id: ID!) { deleteClient(id: $id) { id } }", admin_only(), _id("client")),
     "restoreClient": Row(  # C1 is not deleted
         "mutation ($id: ID!) { restoreClient(id: $id) { id } }",
-        admin_only()[:-1] + (CONFLICT,),
+        (UNAUTH, FORBID, FORBID, FORBID, FORBID, UNAUTH, CONFLICT),
         _id("client"),
     ),
     "updateCounsellor": Row(
