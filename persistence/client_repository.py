@@ -6,14 +6,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, union, update
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, union, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import FromClause
+from sqlalchemy.sql.util import ClauseAdapter
 
 from domain.model import AccountStatus, Client, InvitationStatus, RequestStatus, Viewer
 from domain.ports import ClientQuery, Page
 from persistence import rows
 from persistence.email_addresses import email_index
-from persistence.member_list import page_statement, page_total, read_page
+from persistence.member_list import page_statement, read_page
 from persistence.tables import clients as t
 from persistence.tables import counsellors, request_handlers, requests
 from persistence.tables import primary_counsellor_changes as changes
@@ -71,20 +73,30 @@ def _filters(query: ClientQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def visible_client_ids(viewer: Viewer) -> Select[Any] | None:
-    """The ids a counsellor may see, as a UNION of two indexed sources (their primary clients via
-    ix_clients_primary, the clients of requests they hold via ix_requests_counsellor): an OR of the
-    two makes the database scan every client. None for admins (all)."""
+def visible_rows(viewer: Viewer) -> FromClause:
+    """The client rows the viewer may see. For a counsellor a UNION ALL of disjoint indexed parts:
+    their primary clients (ix_clients_primary), the other clients of requests they hold
+    (ix_requests_counsellor), clients granted to this response; an OR of those makes the database
+    scan every client in name order. Admins: the table."""
     if viewer.is_admin:
-        return None
+        return t
+    granted = sorted(viewer.granted_client_ids)
     if viewer.is_staff:
         me = viewer.counsellor_id or 0
-        sources = [select(t.c.id).where(t.c.primary_counsellor_id == me), held_client_ids(me)]
+        not_mine = or_(t.c.primary_counsellor_id.is_(None), t.c.primary_counsellor_id != me)
+        held = held_client_ids(me)
+        parts = [
+            select(t).where(t.c.primary_counsellor_id == me),
+            select(t).where(t.c.id.in_(held), not_mine),
+        ]
+        if granted:
+            parts.append(select(t).where(t.c.id.in_(granted), not_mine, t.c.id.not_in(held)))
     else:
-        sources = [select(t.c.id).where(t.c.id == (viewer.client_id or 0))]
-    if viewer.granted_client_ids:
-        sources.append(select(t.c.id).where(t.c.id.in_(sorted(viewer.granted_client_ids))))
-    return union(*sources)  # type: ignore[return-value]
+        own = viewer.client_id or 0
+        parts = [select(t).where(t.c.id == own)]
+        if granted:
+            parts.append(select(t).where(t.c.id.in_(granted), t.c.id != own))
+    return union_all(*parts).cte("v")
 
 
 def visible_request_of(viewer: Viewer, r: Any, primary: Any) -> ColumnElement[bool]:
@@ -103,24 +115,24 @@ def visible_request_of(viewer: Viewer, r: Any, primary: Any) -> ColumnElement[bo
     return r.c.client_id == (viewer.client_id or 0)
 
 
-def open_request_count(viewer: Viewer) -> Any:
-    """Per client row: its open requests the viewer may see (a count on ix_requests_client)."""
+def open_request_count(viewer: Viewer, rows: Any = t) -> Any:
+    """Per client row of `rows`: its open requests the viewer may see (a count on ix_requests_client)."""
     r = requests.alias("r")
     return (
         select(func.count())
         .select_from(r)
         .where(
-            r.c.client_id == t.c.id,
+            r.c.client_id == rows.c.id,
             r.c.status.in_(_OPEN),
-            visible_request_of(viewer, r, t.c.primary_counsellor_id),
+            visible_request_of(viewer, r, rows.c.primary_counsellor_id),
         )
         .scalar_subquery()
     )
 
 
-def last_request_at() -> Any:
+def last_request_at(rows: Any = t) -> Any:
     r = requests.alias("lr")
-    return select(func.max(r.c.created_at)).where(r.c.client_id == t.c.id).scalar_subquery()
+    return select(func.max(r.c.created_at)).where(r.c.client_id == rows.c.id).scalar_subquery()
 
 
 class SqlClientRepository:
@@ -203,23 +215,25 @@ class SqlClientRepository:
     async def visible_page(
         self, viewer: Viewer, query: ClientQuery, first: int, after: str | None
     ) -> Page[Client]:
-        """One statement: the page with each client's open request count and last request time,
-        and the total as a scalar subquery (which, unlike a window count, does not make the database
-        read every visible row before the LIMIT)."""
-        ids = visible_client_ids(viewer)
-        visible = None if ids is None else ids.subquery("v")
-        source = t if visible is None else t.join(visible, t.c.id == visible.c.id)
+        """One statement: the page, each of its clients with their open request count and last
+        request time, and the total as a scalar subquery (which, unlike a window count, does not
+        make the database read every visible row before the LIMIT)."""
+        source = visible_rows(viewer)
         where = and_(true(), *_filters(query))
-        extra = [
-            open_request_count(viewer).label("open_request_count"),
-            last_request_at().label("last_request_at"),
-        ]
-        total = page_total(source, where)
-        statement = page_statement(source, where, query.order, first, after, [*extra, total])
-        result = (await self._conn.execute(statement)).all()
+
+        def per_row(page: Any) -> list[Any]:
+            return [
+                open_request_count(viewer, page).label("open_request_count"),
+                last_request_at(page).label("last_request_at"),
+            ]
+
+        result = (
+            await self._conn.execute(page_statement(source, where, query.order, first, after, per_row))
+        ).all()
         if not result:  # an empty page carries no row to read the total from
+            moved = where if source is t else ClauseAdapter(source).traverse(where)
             count = (
-                await self._conn.execute(select(func.count()).select_from(source).where(where))
+                await self._conn.execute(select(func.count()).select_from(source).where(moved))
             ).scalar_one()
             return Page(items=[], has_next=False, total=count)
         return read_page(result, first, rows.client)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Row, and_, false, func, literal, or_, select
 from sqlalchemy.sql import FromClause
+from sqlalchemy.sql.util import ClauseAdapter
 
 from domain.errors import BadUserInput
 from domain.ports import ClientOrder, Page
@@ -60,25 +61,29 @@ def _parsed(text: str) -> datetime:
     return found
 
 
-def page_total(source: FromClause, where: ColumnElement[bool]) -> Any:
-    return select(func.count()).select_from(source).where(where).scalar_subquery().label("total")
-
-
 def page_statement(
-    source: FromClause,
+    rows_from: FromClause,
     where: ColumnElement[bool],
     order: ClientOrder,
     first: int,
     after: str | None,
-    extra: Sequence[Any],
+    per_row: Callable[[Any], Sequence[Any]],
 ) -> Any:
-    keys = _keys(order)
-    labelled = [expr.label(f"k{i}") for i, (expr, _, _) in enumerate(keys)]
-    statement = select(t, *extra, *labelled).select_from(source).where(where)
+    """The page of `rows_from` (the clients table, or a selection of its rows with its columns)
+    and its total in one statement. The page is cut first (an inner select with the keys, ordered,
+    LIMIT first + 1); only then are the `per_row` columns computed, for the page's rows alone.
+    `where` and the keys are written against the clients table and moved onto `rows_from`."""
+    moved = (lambda e: e) if rows_from is t else ClauseAdapter(rows_from).traverse
+    keys = [(moved(expr), descending, kind) for expr, descending, kind in _keys(order)]
+    where = moved(where)
+    inner = select(rows_from, *[expr.label(f"k{i}") for i, (expr, _, _) in enumerate(keys)]).where(where)
     if after is not None:
-        statement = statement.where(_after(keys, after))
+        inner = inner.where(_after(keys, after))
     ordering = [expr.desc() if descending else expr for expr, descending, _ in keys]
-    return statement.order_by(*ordering).limit(first + 1)
+    page = inner.order_by(*ordering).limit(first + 1).subquery("p")
+    total = select(func.count()).select_from(rows_from).where(where).scalar_subquery().label("total")
+    outer_order = [page.c[f"k{i}"].desc() if d else page.c[f"k{i}"] for i, (_, d, _) in enumerate(keys)]
+    return select(page, *per_row(page), total).order_by(*outer_order)
 
 
 def read_page(result: Sequence[Row[Any]], first: int, read: Callable[[Row[Any]], T]) -> Page[T]:
