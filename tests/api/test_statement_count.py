@@ -117,7 +117,13 @@ async def test_the_member_list_with_every_new_column_takes_three_statements_for_
     await _clients(deps, Viewer(role=Role.ADMIN, counsellor_id=1), 20)
     counsellor_token, _ = state.signer.issue(Viewer(role=Role.COUNSELLOR, counsellor_id=2))
     for token, total in ((admin_token, 21), (counsellor_token, 4)):
-        for order in ("DISPLAY_NAME", "LAST_LOGIN", "ACCOUNT_STATUS", "INVITATION_STATUS", "PRIMARY_COUNSELLOR"):
+        for order in (
+            "DISPLAY_NAME",
+            "LAST_LOGIN",
+            "ACCOUNT_STATUS",
+            "INVITATION_STATUS",
+            "PRIMARY_COUNSELLOR",
+        ):
             with counted(engines) as statements:
                 result = await execute(MEMBER_LIST, {"order": order}, token=token)
             assert not result["errors"], result["errors"]
