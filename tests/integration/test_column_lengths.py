@@ -66,6 +66,10 @@ WORST_CASE: dict[tuple[str, str], int] = {
     ("primary_counsellor_changes", "source"): _longest(model.AssignmentSource),
     ("primary_counsellor_changes", "reason"): v.MAX_REASON,
     ("invitation_outbox", "email"): v.MAX_EMAIL,
+    ("counsellors", "invitation_status"): _longest(model.InvitationStatus),
+    ("mail_outbox", "recipient"): v.MAX_EMAIL,
+    # Encrypted; the body holds a display name and the link: unbounded.
+    ("mail_outbox", "body"): UNBOUNDED,
 }
 
 # Columns only the service's own code fills, never with user text (and why they fit).
@@ -76,6 +80,10 @@ INTERNAL = {
     ("audit_log", "action"): "a name from the code",
     ("audit_log", "subject_type"): "a name from the code",
     ("audit_log", "detail"): "text, unbounded",
+    ("invitations", "token_hash"): "64 hex digits of a SHA-256",
+    ("invitations", "kind"): "CLIENT or COUNSELLOR",
+    ("mail_outbox", "subject"): "a subject line from the code",
+    ("mail_outbox", "claim"): "32 hex digits, secrets.token_hex(16)",
 }
 
 
