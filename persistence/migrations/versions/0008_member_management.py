@@ -78,9 +78,17 @@ def downgrade() -> None:
     op.drop_table("invitations")
     op.drop_index("ix_clients_erasure_due", table_name="clients")
     op.drop_index("ix_clients_last_login", table_name="clients")
-    with op.batch_alter_table("clients") as batch:
-        batch.drop_column("erasure_due_at")
-        batch.drop_column("deleted_at")
-    with op.batch_alter_table("counsellors") as batch:
-        batch.drop_column("last_login_at")
-        batch.drop_column("invitation_status")
+    _drop_columns("clients", "erasure_due_at", "deleted_at")
+    _drop_columns("counsellors", "last_login_at", "invitation_status")
+
+
+def _drop_columns(table: str, *columns: str) -> None:
+    """SQLite (3.35 and later) drops a column in place; batch mode would copy the table and drop
+    the original, which the foreign keys of later tables (notes, documents) refuse."""
+    if op.get_bind().dialect.name != "sqlite":
+        with op.batch_alter_table(table) as batch:
+            for column in columns:
+                batch.drop_column(column)
+        return
+    for column in columns:
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
