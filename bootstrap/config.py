@@ -42,6 +42,8 @@ class Config:
     api: ApiLimits = field(default_factory=ApiLimits)
     # Empty: derived from the database (bus_channel_for), so deployments sharing a Redis stay apart.
     bus_channel: str = ""
+    # Empty: /metrics answers anyone who reaches the port (docs/operations.md).
+    metrics_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls) -> Config:
@@ -71,6 +73,7 @@ class Config:
             limits=settings.limits(),
             api=settings.api_limits(),
             bus_channel=settings.bus_channel,
+            metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else "",
         )
 
     def event_channel(self) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 
 from bootstrap.config import Config
+from bootstrap.observing import observed_dispatch, observed_publish
 from domain.errors import Conflict
 from domain.ports import PasswordHasher
 from domain.throttling import StoredThrottle
@@ -29,7 +30,9 @@ from graph.app import build_app
 from graph.auth import Argon2Hasher, TokenSigner
 from graph.context import AppState
 from graph.demo import seed_demo
+from graph.metrics import PrometheusObserver, subscription_fields
 from graph.presence_keeper import PresenceKeeper
+from graph.schema import schema
 from persistence.crypto import TextCipher
 from persistence.database import create_engines
 from persistence.event_bus import EventBus
@@ -69,8 +72,10 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
     """
     engines = create_engines(config.database_url)
     channel = config.event_channel()
-    bus = EventBus(config.broadcast_url, channel)
-    uow = SqlUnitOfWorkFactory(engines, bus.publish, text_cipher(config))
+    # Each process reports its own figures on /metrics (docs/operations.md).
+    observer = PrometheusObserver(subscription_fields(schema))
+    bus = EventBus(config.broadcast_url, channel, observer=observer)
+    uow = SqlUnitOfWorkFactory(engines, observed_publish(bus.publish, observer), text_cipher(config))
     # Several processes share a Redis bus: their abuse counters live there too (else in the database).
     shared = config.broadcast_url.startswith(("redis://", "rediss://"))
     throttle = RedisThrottle(config.broadcast_url, channel, StoredThrottle(uow)) if shared else None
@@ -82,11 +87,11 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
         throttle=throttle,
         counter_secret=counter_secret(config.secret_key),
     )
-    dispatcher = Dispatcher(deps)
+    dispatcher = Dispatcher(deps, observed_dispatch(observer))
     deps.dispatch = dispatcher.request
     presence = PresenceKeeper(deps)
     signer = TokenSigner(config.secret_key, config.token_ttl_seconds)
-    state = AppState(deps=deps, signer=signer, bus=bus, presence=presence)
+    state = AppState(deps=deps, signer=signer, bus=bus, presence=presence, observer=observer)
     sweeper = QueueSweeper(deps, dispatcher, bus, config.sweep_seconds, config.timer_seconds)
 
     @contextlib.asynccontextmanager
@@ -108,7 +113,7 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
                 await throttle.close()
             await engines.dispose()
 
-    return build_app(state, config.api, config.allowed_origins, lifespan)
+    return build_app(state, config.api, config.allowed_origins, lifespan, config.metrics_token)
 
 
 async def _accounts(deps: Deps, config: Config) -> None:

@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket
 from graph.access_log import AccessLog
 from graph.context import AppState, Context
 from graph.hardening import ApiLimits, BodySizeLimit
+from graph.metrics import TrafficMetrics, metrics_endpoint, refresher
 from graph.schema import build_schema
 from graph.transport import CleanGraphQL
 
@@ -41,8 +42,12 @@ def build_app(
     api: ApiLimits,
     allowed_origins: Sequence[str],
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]],
+    metrics_token: str = "",
 ) -> Starlette:
-    """The app serving `state`; `lifespan(app)` starts and stops what state relies on."""
+    """The app serving `state`; `lifespan(app)` starts and stops what state relies on.
+
+    With `state.observer` (graph.metrics.PrometheusObserver) it serves /metrics, behind
+    `metrics_token` when one is set."""
     graphql = StammGraphQL(state, api, allowed_origins)
 
     async def healthz(_: Request) -> JSONResponse:
@@ -58,15 +63,17 @@ def build_app(
             return JSONResponse({"status": "event bus unreachable"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    app = Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-        ],
-        lifespan=lifespan,
-        middleware=[Middleware(AccessLog), Middleware(BodySizeLimit, max_bytes=api.max_body_bytes)],
-    )
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    middleware = [Middleware(AccessLog), Middleware(BodySizeLimit, max_bytes=api.max_body_bytes)]
+    if state.observer is not None:
+        endpoint = metrics_endpoint(state.observer, metrics_token, refresher(state.observer, state))
+        routes.append(Route("/metrics", endpoint))
+        middleware.insert(0, Middleware(TrafficMetrics, observer=state.observer))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.stamm = state
     return app

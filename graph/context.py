@@ -28,6 +28,7 @@ class AppState:
     signer: TokenSigner
     bus: Any  # persistence.event_bus.EventBus; typed loosely so tests can swap it
     presence: Any = None  # graph.presence_keeper.PresenceKeeper, when subscriptions count as alive
+    observer: Any = None  # graph.metrics.PrometheusObserver, when the app serves /metrics
 
 
 class Loaders:

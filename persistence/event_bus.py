@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from contextlib import asynccontextmanager
 from broadcaster import Broadcast
 
 from domain.events import CounsellorStateChanged, Event, StateMayBeStale
+from domain.observer import NULL_OBSERVER, BusObserver
 from domain.stopping import cancel_and_wait
 from persistence import event_codec
 from persistence.redis_backend import RECONNECTED, ResilientRedisBackend
@@ -38,11 +40,14 @@ FLUSH_TIMEOUT = 1.0
 
 
 class EventQueue:
-    """A bounded, coalescing queue of one subscriber."""
+    """A bounded, coalescing queue of one subscriber. `arrived` is when the event `get` returned
+    last reached this process (the fan-out metric measures from there)."""
 
-    def __init__(self, limit: int = QUEUE_LIMIT) -> None:
+    def __init__(self, limit: int = QUEUE_LIMIT, observer: BusObserver = NULL_OBSERVER) -> None:
         self._limit = limit
-        self._items: OrderedDict[Hashable, Event] = OrderedDict()
+        self._observer = observer
+        self._items: OrderedDict[Hashable, tuple[float, Event]] = OrderedDict()
+        self.arrived = 0.0
         self._numbers = itertools.count()
         self._wake = asyncio.Event()
         self._overflowed = False
@@ -54,7 +59,7 @@ class EventQueue:
         if key not in self._items and len(self._items) >= self._limit:
             self._items.popitem(last=False)
             self._overflowed = True
-        self._items[key] = event
+        self._items[key] = (time.monotonic(), event)
         self._wake.set()
 
     async def get(self) -> Event:
@@ -63,15 +68,25 @@ class EventQueue:
             await self._wake.wait()
         if self._overflowed:
             self._overflowed = False
+            self._observer.bus_gap("overflow")
+            self.arrived = time.monotonic()
             return StateMayBeStale()
-        return self._items.popitem(last=False)[1]
+        self.arrived, event = self._items.popitem(last=False)[1]
+        return event
 
 
 class EventBus:
     """Publishes committed domain events to every process; local subscribers get them decoded."""
 
-    def __init__(self, url: str, channel: str = "stamm.events", queue_limit: int = QUEUE_LIMIT) -> None:
+    def __init__(
+        self,
+        url: str,
+        channel: str = "stamm.events",
+        queue_limit: int = QUEUE_LIMIT,
+        observer: BusObserver = NULL_OBSERVER,
+    ) -> None:
         self.url = url
+        self._observer = observer
         # Redis pub/sub ignores the database number: deployments sharing a Redis need their own channel.
         self.channel = channel
         self._backend = ResilientRedisBackend(url) if url.startswith(("redis://", "rediss://")) else None
@@ -117,6 +132,7 @@ class EventBus:
         if len(self._outbox) >= OUTBOX_LIMIT:
             kind, _ = self._outbox.popleft()
             log.warning("event lost: %s dropped, the outbox is full", kind)
+            self._observer.event_lost(kind)
         self._outbox.append((type(event).__name__, event_codec.encode(event)))
         self._outbox_changed.set()
 
@@ -138,6 +154,7 @@ class EventBus:
                     await self._broadcast.publish(self.channel, message)
             except Exception as exc:
                 log.warning("event lost: %s not published (%s)", kind, type(exc).__name__)
+                self._observer.event_lost(kind)
             finally:
                 self._sending = False
                 self._outbox_changed.set()
@@ -156,18 +173,25 @@ class EventBus:
                 except (ValueError, KeyError, TypeError):
                     log.warning("ignored a malformed event on the bus")
                     continue
+                if isinstance(event, StateMayBeStale):
+                    self._observer.bus_gap("reconnect")
+                else:
+                    self._observer.event_received(type(event).__name__)
                 for queue in list(self._queues):
                     queue.put(event)
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[AsyncIterator[Event]]:
         """Events published from now on, as long as the context is open."""
-        queue = EventQueue(self._queue_limit)
+        queue = EventQueue(self._queue_limit, self._observer)
         self._queues.add(queue)
 
         async def events() -> AsyncIterator[Event]:
             while True:
-                yield await queue.get()
+                event = await queue.get()
+                yield event
+                # The subscriber asks for the next event once it has handled (sent or skipped) this one.
+                self._observer.delivered(time.monotonic() - queue.arrived)
 
         try:
             yield events()
