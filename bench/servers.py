@@ -80,14 +80,24 @@ class Server(ServerProcess):
         port = free_port()
         super().__init__(name, env.environment(port), env.log_dir / f"{name}.log", module, port)
 
+    # The base class's blocking start/stop, named explicitly: its start_async and stop_async call
+    # self.start and self.stop, which are these coroutines here.
     async def start(self) -> None:  # type: ignore[override]
         try:
-            await self.start_async(READY_TIMEOUT)
+            await asyncio.to_thread(self._start_blocking)
         except NotReady as exc:
             raise RuntimeError(str(exc)) from None
 
+    def _start_blocking(self) -> None:
+        self.spawn()
+        try:
+            self.wait_ready(READY_TIMEOUT)
+        except NotReady:
+            ServerProcess.stop(self)
+            raise
+
     async def stop(self) -> None:  # type: ignore[override]
-        await self.stop_async()
+        await asyncio.to_thread(ServerProcess.stop, self)
 
 
 async def _ended(process: subprocess.Popen[bytes], grace: float) -> None:
