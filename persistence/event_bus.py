@@ -173,7 +173,7 @@ class EventBus:
                 except (ValueError, KeyError, TypeError):
                     log.warning("ignored a malformed event on the bus")
                     continue
-                if isinstance(event, StateMayBeStale):
+                if message.message == RECONNECTED:
                     self._observer.bus_gap("reconnect")
                 else:
                     self._observer.event_received(type(event).__name__)
