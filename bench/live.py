@@ -179,6 +179,7 @@ class WidgetFanout:
     connect_seconds: float = 0.0
     rss_per_widget: float = float("nan")  # bytes
     not_opened: int = 0  # the opening ran out of time before these
+    ended: int = 0  # subscriptions that ended with an error (SERVICE_UNAVAILABLE, ...): nothing more came
     timeout: float = 0.0
     cpu: str = ""
 
@@ -235,6 +236,7 @@ async def widget_fanout(
     result.delivery, result.by_server = widgets.delivery, widgets.by_server
     result.errors, result.first_error = widgets.errors, widgets.first_error
     result.not_opened = widgets.skipped
+    result.ended = len(widgets.dead) - widgets.skipped
     return result
 
 

@@ -153,19 +153,23 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else math.nan
 
 
+def _incomplete(w: WidgetFanout) -> str:
+    """A widget run that cannot count as measured: what went missing, and the p99 of the rest."""
+    return (
+        f"incomplete: of {w.widgets:,} widgets {w.not_opened:,} not opened in time, {w.ended:,} ended by an "
+        f"error, {w.missing:,} deliveries missing within {w.timeout:.0f} s; p99 of the rest {ms(w.delivery.p99)}"
+    )
+
+
 def live_targets(report: Report) -> list[list[str]]:
     """The rows of issue 10, its targets beside them (a row not measured says so)."""
     rows: list[list[str]] = []
     rtt = report.fanout.redis_rtt if report.fanout else report.redis_rtt
     redis = f" (raw Redis publish-to-receive p99: {ms(rtt.p99)} ms)" if rtt and rtt.samples else ""
     w = report.widgets
-    complete = w is not None and not w.missing and not w.not_opened
+    complete = w is not None and not (w.missing or w.not_opened or w.ended)
     p99 = w.delivery.p99 if w and complete else math.nan
-    shown = (
-        ms(w.delivery.p99)
-        if w and complete
-        else (f"{w.not_opened} not opened, {w.missing} not delivered within {w.timeout:.0f} s" if w else "")
-    )
+    shown = ms(w.delivery.p99) if w and complete else (_incomplete(w) if w else "")
     rows.append(
         [
             f"one counsellor goes online: delivery to {w.widgets if w else 1000:,} anonymous `availabilityChanged` "
@@ -176,11 +180,18 @@ def live_targets(report: Report) -> list[list[str]]:
         ]
     )
     f = report.fanout
-    p99 = f.delivery.p99 if f and not f.missing else math.nan
+    p99 = f.delivery.p99 if f and not (f.missing or f.ended) else math.nan
     rows.append(
         [
             f"same to {f.subscribers if f else 1000:,} staff `counsellorAvailabilityChanged` subscribers, p99 (ms)",
-            (ms(f.delivery.p99) if not f.missing else f"{f.missing} not delivered within 10 s") if f else "",
+            (
+                ms(f.delivery.p99)
+                if not (f.missing or f.ended)
+                else f"incomplete: {f.ended} of {f.subscribers:,} subscriptions ended by an error, "
+                f"{f.missing} deliveries missing within 10 s; p99 of the rest {ms(f.delivery.p99)}"
+            )
+            if f
+            else "",
             "< 100",
             _verdict(_lt(p99, 0.1) if f else None),
         ]
@@ -240,18 +251,9 @@ def live_targets(report: Report) -> list[list[str]]:
             _verdict(ok),
         ]
     )
-    complete = many is not None and not many.missing and not many.not_opened
+    complete = many is not None and not (many.missing or many.not_opened or many.ended)
     p99 = many.delivery.p99 if many and complete else math.nan
-    shown = (
-        ms(many.delivery.p99)
-        if many and complete
-        else (
-            f"{many.not_opened:,} of {many.widgets:,} not opened in time, {many.missing:,} not delivered "
-            f"within {many.timeout:.0f} s"
-            if many
-            else ""
-        )
-    )
+    shown = ms(many.delivery.p99) if many and complete else (_incomplete(many) if many else "")
     rows.append(
         [
             f"{many.widgets if many else 10000:,} widgets on one process: fan-out p99 (ms)",
@@ -294,7 +296,7 @@ def live_markdown(report: Report) -> list[str]:
             if w is not None:
                 out.append(
                     f"- {w.label}: {w.toggles} changes; opening and subscribing took {w.connect_seconds:.1f} s; "
-                    f"not opened within the time given to opening: {w.not_opened}; "
+                    f"not opened within the time given to opening: {w.not_opened}; ended by an error: {w.ended}; "
                     f"server RSS growth {w.rss_per_widget / KIB:.1f} KiB per widget; not delivered within "
                     f"{w.timeout:.0f} s: {w.missing}; errors: {w.errors}"
                     f"{' (' + w.first_error + ')' if w.first_error else ''}; CPU during the changes: {w.cpu}."
