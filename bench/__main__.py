@@ -35,7 +35,7 @@ from pathlib import Path
 
 from redis import asyncio as aioredis
 
-from bench import phases, report
+from bench import live, phases, report
 from bench.database import BenchDatabase
 from bench.redis_server import PrivateRedis
 from bench.servers import ROOT, Profiler, Server, ServerEnv, api_server, floor_server
@@ -45,7 +45,11 @@ from graph.auth import TokenSigner
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-PHASES = ("overview", "intake", "scale", "redispatch", "fanout", "floor")
+PHASES = (
+    "overview", "intake", "scale", "redispatch", "fanout", "widgets", "idle", "widgets10k", "outage", "floor"
+)  # fmt: skip
+# `--only live` (BENCH=live make bench): the rows of issue 10 (live availability at scale).
+GROUPS = {"live": ("fanout", "widgets", "idle", "widgets10k", "outage")}
 INTAKE_ONLINE = 100
 CAPACITY = 1000  # chat slots per online counsellor: above the API's 50, set in SQL so no run fills up
 
@@ -53,7 +57,7 @@ CAPACITY = 1000  # chat slots per online counsellor: above the API's 50, set in 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--requests", type=int, default=2000, help="measured submits per intake configuration"
+        "--requests", type=int, default=1000, help="measured submits per intake configuration"
     )
     parser.add_argument("--warmup", type=int, default=200, help="submits before each measured intake run")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent HTTP clients")
@@ -63,16 +67,24 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--paced",
         type=int,
-        default=20,
+        default=10,
         help="seconds of open-loop submits at half the measured 1-process throughput, 0 to skip",
     )
-    parser.add_argument("--scale-requests", type=int, default=1500, help="measured submits per scale run")
+    parser.add_argument("--scale-requests", type=int, default=800, help="measured submits per scale run")
     parser.add_argument(
         "--pool", type=int, default=5000, help="counsellors in the database (and online, at most)"
     )
     parser.add_argument("--trials", type=int, default=100, help="re-dispatch trials")
     parser.add_argument("--subscribers", type=int, default=1000, help="fan-out websockets")
-    parser.add_argument("--toggles", type=int, default=20, help="fan-out availability changes")
+    parser.add_argument("--toggles", type=int, default=10, help="fan-out availability changes")
+    parser.add_argument("--widgets", type=int, default=1000, help="anonymous widgets over two processes")
+    parser.add_argument("--widget-toggles", type=int, default=6, help="availability changes to the widgets")
+    parser.add_argument("--widgets-many", type=int, default=10_000, help="widgets on one process")
+    parser.add_argument(
+        "--idle-intakes", type=int, default=48, help="first chats with and without idle widgets"
+    )
+    parser.add_argument("--idle-concurrency", type=int, default=8, help="intakes at once in the idle run")
+    parser.add_argument("--outage-wait", type=float, default=30.0, help="seconds to wait for requestAssigned")
     parser.add_argument("--clients", type=int, default=100_000, help="clients in the overview")
     parser.add_argument("--overview-requests", type=int, default=200, help="requests per overview viewer")
     parser.add_argument(
@@ -161,6 +173,9 @@ async def main(args: argparse.Namespace) -> report.Report:
     import os
 
     only = {p.strip() for p in args.only.split(",") if p.strip()}
+    only |= {phase for group in only & GROUPS.keys() for phase in GROUPS[group]}
+    # 10,000 websockets need as many descriptors here and in the server (which inherits the limit).
+    open_files = live.raise_open_files(args.widgets_many + 2048)
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     log_dir = Path(tempfile.mkdtemp(prefix="stamm-bench-"))
     private_redis: PrivateRedis | None = None
@@ -191,6 +206,7 @@ async def main(args: argparse.Namespace) -> report.Report:
             "intake": f"chats, each from a new client without a primary (FIRST_REQUEST), {INTAKE_ONLINE} counsellors "
             f"online with {CAPACITY} chat slots each (set in SQL), loads reset before each run",
             "counsellors in the database": str(args.pool),
+            "limits": open_files,
         }
         env = ServerEnv(db.url, redis_url, secret, log_dir, gc_log=not args.no_gc_log)
         run.log_dir = log_dir if env.gc_log else None
@@ -254,7 +270,7 @@ async def main(args: argparse.Namespace) -> report.Report:
                 )  # fmt: skip
                 result.scale.append((count, found))
                 _say(_line(found))
-        if only & {"intake", "redispatch", "fanout"}:
+        if only & {"intake", "redispatch", "fanout", "widgets", "idle", "outage"}:
             await _started(b)
             await _hearing(run, [a, b], result.notes)
         if "intake" in only:
@@ -281,6 +297,7 @@ async def main(args: argparse.Namespace) -> report.Report:
                 f"fan-out: p50 {ms(fanout.delivery.p50)} ms, p99 {ms(fanout.delivery.p99)} ms, "
                 f"missing {fanout.missing}, errors {fanout.errors}; redis p50 {ms(fanout.redis_rtt.p50)} ms"
             )
+        await _live(run, args, only, result, quiet, a, b, private_redis)
         await _stopped(a, b)
         if "floor" in only:
             floor = floor_server("floor", env)
@@ -316,6 +333,55 @@ async def main(args: argparse.Namespace) -> report.Report:
         f"Whole run: {time.monotonic() - started:.0f} s; load average at the end: {load_average()}."
     )
     return result
+
+
+async def _live(
+    run: phases.Run,
+    args: argparse.Namespace,
+    only: set[str],
+    result: report.Report,
+    quiet: Quiet,
+    a: Server,
+    b: Server,
+    private_redis: PrivateRedis | None,
+) -> None:
+    """The rows of issue 10 (live availability at scale); the Redis outage last, since it restarts Redis."""
+    if "widgets" in only:
+        await quiet("the widget fan-out")
+        found = await live.widget_fanout(
+            run, [a, b], args.widgets, args.widget_toggles, f"{args.widgets:,} widgets, 2 processes", 30.0
+        )
+        result.widgets = found
+        _say(_fanout_line(found))
+    if "idle" in only:
+        await quiet("the idle widgets")
+        idle = await live.idle_widgets(run, [a, b], args.widgets, args.idle_intakes, args.idle_concurrency)
+        result.idle = idle
+        for r in (idle.without, idle.with_widgets):
+            if r is not None:
+                _say(_line(r))
+    if "widgets10k" in only:
+        await quiet("the widget fan-out on one process")
+        found = await live.widget_fanout(
+            run, [a], args.widgets_many, 1, f"{args.widgets_many:,} widgets, 1 process", 90.0
+        )
+        result.widgets_many = found
+        _say(_fanout_line(found))
+    if result.fanout is None and only & {"widgets", "widgets10k"}:
+        result.redis_rtt = await phases.redis_round_trip(run.redis_url, 200)
+    if "outage" in only:
+        await quiet("the Redis outage")
+        outage = await live.redis_outage(run, private_redis, a, b, args.outage_wait)
+        result.outage = outage
+        _say(f"redis outage: requestAssigned after Redis returned: {outage.seconds} s ({outage.note})")
+
+
+def _fanout_line(found: live.WidgetFanout) -> str:
+    return (
+        f"{found.label}: p50 {ms(found.delivery.p50)} ms, p99 {ms(found.delivery.p99)} ms, missing "
+        f"{found.missing}, errors {found.errors} {found.first_error}; opened in {found.connect_seconds:.0f} s, "
+        f"{found.rss_per_widget / 1024:.1f} KiB per widget"
+    )
 
 
 async def _hearing(run: phases.Run, servers: list[Server], notes: list[str]) -> None:

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.live import IdleResult, OutageResult, WidgetFanout
 from bench.phases import FanoutResult, LoadResult, OverviewResult, RedispatchResult, status_summary
 from bench.stats import Latencies, ms
 
@@ -38,6 +39,11 @@ class Report:
     overview: list[OverviewResult] = field(default_factory=list)
     scale: list[tuple[int, LoadResult]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    widgets: WidgetFanout | None = None  # issue 10 rows
+    widgets_many: WidgetFanout | None = None
+    idle: IdleResult | None = None
+    outage: OutageResult | None = None
+    redis_rtt: Latencies | None = None  # when the staff fan-out (which measures it) did not run
 
 
 def _verdict(ok: bool | None) -> str:
@@ -140,6 +146,208 @@ def targets(report: Report) -> list[list[str]]:
     return rows
 
 
+KIB = 1024
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else math.nan
+
+
+def _incomplete(w: WidgetFanout) -> str:
+    """A widget run that cannot count as measured: what went missing, and the p99 of the rest."""
+    return (
+        f"incomplete: of {w.widgets:,} widgets {w.not_opened:,} not opened in time, {w.ended:,} ended by an "
+        f"error, {w.missing:,} deliveries missing within {w.timeout:.0f} s; p99 of the rest {ms(w.delivery.p99)}"
+    )
+
+
+def live_targets(report: Report) -> list[list[str]]:
+    """The rows of issue 10, its targets beside them (a row not measured says so)."""
+    rows: list[list[str]] = []
+    rtt = report.fanout.redis_rtt if report.fanout else report.redis_rtt
+    redis = f" (raw Redis publish-to-receive p99: {ms(rtt.p99)} ms)" if rtt and rtt.samples else ""
+    w = report.widgets
+    complete = w is not None and not (w.missing or w.not_opened or w.ended)
+    p99 = w.delivery.p99 if w and complete else math.nan
+    shown = ms(w.delivery.p99) if w and complete else (_incomplete(w) if w else "")
+    rows.append(
+        [
+            f"one counsellor goes online: delivery to {w.widgets if w else 1000:,} anonymous `availabilityChanged` "
+            f"subscribers, half on each of 2 processes, p99 (ms){redis}",
+            shown,
+            "< 100",
+            _verdict((_lt(p99, 0.1) if complete else False) if w else None),
+        ]
+    )
+    f = report.fanout
+    p99 = f.delivery.p99 if f and not (f.missing or f.ended) else math.nan
+    rows.append(
+        [
+            f"same to {f.subscribers if f else 1000:,} staff `counsellorAvailabilityChanged` subscribers, p99 (ms)",
+            (
+                ms(f.delivery.p99)
+                if not (f.missing or f.ended)
+                else f"incomplete: {f.ended} of {f.subscribers:,} subscriptions ended by an error, "
+                f"{f.missing} deliveries missing within 10 s; p99 of the rest {ms(f.delivery.p99)}"
+            )
+            if f
+            else "",
+            "< 100",
+            _verdict((_lt(p99, 0.1) if not (f.missing or f.ended) else False) if f else None),
+        ]
+    )
+    idle = report.idle
+    with_w, without = (idle.with_widgets, idle.without) if idle else (None, None)
+    if idle and with_w and without:
+        p50 = _ratio(with_w.latencies.p50, without.latencies.p50)
+        cpu = _ratio(idle.cpu_with, idle.cpu_without)
+        rows.append(
+            [
+                f"intake p50 (first chats, {idle.concurrency} at a time) with {idle.widgets:,} idle widgets open / with none",
+                f"{p50:.2f}x ({ms(with_w.latencies.p50)} ms vs {ms(without.latencies.p50)} ms)",
+                "<= 1.2x",
+                _verdict(None if math.isnan(p50) else p50 <= 1.2),
+            ]
+        )
+        rows.append(
+            [
+                f"server CPU for {idle.intakes} intakes with {idle.widgets:,} idle widgets / with none",
+                f"{cpu:.2f}x ({idle.cpu_with:.2f} s vs {idle.cpu_without:.2f} s)",
+                "<= 1.2x",
+                _verdict(None if math.isnan(cpu) else cpu <= 1.2),
+            ]
+        )
+    else:
+        rows.append(["intake p50 with 1,000 idle widgets / with none", "", "<= 1.2x", _verdict(None)])
+        rows.append(
+            ["server CPU for 48 intakes with 1,000 idle widgets / with none", "", "<= 1.2x", _verdict(None)]
+        )
+    many = report.widgets_many
+    # The 10,000-widget run dwarfs one-off allocations, but only counts when every widget opened.
+    if many and not (many.not_opened or many.ended):
+        memory, source = many.rss_per_widget, f"{many.widgets:,} widgets on 1 process"
+    elif idle:
+        memory, source = idle.rss_per_widget, f"{idle.widgets:,} idle widgets over 2 processes"
+    else:
+        memory, source = math.nan, ""
+    rows.append(
+        [
+            f"memory per open widget subscription (server RSS growth / widgets; {source})",
+            "" if math.isnan(memory) else f"{memory / KIB:.1f} KiB",
+            "<= 20 KiB",
+            _verdict(None if math.isnan(memory) else memory <= 20 * KIB),
+        ]
+    )
+    o = report.outage
+    if o and o.measured:
+        shown = f"{o.seconds:.2f} s" if o.seconds is not None else f"never (not within {o.wait:.0f} s)"
+        ok: bool | None = o.seconds is not None and o.seconds < 5
+    else:
+        shown, ok = (o.note if o else ""), None
+    rows.append(
+        [
+            "a chat assigned while Redis is down reaches the counsellor's `requestAssigned` after Redis returns",
+            shown,
+            "within 5 s",
+            _verdict(ok),
+        ]
+    )
+    complete = many is not None and not (many.missing or many.not_opened or many.ended)
+    p99 = many.delivery.p99 if many and complete else math.nan
+    shown = ms(many.delivery.p99) if many and complete else (_incomplete(many) if many else "")
+    rows.append(
+        [
+            f"{many.widgets if many else 10000:,} widgets on one process: fan-out p99 (ms)",
+            shown,
+            "< 1,000",
+            _verdict((_lt(p99, 1.0) if complete else False) if many else None),
+        ]
+    )
+    if rtt and rtt.samples:
+        rows.append(["raw Redis publish-to-receive round trip, p99 (ms), beside them", ms(rtt.p99), "", ""])
+    return rows
+
+
+def live_markdown(report: Report) -> list[str]:
+    out = [
+        "### Live availability at scale (issue 10)",
+        "",
+        *_table(["measured (same run, same machine)", "now", "target", "verdict"], live_targets(report)),
+        "",
+    ]
+    rows = []
+    for w in (report.widgets, report.widgets_many):
+        if w is None:
+            continue
+        rows.append(_lat(f"{w.label}: all widgets", w.delivery))
+        if len(w.by_server) > 1:
+            rows += [_lat(f"{w.label}: widgets on {name}", lat) for name, lat in w.by_server.items()]
+        rows.append(_lat(f"{w.label}: slowest widget of each change", w.last))
+    if rows:
+        out += [
+            "Widget fan-out: anonymous websockets subscribed to `availabilityChanged { chatAvailable }`; nobody is "
+            "free at first, then an admin sets one counsellor (one chat slot) ONLINE and OFFLINE via the first "
+            "process, so every change flips every widget's answer. Latency from sending the mutation to receipt, "
+            "on the benchmark's monotonic clock.",
+            "",
+            *_table(["delivery", "samples", "p50", "p99", "max"], rows),
+            "",
+        ]
+        for w in (report.widgets, report.widgets_many):
+            if w is not None:
+                out.append(
+                    f"- {w.label}: {w.toggles} changes; opening and subscribing took {w.connect_seconds:.1f} s; "
+                    f"not opened within the time given to opening: {w.not_opened}; ended by an error: {w.ended}; "
+                    f"server RSS growth {w.rss_per_widget / KIB:.1f} KiB per widget; not delivered within "
+                    f"{w.timeout:.0f} s: {w.missing}; errors: {w.errors}"
+                    f"{' (' + w.first_error + ')' if w.first_error else ''}; CPU during the changes: {w.cpu}."
+                )
+        out.append("")
+    idle = report.idle
+    if idle and idle.without and idle.with_widgets:
+        out += [
+            f"Idle widgets: {idle.intakes} first chats ({idle.concurrency} at a time, round-robin over both "
+            f"processes) without widgets, then with {idle.widgets:,} idle widgets open (half on each process; "
+            f"opened in {idle.connect_seconds:.1f} s, {idle.widget_errors} errors; server RSS growth "
+            f"{idle.rss_per_widget / KIB:.1f} KiB per widget). Server CPU: both API processes, from /proc.",
+            "",
+            *_table(
+                ["run", "requests", "p50", "p99", "max", "errors", "outcome", "server CPU s", "CPU (cores)"],
+                [
+                    [
+                        r.label,
+                        str(r.requests),
+                        ms(r.latencies.p50),
+                        ms(r.latencies.p99),
+                        ms(r.latencies.max),
+                        str(r.errors),
+                        status_summary(r.statuses),
+                        f"{cpu:.2f}",
+                        r.cpu,
+                    ]
+                    for r, cpu in ((idle.without, idle.cpu_without), (idle.with_widgets, idle.cpu_with))
+                ],
+            ),
+            "",
+        ]
+    o = report.outage
+    if o is not None:
+        out += [
+            "Redis outage: a counsellor (5 chat slots, the only one online) follows `requestAssigned` on the second "
+            "process; the private redis-server is stopped, the first process reports its bus unready, a client's "
+            f"first chat goes to the first process (answered {o.submitted_status or 'n/a'}), and after 3 s "
+            "Redis starts again on the same port. Time from its start to the assignment's arrival"
+            + (
+                f"; every process was ready again after {o.ready_again:.1f} s."
+                if o.ready_again is not None
+                else "."
+            )
+            + (f" {o.note}" if o.note else ""),
+            "",
+        ]
+    return out
+
+
 def markdown(report: Report) -> str:
     m = report.machine
     out: list[str] = [
@@ -151,6 +359,7 @@ def markdown(report: Report) -> str:
         "",
         "Settings: " + ", ".join(f"{k} {v}" for k, v in report.settings.items()) + ".",
         "",
+        *live_markdown(report),
         "### Targets",
         "",
         *_table(["target", "measured", "verdict"], targets(report)),

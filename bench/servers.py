@@ -80,13 +80,21 @@ class Server(ServerProcess):
         port = free_port()
         super().__init__(name, env.environment(port), env.log_dir / f"{name}.log", module, port)
 
-    # ServerProcess.start_async/stop_async call self.start/stop, which this class overrides as
-    # coroutines: call the blocking ones of ServerProcess directly.
+    # The base class's blocking start/stop, named explicitly: its start_async and stop_async call
+    # self.start and self.stop, which are these coroutines here.
     async def start(self) -> None:  # type: ignore[override]
         try:
-            await asyncio.to_thread(ServerProcess.start, self, READY_TIMEOUT)
+            await asyncio.to_thread(self._start_blocking)
         except NotReady as exc:
             raise RuntimeError(str(exc)) from None
+
+    def _start_blocking(self) -> None:
+        self.spawn()
+        try:
+            self.wait_ready(READY_TIMEOUT)
+        except NotReady:
+            ServerProcess.stop(self)
+            raise
 
     async def stop(self) -> None:  # type: ignore[override]
         await asyncio.to_thread(ServerProcess.stop, self)

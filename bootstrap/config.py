@@ -67,6 +67,8 @@ class Config:
     mail_seconds: float = 2.0
     deletion_grace_days: int = 30
     data_dir: Path = Path("data")
+    # Empty: /metrics answers anyone who reaches the port (docs/operations.md).
+    metrics_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls) -> Config:
@@ -106,6 +108,7 @@ class Config:
             mail_seconds=settings.mail_seconds,
             deletion_grace_days=settings.deletion_grace_days,
             data_dir=settings.data_dir,
+            metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else "",
         )
 
     def event_channel(self) -> str:

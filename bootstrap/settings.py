@@ -207,6 +207,12 @@ class Settings(BaseSettings):
         "websocket: subscriptions per connection",
         gt=0,
     )
+    metrics_token: SecretStr | None = _setting(
+        None,
+        "STAMM_METRICS_TOKEN",
+        "when set, `/metrics` answers only `Authorization: Bearer <token>` (else 401); unset, it "
+        "answers whoever reaches the port: set it, or keep `/metrics` off the public proxy",
+    )
     limit_login_failures_per_account: int = _setting(
         _LIMITS.login_failures_per_account,
         "STAMM_LIMIT_LOGIN_FAILURES_PER_ACCOUNT",

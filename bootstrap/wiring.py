@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 
 from bootstrap.config import Config
+from bootstrap.observing import observed_dispatch, observed_publish
 from domain.errors import Conflict
 from domain.ports import MailTransport, PasswordHasher
 from domain.throttling import StoredThrottle
@@ -30,7 +31,9 @@ from graph.auth import Argon2Hasher, TokenSigner
 from graph.context import AppState
 from graph.demo import seed_demo
 from graph.file_links import FileLinks
+from graph.metrics import PrometheusObserver, subscription_fields
 from graph.presence_keeper import PresenceKeeper
+from graph.schema import schema
 from graph.web import WEB_DIST
 from persistence.blobs import LocalBlobs, RawBlobs, S3Blobs, SealedBlobs
 from persistence.crypto import TextCipher
@@ -95,9 +98,11 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
     """
     engines = create_engines(config.database_url)
     channel = config.event_channel()
-    bus = EventBus(config.broadcast_url, channel)
+    # Each process reports its own figures on /metrics (docs/operations.md).
+    observer = PrometheusObserver(subscription_fields(schema))
+    bus = EventBus(config.broadcast_url, channel, observer=observer)
     key = data_key(config)
-    uow = SqlUnitOfWorkFactory(engines, bus.publish, TextCipher(key))
+    uow = SqlUnitOfWorkFactory(engines, observed_publish(bus.publish, observer), TextCipher(key))
     blobs = blob_store(config, key)
     # Several processes share a Redis bus: their abuse counters live there too (else in the database).
     shared = config.broadcast_url.startswith(("redis://", "rediss://"))
@@ -115,12 +120,12 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
         public_url=config.public_url,
         deletion_grace_days=config.deletion_grace_days,
     )
-    dispatcher = Dispatcher(deps)
+    dispatcher = Dispatcher(deps, observed_dispatch(observer))
     deps.dispatch = dispatcher.request
     presence = PresenceKeeper(deps)
     signer = TokenSigner(config.secret_key, config.token_ttl_seconds)
     links = FileLinks(file_link_secret(config.secret_key))
-    state = AppState(deps=deps, signer=signer, bus=bus, presence=presence, links=links)
+    state = AppState(deps=deps, signer=signer, bus=bus, presence=presence, links=links, observer=observer)
     sweeper = QueueSweeper(deps, dispatcher, bus, config.sweep_seconds, config.timer_seconds)
     mailer = MailSender(deps, mail_transport(config), config.mail_seconds)
 
@@ -146,7 +151,7 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
             await blobs.close()
             await engines.dispose()
 
-    return build_app(state, config.api, config.allowed_origins, lifespan)
+    return build_app(state, config.api, config.allowed_origins, lifespan, config.metrics_token)
 
 
 def mail_transport(config: Config) -> MailTransport:

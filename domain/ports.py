@@ -255,6 +255,9 @@ class RequestRepository(Protocol):
     async def assignments_since(self, channel: Channel, since: datetime) -> int:
         """How many requests of the channel were assigned since then (for wait estimates)."""
 
+    async def queue_summary(self) -> dict[Channel, tuple[int, datetime | None]]:
+        """QUEUED requests by channel: how many, and when the oldest was created (channels with none left out)."""
+
     async def next_wait_end(self, after: datetime) -> datetime | None:
         """When the next wait for a primary that is still running ends."""
 

@@ -19,6 +19,7 @@ from graph.context import AppState, Context
 from graph.exports import monitoring_export
 from graph.files import file_download
 from graph.hardening import ApiLimits, BodySizeLimit
+from graph.metrics import TrafficMetrics, metrics_endpoint, refresher
 from graph.schema import build_schema
 from graph.uploads import UploadingGraphQL
 from graph.web import web_routes
@@ -47,8 +48,12 @@ def build_app(
     api: ApiLimits,
     allowed_origins: Sequence[str],
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]],
+    metrics_token: str = "",
 ) -> Starlette:
-    """The app serving `state`; `lifespan(app)` starts and stops what state relies on."""
+    """The app serving `state`; `lifespan(app)` starts and stops what state relies on.
+
+    With `state.observer` (graph.metrics.PrometheusObserver) it serves /metrics, behind
+    `metrics_token` when one is set."""
     graphql = StammGraphQL(state, api, allowed_origins)
 
     async def healthz(_: Request) -> JSONResponse:
@@ -64,31 +69,33 @@ def build_app(
             return JSONResponse({"status": "event bus unreachable"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    app = Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/exports/monitoring.csv", monitoring_export(state), methods=["GET"]),
-            Route("/files/{token}", file_download(state), methods=["GET"]),
-            *web_routes(),
-        ],
-        lifespan=lifespan,
-        middleware=[
-            Middleware(AccessLog),
-            # Pages on the listed origins (a service's own site embedding the widget) may call the
-            # API over HTTP, preflight included; others get no CORS headers, so browsers refuse.
-            # The websocket checks the same list (strawberry's allowed_origins).
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(allowed_origins),
-                allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Content-Type", "Accept"],
-                max_age=600,
-            ),
-            Middleware(BodySizeLimit, max_bytes=api.max_body_bytes, upload_bytes=api.max_upload_bytes),
-        ],
-    )
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/exports/monitoring.csv", monitoring_export(state), methods=["GET"]),
+        Route("/files/{token}", file_download(state), methods=["GET"]),
+        *web_routes(),
+    ]
+    middleware = [
+        Middleware(AccessLog),
+        # Pages on the listed origins (a service's own site embedding the widget) may call the
+        # API over HTTP, preflight included; others get no CORS headers, so browsers refuse.
+        # The websocket checks the same list (strawberry's allowed_origins).
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(allowed_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept"],
+            max_age=600,
+        ),
+        Middleware(BodySizeLimit, max_bytes=api.max_body_bytes, upload_bytes=api.max_upload_bytes),
+    ]
+    if state.observer is not None:
+        endpoint = metrics_endpoint(state.observer, metrics_token, refresher(state.observer, state))
+        routes.insert(4, Route("/metrics", endpoint))  # before the web routes' catch-alls
+        middleware.insert(0, Middleware(TrafficMetrics, observer=state.observer))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.stamm = state
     return app

@@ -32,6 +32,7 @@ class AppState:
     presence: Any = None  # graph.presence_keeper.PresenceKeeper, when subscriptions count as alive
     # Signs document download links; the composition root derives its key from STAMM_SECRET_KEY.
     links: FileLinks = field(default_factory=lambda: FileLinks(secrets.token_bytes(32)))
+    observer: Any = None  # graph.metrics.PrometheusObserver, when the app serves /metrics
 
 
 class Loaders:

@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 
 from graph.errors import ErrorCodes, annotate, is_expected
 from graph.hardening import ApiLimits
+from graph.metrics import OperationMetrics
 from graph.mutations import Mutation
 from graph.queries import Query
 from graph.subscriptions import Subscription
@@ -45,6 +46,7 @@ def build_schema(limits: ApiLimits | None = None, **options: Any) -> StammSchema
     """The schema with caches, error codes and the request limits (defaults when None)."""
     extensions: list[Any] = [
         ErrorCodes,
+        OperationMetrics,
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         *(limits or ApiLimits()).extensions(),

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from datetime import UTC, datetime
 from broadcaster import Broadcast
 
 from domain.events import CounsellorStateChanged, Event, StateMayBeStale, occurred_at
+from domain.observer import NULL_OBSERVER, BusObserver
 from domain.stopping import cancel_and_wait
 from persistence import event_codec
 from persistence.redis_backend import ResilientRedisBackend, gap_began
@@ -52,11 +54,14 @@ def _changed_at(event: Event) -> datetime:
 
 
 class EventQueue:
-    """A bounded, coalescing queue of one subscriber."""
+    """A bounded, coalescing queue of one subscriber. `arrived` is when the event `get` returned
+    last reached this process (the fan-out metric measures from there)."""
 
-    def __init__(self, limit: int = QUEUE_LIMIT) -> None:
+    def __init__(self, limit: int = QUEUE_LIMIT, observer: BusObserver = NULL_OBSERVER) -> None:
         self._limit = limit
-        self._items: OrderedDict[Hashable, Event] = OrderedDict()
+        self._observer = observer
+        self._items: OrderedDict[Hashable, tuple[float, Event]] = OrderedDict()
+        self.arrived = 0.0
         self._numbers = itertools.count()
         self._wake = asyncio.Event()
         # Set when an event was dropped: the oldest change whose event was dropped.
@@ -67,11 +72,11 @@ class EventQueue:
         if isinstance(event, CounsellorStateChanged):
             key = ("counsellor", event.counsellor.id)
         if key not in self._items and len(self._items) >= self._limit:
-            dropped_at = _changed_at(self._items.popitem(last=False)[1])
+            dropped_at = _changed_at(self._items.popitem(last=False)[1][1])
             if self._gap_began is None:
                 log.warning("a subscriber fell behind: events dropped; it catches up from the database")
             self._gap_began = min(dropped_at, self._gap_began or dropped_at)
-        self._items[key] = event
+        self._items[key] = (time.monotonic(), event)
         self._wake.set()
 
     async def get(self) -> Event:
@@ -81,15 +86,25 @@ class EventQueue:
             await self._wake.wait()
         if self._gap_began is not None:
             began, self._gap_began = self._gap_began, None
+            self._observer.bus_gap("overflow")
+            self.arrived = time.monotonic()
             return StateMayBeStale(began)
-        return self._items.popitem(last=False)[1]
+        self.arrived, event = self._items.popitem(last=False)[1]
+        return event
 
 
 class EventBus:
     """Publishes committed domain events to every process; local subscribers get them decoded."""
 
-    def __init__(self, url: str, channel: str = "stamm.events", queue_limit: int = QUEUE_LIMIT) -> None:
+    def __init__(
+        self,
+        url: str,
+        channel: str = "stamm.events",
+        queue_limit: int = QUEUE_LIMIT,
+        observer: BusObserver = NULL_OBSERVER,
+    ) -> None:
         self.url = url
+        self._observer = observer
         # Redis pub/sub ignores the database number: deployments sharing a Redis need their own channel.
         self.channel = channel
         self._backend = ResilientRedisBackend(url) if url.startswith(("redis://", "rediss://")) else None
@@ -138,6 +153,7 @@ class EventBus:
             kind, _, changed_at = self._outbox.popleft()
             log.warning("event lost: %s dropped, the outbox is full", kind)
             self._note_lost(changed_at)
+            self._observer.event_lost(kind)
         self._outbox.append((type(event).__name__, event_codec.encode(event), _changed_at(event)))
         self._outbox_changed.set()
 
@@ -184,6 +200,7 @@ class EventBus:
         except Exception as exc:
             if not quiet:
                 log.warning("event lost: %s not published (%s)", kind, type(exc).__name__)
+                self._observer.event_lost(kind)
             return False
         finally:
             self._sending = False
@@ -202,18 +219,25 @@ class EventBus:
                 except (ValueError, KeyError, TypeError):
                     log.warning("ignored a malformed event on the bus")
                     continue
+                if began is not None:
+                    self._observer.bus_gap("reconnect")
+                else:
+                    self._observer.event_received(type(event).__name__)
                 for queue in list(self._queues):
                     queue.put(event)
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[AsyncIterator[Event]]:
         """Events published from now on, as long as the context is open."""
-        queue = EventQueue(self._queue_limit)
+        queue = EventQueue(self._queue_limit, self._observer)
         self._queues.add(queue)
 
         async def events() -> AsyncIterator[Event]:
             while True:
-                yield await queue.get()
+                event = await queue.get()
+                yield event
+                # The subscriber asks for the next event once it has handled (sent or skipped) this one.
+                self._observer.delivered(time.monotonic() - queue.arrived)
 
         try:
             yield events()

@@ -197,6 +197,17 @@ class SqlRequestRepository:
         query = select(func.count()).where(t.c.channel == channel.value, t.c.assigned_at >= since)
         return int((await self._conn.execute(query)).scalar_one())
 
+    async def queue_summary(self) -> dict[Channel, tuple[int, datetime | None]]:
+        query = (
+            select(t.c.channel, func.count(), func.min(t.c.created_at))
+            .where(t.c.status == RequestStatus.QUEUED.value)
+            .group_by(t.c.channel)
+        )
+        return {
+            Channel(channel): (int(count), rows.request_time(oldest))
+            for channel, count, oldest in await self._conn.execute(query)
+        }
+
     async def next_wait_end(self, after: datetime) -> datetime | None:
         query = select(func.min(t.c.wait_until)).where(
             t.c.status == RequestStatus.QUEUED.value, t.c.wait_until > after

@@ -561,6 +561,14 @@ class FakeRequestRepository(_Repo):
             if r.channel is channel and r.assigned_at is not None and r.assigned_at >= since
         )
 
+    async def queue_summary(self) -> dict[Channel, tuple[int, datetime | None]]:
+        found: dict[Channel, tuple[int, datetime | None]] = {}
+        for r in self._store.requests.values():
+            if r.status is RequestStatus.QUEUED:
+                count, oldest = found.get(r.channel, (0, None))
+                found[r.channel] = (count + 1, min(filter(None, (oldest, r.created_at))))
+        return found
+
     async def next_wait_end(self, after: datetime) -> datetime | None:
         ends = [
             r.wait_until
