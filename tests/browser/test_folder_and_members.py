@@ -46,7 +46,7 @@ def test_notes_documents_and_monitoring_in_the_folder(
     expect(admin.locator("form[data-topic='Mietschulden']")).to_be_visible()
     assert accessibility_violations(admin) == []
 
-    anna = new_page("de-DE")
+    anna = with_axe(new_page("de-DE"))
     sign_in(anna, stamm, "anna@demo.stamm", "Anna Berger")
     open_folder(anna, "Klient:in von Anna")
 
@@ -89,9 +89,20 @@ def test_notes_documents_and_monitoring_in_the_folder(
     expect(entries).to_contain_text("Wohnen: Mietschulden")
     expect(entries).to_contain_text("45 Min.")
     expect(entries).to_contain_text("Schuldnerberatung vermittelt")
+    assert accessibility_violations(anna) == []
+
+    # The uploader deletes the document after a confirmation.
+    anna.get_by_role("tab", name="Dokumente").click()
+    anna.get_by_role("button", name="Löschen bericht.pdf").click()
+    anna.get_by_role("button", name="Ja, Löschen").click()
+    expect(anna.get_by_text("Noch keine Dokumente.")).to_be_visible()
 
     # The statistics' CSV, fetched with the admin's token and saved.
     admin.get_by_role("link", name="Monitoring").click()
+    admin.get_by_role("button", name="Anzeigen").click()
+    shown = admin.get_by_test_id("statistics").or_(admin.get_by_text("Keine Kontakte im Zeitraum."))
+    expect(shown).to_be_visible()
+    expect(admin.get_by_role("alert")).to_have_count(0)
     with admin.expect_download() as csv:
         admin.get_by_role("button", name="CSV herunterladen").click()
     assert csv.value.suggested_filename.endswith(".csv")

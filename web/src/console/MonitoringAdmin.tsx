@@ -114,11 +114,13 @@ function Statistics() {
   const { call, session } = useStamm();
   const [range, setRange] = useState({ from: firstOfMonth(2), to: new Date().toISOString().slice(0, 10), byCounsellor: false });
   const [rows, setRows] = useState<Row[] | null>(null);
+  // Whether the rows shown were asked for by counsellor (the checkbox may have changed since).
+  const [perCounsellor, setPerCounsellor] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const show = (event: Event) => {
     event.preventDefault();
     call(MonitoringStatistics, { from: `${range.from}T00:00:00Z`, to: `${range.to}T23:59:59Z`, byCounsellor: range.byCounsellor }).then(
-      (r) => (setRows(r.monitoringStatistics), setError(null)),
+      (r) => (setRows(r.monitoringStatistics), setPerCounsellor(range.byCounsellor), setError(null)),
       setError,
     );
   };
@@ -171,7 +173,7 @@ function Statistics() {
               <th scope="col">{t.month}</th>
               <th scope="col">{t.channel}</th>
               <th scope="col">{t.topic}</th>
-              {range.byCounsellor && <th scope="col">{t.counsellor}</th>}
+              {perCounsellor && <th scope="col">{t.counsellor}</th>}
               <th scope="col">{t.contacts}</th>
             </tr>
           </thead>
@@ -181,7 +183,7 @@ function Statistics() {
                 <td>{row.month}</td>
                 <td>{t[`channel${row.channel}`]}</td>
                 <td>{row.topic.parent ? `${row.topic.parent.name}: ${row.topic.name}` : row.topic.name}</td>
-                {range.byCounsellor && <td>{row.counsellor?.displayName ?? "—"}</td>}
+                {perCounsellor && <td>{row.counsellor?.displayName ?? "—"}</td>}
                 <td>{row.suppressed ? t.suppressed : row.contacts}</td>
               </tr>
             ))}
