@@ -30,7 +30,7 @@ def open_folder(page: Page, name: str) -> None:
 
 
 def test_notes_documents_and_monitoring_in_the_folder(
-    stamm: ServerProcess, new_page: Callable[..., Page]
+    stamm: ServerProcess, new_page: Callable[..., Page], screenshots: Path
 ) -> None:
     admin = with_axe(new_page("de-DE"))
     sign_in(admin, stamm, "admin@demo.stamm", "Demo Admin")
@@ -90,6 +90,7 @@ def test_notes_documents_and_monitoring_in_the_folder(
     expect(entries).to_contain_text("45 Min.")
     expect(entries).to_contain_text("Schuldnerberatung vermittelt")
     assert accessibility_violations(anna) == []
+    anna.screenshot(path=str(screenshots / "console-folder-monitoring.png"))
 
     # The uploader deletes the document after a confirmation.
     anna.get_by_role("tab", name="Dokumente").click()
@@ -110,7 +111,7 @@ def test_notes_documents_and_monitoring_in_the_folder(
 
 
 def test_the_member_list_blocks_and_unblocks_a_client(
-    stamm: ServerProcess, new_page: Callable[..., Page]
+    stamm: ServerProcess, new_page: Callable[..., Page], screenshots: Path
 ) -> None:
     admin = with_axe(new_page("de-DE"))
     sign_in(admin, stamm, "admin@demo.stamm", "Demo Admin")
@@ -125,6 +126,7 @@ def test_the_member_list_blocks_and_unblocks_a_client(
     expect(row.get_by_test_id("account")).to_have_text("Aktiv")
     row.get_by_role("button", name="Sperren Klient:in von Ben").click()
     expect(row.get_by_role("group")).to_contain_text("Klient:in von Ben sperren?")
+    admin.screenshot(path=str(screenshots / "console-members.png"))
     row.get_by_role("button", name="Ja, Sperren").click()
     expect(row.get_by_test_id("account")).to_have_text("Gesperrt")
 
