@@ -82,7 +82,7 @@ test: $(DEV) $(WEB_STAMP)
 	cd web && npm run lint
 
 screenshots: $(DEV) $(WEB_STAMP)
-	$(PY) -m pytest -q tests/browser/test_walkthrough.py -k sqlite --screenshots docs/screenshots
+	$(PY) -m pytest -q tests/browser/test_walkthrough.py tests/browser/test_folder_and_members.py -k sqlite --screenshots docs/screenshots
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check .

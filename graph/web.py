@@ -81,6 +81,8 @@ def web_routes(dist: Path = WEB_DIST) -> list[BaseRoute]:
     return [
         Route("/app", console_root),
         Route("/app/", console),
+        # Invitation mails link here; the console's bundle shows the set-a-password page.
+        Route("/invitation", console),
         # Hashed file names: cached for good.
         Mount("/app/assets", _ImmutableFiles(directory=dist / "app" / "assets", check_dir=False)),
         Route("/widget.js", widget),

@@ -37,6 +37,14 @@ async def test_the_console_is_served_with_its_content_security_policy(dist: Path
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
+async def test_the_invitation_page_is_the_console_under_its_policy(dist: Path) -> None:
+    # Invitation mails link to <public url>/invitation?token=...; the console's bundle answers.
+    response = await get(dist, "/invitation?token=abc")
+    assert response.status_code == 200
+    assert "console" in response.text
+    assert response.headers["content-security-policy"] == CONSOLE_CSP
+
+
 async def test_app_without_a_slash_redirects_to_the_console(dist: Path) -> None:
     response = await get(dist, "/app")
     assert response.status_code == 308
@@ -63,7 +71,7 @@ async def test_the_demo_page_is_served(dist: Path) -> None:
     assert "content-security-policy" in response.headers
 
 
-@pytest.mark.parametrize("path", ["/app/", "/widget.js", "/widget-demo"])
+@pytest.mark.parametrize("path", ["/app/", "/invitation", "/widget.js", "/widget-demo"])
 async def test_an_unbuilt_front_end_says_how_to_build_it(tmp_path: Path, path: str) -> None:
     response = await get(tmp_path / "nothing", path)
     assert response.status_code == 503

@@ -2,6 +2,9 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { execute, live, type LinkState } from "../shared/api";
 import { fill } from "../shared/i18n";
 import { Admin } from "./Admin";
+import { Members } from "./Members";
+import { MonitoringAdmin } from "./MonitoringAdmin";
+import { Staff } from "./Staff";
 import { ClientFolder } from "./Folder";
 import { ClientOverview } from "./Clients";
 import { Dashboard } from "./Dashboard";
@@ -113,7 +116,14 @@ function Console({ session, signOut }: { session: Session; signOut: () => void }
   const nav: [string, string][] = [
     ["dashboard", t.navDashboard],
     ["clients", t.navClients],
-    ...(session.role === "ADMIN" ? ([["admin", t.navAdmin]] as [string, string][]) : []),
+    ...(session.role === "ADMIN"
+      ? ([
+          ["members", t.navMembers],
+          ["staff", t.navStaff],
+          ["monitoring", t.navMonitoring],
+          ["admin", t.navAdmin],
+        ] as [string, string][])
+      : []),
   ];
   return (
     <StammContext.Provider value={stamm}>
@@ -146,6 +156,12 @@ function Console({ session, signOut }: { session: Session; signOut: () => void }
           <ClientOverview />
         ) : page === "admin" && session.role === "ADMIN" ? (
           <Admin />
+        ) : page === "members" && session.role === "ADMIN" ? (
+          <Members />
+        ) : page === "staff" && session.role === "ADMIN" ? (
+          <Staff />
+        ) : page === "monitoring" && session.role === "ADMIN" ? (
+          <MonitoringAdmin />
         ) : (
           <Dashboard />
         )}

@@ -3,6 +3,7 @@ import { Fragment, type ComponentType } from "preact";
 import type { ChangeFieldsFragment, ClientFolderQuery } from "../gql/graphql";
 import { follow } from "../shared/api";
 import { fill } from "../shared/i18n";
+import { DocumentsPanel, MonitoringPanel, NotesPanel } from "./FolderParts";
 import { ChangePrimary, ClientFolder as FolderQuery, Counsellors, PrimaryChanged } from "./ops";
 import { useStamm } from "./session";
 import { t, type TextKey } from "./texts";
@@ -20,7 +21,12 @@ interface FolderTab {
   Panel: ComponentType<{ client: FolderClient; reload: () => void }>;
 }
 
-const TABS: FolderTab[] = [{ key: "profile", label: "tabProfile", Panel: Profile }];
+const TABS: FolderTab[] = [
+  { key: "profile", label: "tabProfile", Panel: Profile },
+  { key: "notes", label: "tabNotes", Panel: NotesPanel },
+  { key: "documents", label: "tabDocuments", Panel: DocumentsPanel },
+  { key: "monitoring", label: "tabMonitoring", Panel: MonitoringPanel },
+];
 
 export function ClientFolder({ id }: { id: string }) {
   const { call, ws } = useStamm();

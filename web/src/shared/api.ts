@@ -40,6 +40,35 @@ export async function execute<R, V>(
     headers,
     body: JSON.stringify({ query: document.toString(), variables }),
   });
+  return answer<R>(response);
+}
+
+/**
+ * A mutation with one file, as the GraphQL multipart request spec has it: `operations` with the
+ * file variable null, `map` naming where the file goes, then the file. The server takes such a
+ * request only with the Authorization header (graph/uploads.py).
+ */
+export async function executeUpload<R, V>(
+  endpoint: string,
+  document: TypedDocumentString<R, V>,
+  variables: V,
+  fileVariable: keyof V & string,
+  file: File,
+  token: string,
+): Promise<R> {
+  const form = new FormData();
+  form.append("operations", JSON.stringify({ query: document.toString(), variables: { ...variables, [fileVariable]: null } }));
+  form.append("map", JSON.stringify({ 0: [`variables.${fileVariable}`] }));
+  form.append("0", file, file.name);
+  const response = await fetch(endpoint, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, Accept: "application/graphql-response+json, application/json" },
+    body: form,
+  });
+  return answer<R>(response);
+}
+
+async function answer<R>(response: Response): Promise<R> {
   const body = (await response.json().catch(() => null)) as { data?: R; errors?: GraphQLErrorBody[] } | null;
   const first = body?.errors?.[0];
   if (first) throw new ApiError(first.message, first.extensions?.code, first.extensions?.field);
