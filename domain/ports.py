@@ -53,6 +53,28 @@ class RequestQuery:
     client_id: int | None = None
 
 
+@dataclass(frozen=True)
+class Submitter:
+    """What a client's submission reads first, in one statement: the client's row (held until
+    commit), whether the token the submission came with is revoked, and the routing settings."""
+
+    client: Client
+    token_revoked: bool
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class RecentRequest:
+    """A request of one client that is open, was created within the window asked for, or carries
+    the idempotency key asked for: what the limits, the holders and a replay need to know."""
+
+    id: int
+    status: RequestStatus
+    created_at: datetime
+    counsellor_id: int | None
+    carries_key: bool
+
+
 class CounsellorRepository(Protocol):
     async def get(self, counsellor_id: int) -> Counsellor | None: ...
     async def get_many(self, ids: Sequence[int]) -> dict[int, Counsellor]: ...
@@ -96,6 +118,10 @@ class ClientRepository(Protocol):
     async def get_many(self, ids: Sequence[int]) -> dict[int, Client]: ...
     async def lock(self, client_id: int) -> Client | None:
         """Load the client and hold its row until commit (routing of one client is serial)."""
+
+    async def lock_submitter(self, client_id: int, token_id: str | None) -> Submitter | None:
+        """Like `lock`, with whether `token_id` is revoked and the settings, in the same statement
+        (a submission's first read); None when the client does not exist."""
 
     async def by_email(self, email: str) -> Client | None: ...
     async def code_taken(self, code: str) -> bool: ...
@@ -152,7 +178,9 @@ class RequestRepository(Protocol):
         """Write what a transition changes (status, holder, times, wait, trace); never the texts.
         The caller locked the request in this transaction (or added it)."""
 
-    async def record_handler(self, request_id: int, counsellor_id: int) -> None: ...
+    async def record_handler(self, request_id: int, counsellor_id: int) -> None:
+        """Remember that the counsellor held the request (once; a repeat changes nothing)."""
+
     async def handled_by(self, request_id: int, counsellor_id: int) -> bool: ...
     async def lock(self, request_id: int) -> Request | None:
         """Load the request and hold its row until commit."""
@@ -169,6 +197,12 @@ class RequestRepository(Protocol):
 
     async def first_created_since(self, client_id: int, since: datetime) -> datetime | None:
         """When the client's oldest request created since then was created."""
+
+    async def recent_of_client(
+        self, client_id: int, since: datetime, idempotency_key: str | None
+    ) -> list[RecentRequest]:
+        """The client's requests that are open, created since then, or carry the key, in one
+        statement (their number is bounded by the limits)."""
 
     async def of_client(self, client_id: int) -> list[Request]:
         """Every request of the client, oldest first (for exports and erasure)."""

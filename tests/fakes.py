@@ -46,9 +46,11 @@ from domain.ports import (
     Page,
     PrimaryHistoryRepository,
     RateLimitRepository,
+    RecentRequest,
     RequestQuery,
     RequestRepository,
     SettingsRepository,
+    Submitter,
     TokenRepository,
 )
 from domain.throttling import retry_after
@@ -232,6 +234,12 @@ class FakeClientRepository(_Repo):
         self._locked.add(client_id)
         return await self.get(client_id)
 
+    async def lock_submitter(self, client_id: int, token_id: str | None) -> Submitter | None:
+        client = await self.lock(client_id)
+        if client is None:
+            return None
+        return Submitter(client, token_id in self._store.revoked, copy.copy(self._store.settings))
+
     async def by_email(self, email: str) -> Client | None:
         found = [c for c in self._store.clients.values() if (c.email or "").lower() == email.lower()]
         return copy.copy(found[0]) if found else None
@@ -413,6 +421,16 @@ class FakeRequestRepository(_Repo):
             and (since is None or r.created_at >= since)
             and (not open_only or r.status in (RequestStatus.QUEUED, RequestStatus.ASSIGNED))
         )
+
+    async def recent_of_client(
+        self, client_id: int, since: datetime, idempotency_key: str | None
+    ) -> list[RecentRequest]:
+        found = []
+        for r in self._store.requests.values():
+            carries_key = idempotency_key is not None and r.idempotency_key == idempotency_key
+            if r.client_id == client_id and (r.is_open or r.created_at >= since or carries_key):
+                found.append(RecentRequest(r.id, r.status, r.created_at, r.counsellor_id, carries_key))
+        return found
 
     async def first_created_since(self, client_id: int, since: datetime) -> datetime | None:
         times = [r.created_at for r in self._store.requests.values() if r.client_id == client_id]
