@@ -426,3 +426,24 @@ async def test_concurrent_changes_of_different_routing_settings_all_persist(
             fallback,
             round_ + 1,
         ), round_
+
+
+async def test_concurrent_records_of_one_handler_all_succeed_and_store_one_row(
+    world: World, processes: list[Process]
+) -> None:
+    """record_handler is one INSERT ... ON CONFLICT DO NOTHING: a parallel record of the same
+    counsellor waits for the first and then changes nothing, instead of failing on the key."""
+    anna = await world.counsellor("Anna", chat=5)
+    bert = await world.counsellor("Bert", chat=5)
+    request = await world.submit(await world.client())
+    assert request.counsellor_id == anna.id
+    everyone = all_deps(world, processes)
+
+    async def record(deps: Deps) -> None:
+        async with deps.uow() as uow:
+            await uow.requests.record_handler(request.id, bert.id)
+            await uow.commit()
+
+    await gather([record(everyone[i % 3]) for i in range(6)])
+
+    assert (await handler_counts(world.engines))[request.id] == 2  # Anna (routing) and Bert, once
