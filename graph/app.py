@@ -31,6 +31,7 @@ class StammGraphQL(CleanGraphQL):
             allowed_origins=allowed_origins,
         )
         self.state = state
+        self.max_message_bytes = api.max_body_bytes
 
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
         return Context(self.state, request)
