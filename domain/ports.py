@@ -105,6 +105,13 @@ class CounsellorRepository(Protocol):
     ) -> Counsellor | None:
         """Take one slot or resource; with `checked`, only while still free (else None)."""
 
+    async def claim_first(
+        self, counsellor_ids: Sequence[int], channel: Channel, now: datetime
+    ) -> Counsellor | None:
+        """Take one slot or resource of the first of `counsellor_ids`, in that order, that is still
+        free and whose row no other transaction holds (None when there is none: the caller may
+        wait for the first with `claim`)."""
+
     async def release(self, counsellor_id: int, channel: Channel) -> Counsellor | None: ...
     async def touch(self, counsellor_ids: Sequence[int], now: datetime) -> None:
         """Record a sign of life of these counsellors' sessions."""

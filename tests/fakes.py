@@ -196,6 +196,14 @@ class FakeCounsellorRepository(_Repo):
             counsellor.last_mail_assigned_at = now
         return copy.copy(counsellor)
 
+    async def claim_first(
+        self, counsellor_ids: Sequence[int], channel: Channel, now: datetime
+    ) -> Counsellor | None:
+        for counsellor_id in counsellor_ids:
+            if (claimed := await self.claim(counsellor_id, channel, now, checked=True)) is not None:
+                return claimed
+        return None
+
     async def release(self, counsellor_id: int, channel: Channel) -> Counsellor | None:
         counsellor = self._store.counsellors.get(counsellor_id)
         if counsellor is None:

@@ -42,6 +42,7 @@ class RoutingInputs:
         self._cached = cached
         self._counsellors: dict[int, Counsellor | None] = {}
         self._candidates: dict[tuple[Channel, int | None], list[Counsellor]] = {}
+        self._last: tuple[Counsellor | None, list[Counsellor], Counsellor | None] = (None, [], None)
 
     async def counsellor(self, counsellor_id: int | None) -> Counsellor | None:
         if counsellor_id is None:
@@ -63,14 +64,20 @@ class RoutingInputs:
         """The policy's decision for `request` on the state read through this object."""
         primary_id = client.primary_counsellor_id
         fallback_id = self.settings.fallback_counsellor_id if request.channel is Channel.MAIL else None
-        return route_request(
-            request,
+        self._last = (
             await self.counsellor(primary_id),
             await self.candidates(request.channel, primary_id, len(request.excluded_ids)),
             await self.counsellor(fallback_id),
-            self.settings,
-            now,
         )
+        return self.decide_again(request, now)
+
+    def decide_again(
+        self, request: Request, now: datetime, taken: frozenset[int] = frozenset()
+    ) -> RoutingDecision:
+        """The last decision again, without reading, had the candidates in `taken` not been free."""
+        primary, candidates, fallback = self._last
+        others = [c for c in candidates if c.id not in taken]
+        return route_request(request, primary, others, fallback, self.settings, now)
 
 
 async def route(
@@ -94,8 +101,8 @@ async def route(
         if decision.counsellor_id is None or decision.reason is None:
             request.keep_queued(decision.steps, decision.wait_for_id, decision.wait_until)
             return None
-        counsellor = await uow.counsellors.claim(decision.counsellor_id, channel, now, decision.checked)
-        if counsellor is None:
+        counsellor, decision = await _claim(uow, inputs, request, decision, now)
+        if counsellor is None or decision.reason is None:
             continue  # another router took that slot first: look again
         if decision.becomes_primary:
             await make_primary(uow, client, counsellor.id, AssignmentSource.AUTOMATIC, now, holders=holders)
@@ -107,6 +114,23 @@ async def route(
         return counsellor
     log.info("request %s stays queued after %s lost claims", request.id, MAX_ATTEMPTS)
     return None
+
+
+async def _claim(
+    uow: UnitOfWork, inputs: RoutingInputs, request: Request, decision: RoutingDecision, now: datetime
+) -> tuple[Counsellor | None, RoutingDecision]:
+    """Claim the decision's counsellor; among equally good free candidates, one whose row no other
+    router holds (the decision then names the one taken, with its own trace). Waits for the chosen
+    one only when every candidate is busy."""
+    assert decision.counsellor_id is not None
+    channel = request.channel
+    if decision.alternatives:
+        ranked = [decision.counsellor_id, *decision.alternatives]
+        taken = await uow.counsellors.claim_first(ranked, channel, now)
+        if taken is not None:
+            passed = frozenset(ranked[: ranked.index(taken.id)])
+            return taken, inputs.decide_again(request, now, passed) if passed else decision
+    return await uow.counsellors.claim(decision.counsellor_id, channel, now, decision.checked), decision
 
 
 async def assign(
