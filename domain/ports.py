@@ -179,7 +179,6 @@ class EmailAddresses(Protocol):
 
 class RequestRepository(Protocol):
     async def get(self, request_id: int) -> Request | None: ...
-    async def by_idempotency_key(self, client_id: int, key: str) -> Request | None: ...
     async def add(self, request: Request) -> Request: ...
     async def save_transition(self, request: Request) -> None:
         """Write what a transition changes (status, holder, times, wait, trace); never the texts.
@@ -201,9 +200,6 @@ class RequestRepository(Protocol):
     async def oldest_queued_of(self, client_id: int) -> Request | None: ...
     async def count_of_client(self, client_id: int, since: datetime | None, open_only: bool) -> int:
         """The client's requests created since then, or (open_only) those QUEUED or ASSIGNED."""
-
-    async def first_created_since(self, client_id: int, since: datetime) -> datetime | None:
-        """When the client's oldest request created since then was created."""
 
     async def recent_of_client(
         self, client_id: int, since: datetime, idempotency_key: str | None

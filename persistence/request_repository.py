@@ -66,11 +66,6 @@ class SqlRequestRepository:
         row = (await self._conn.execute(select(t).where(t.c.id == request_id))).first()
         return self._read(row) if row else None
 
-    async def by_idempotency_key(self, client_id: int, key: str) -> Request | None:
-        query = select(t).where(t.c.client_id == client_id, t.c.idempotency_key == key)
-        row = (await self._conn.execute(query)).first()
-        return self._read(row) if row else None
-
     async def add(self, request: Request) -> Request:
         statement = t.insert().values(self._values(request)).returning(t.c.id)
         request.id = (await self._conn.execute(statement)).scalar_one()
@@ -134,11 +129,6 @@ class SqlRequestRepository:
         if open_only:
             query = query.where(t.c.status.in_([RequestStatus.QUEUED.value, RequestStatus.ASSIGNED.value]))
         return int((await self._conn.execute(query)).scalar_one())
-
-    async def first_created_since(self, client_id: int, since: datetime) -> datetime | None:
-        query = select(func.min(t.c.created_at)).where(t.c.client_id == client_id, t.c.created_at >= since)
-        found: datetime | None = (await self._conn.execute(query)).scalar_one()
-        return found
 
     async def recent_of_client(
         self, client_id: int, since: datetime, idempotency_key: str | None

@@ -370,12 +370,6 @@ class FakeRequestRepository(_Repo):
         found = self._store.requests.get(request_id)
         return copy.copy(found) if found else None
 
-    async def by_idempotency_key(self, client_id: int, key: str) -> Request | None:
-        found = [
-            r for r in self._store.requests.values() if r.client_id == client_id and r.idempotency_key == key
-        ]
-        return copy.copy(found[0]) if found else None
-
     async def add(self, request: Request) -> Request:
         added = replace(request, id=self._store.next_id("request"))
         self._store.requests[added.id] = added
@@ -439,10 +433,6 @@ class FakeRequestRepository(_Repo):
             if r.client_id == client_id and (r.is_open or r.created_at >= since or carries_key):
                 found.append(RecentRequest(r.id, r.status, r.created_at, r.counsellor_id, carries_key))
         return found
-
-    async def first_created_since(self, client_id: int, since: datetime) -> datetime | None:
-        times = [r.created_at for r in self._store.requests.values() if r.client_id == client_id]
-        return min((at for at in times if at >= since), default=None)
 
     async def of_client(self, client_id: int) -> list[Request]:
         rows = [r for r in self._store.requests.values() if r.client_id == client_id]
