@@ -154,7 +154,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = _setting(
         _API.max_body_bytes,
         "STAMM_MAX_BODY_BYTES",
-        "larger request bodies get 413",
+        "larger request bodies get 413, larger websocket messages close the socket with 4413",
         gt=0,
     )
     ws_init_timeout_seconds: float = _setting(
