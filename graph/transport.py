@@ -21,6 +21,7 @@ from strawberry.http.exceptions import WebSocketDisconnected as StrawberryDiscon
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
@@ -114,6 +115,23 @@ class StammTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         )
 
 
+class StammLegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """The legacy graphql-ws protocol, with the same bound on message size and the same refusal of
+    several operations without an operationName."""
+
+    async def handle_message(self, message: Any) -> None:
+        if isinstance(message, Oversized):
+            await self.websocket.close(MESSAGE_TOO_LARGE, "Message too large")
+            return
+        payload = message.get("payload") if isinstance(message, dict) else None
+        starts = isinstance(message, dict) and message.get("type") == "start" and isinstance(payload, dict)
+        if starts and _ambiguous(payload.get("query"), payload.get("operationName")):  # type: ignore[union-attr]
+            refused = {"message": NAME_THE_OPERATION, "extensions": {"code": "BAD_REQUEST"}}
+            await self.websocket.send_json({"type": "error", "id": message.get("id"), "payload": refused})
+            return
+        await super().handle_message(message)
+
+
 class _MutationViaGet(HTTPException):
     def __init__(self) -> None:
         super().__init__(405, "Mutations are only accepted by POST.")
@@ -149,6 +167,7 @@ class CleanGraphQL(GraphQL[Context, None]):
     """
 
     graphql_transport_ws_handler_class = StammTransportWSHandler
+    graphql_ws_handler_class = StammLegacyWSHandler
     # Websocket messages larger than this close the socket with MESSAGE_TOO_LARGE (None: no limit).
     max_message_bytes: int | None = None
 

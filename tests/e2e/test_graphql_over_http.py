@@ -246,50 +246,53 @@ def test_an_operation_name_picks_one_of_several_operations(live: ServerProcess) 
     assert response.json() == {"data": {"__typename": "Query"}}
 
 
-async def _websocket_answer(live: ServerProcess, message: dict[str, Any]) -> tuple[str | None, int | None]:
-    """Send `message` after connection_init; the next message, or the close code."""
-    async with websockets.connect(live.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+# The subscribe message of each websocket protocol the server speaks.
+SUBSCRIBE = {"graphql-transport-ws": "subscribe", "graphql-ws": "start"}
+
+
+async def _websocket_answer(
+    live: ServerProcess, protocol: str, payload: dict[str, Any]
+) -> tuple[str | None, int | None]:
+    """Subscribe with `payload` after connection_init; the next message, or the close code."""
+    async with websockets.connect(live.ws_url, subprotocols=[Subprotocol(protocol)]) as ws:
         await ws.send(json.dumps({"type": "connection_init"}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
-        await ws.send(json.dumps(message))
+        await ws.send(json.dumps({"id": "1", "type": SUBSCRIBE[protocol], "payload": payload}))
         try:
             return str(await ws.recv()), None
         except websockets.ConnectionClosed as closed:
             return None, closed.rcvd.code if closed.rcvd else None
 
 
+@pytest.mark.parametrize("protocol", SUBSCRIBE.keys())
 async def test_a_websocket_message_over_the_body_limit_closes_the_socket_with_4413(
-    live: ServerProcess,
+    live: ServerProcess, protocol: str
 ) -> None:
     """STAMM_MAX_BODY_BYTES (256 KiB by default) bounds websocket messages as it bounds bodies."""
     padding = "x" * (300 * 1024)
-    subscribe = {
-        "id": "1",
-        "type": "subscribe",
-        "payload": {"query": SUBSCRIPTION, "variables": {"p": padding}},
-    }
-    assert await _websocket_answer(live, subscribe) == (None, 4413)
+    payload = {"query": SUBSCRIPTION, "variables": {"p": padding}}
+    assert await _websocket_answer(live, protocol, payload) == (None, 4413)
 
 
-async def test_a_websocket_message_under_the_limit_is_served(live: ServerProcess) -> None:
-    subscribe = {
-        "id": "1",
-        "type": "subscribe",
-        "payload": {"query": SUBSCRIPTION, "variables": {"p": "x" * 1000}},
-    }
-    answer, closed = await _websocket_answer(live, subscribe)
+@pytest.mark.parametrize("protocol", SUBSCRIBE.keys())
+async def test_a_websocket_message_under_the_limit_is_served(live: ServerProcess, protocol: str) -> None:
+    payload = {"query": SUBSCRIPTION, "variables": {"p": "x" * 1000}}
+    answer, closed = await _websocket_answer(live, protocol, payload)
     assert closed is None and answer is not None
-    assert json.loads(answer)["type"] == "next"
+    assert json.loads(answer)["type"] in ("next", "data")
 
 
+@pytest.mark.parametrize("protocol", SUBSCRIBE.keys())
 async def test_several_subscriptions_without_an_operation_name_are_an_error_on_the_websocket(
-    live: ServerProcess,
+    live: ServerProcess, protocol: str
 ) -> None:
-    two = "subscription A { availabilityChanged { chatAvailable } } subscription B { availabilityChanged { chatAvailable } }"
-    answer, closed = await _websocket_answer(
-        live, {"id": "1", "type": "subscribe", "payload": {"query": two}}
+    two = (
+        "subscription A { availabilityChanged { chatAvailable } } "
+        "subscription B { availabilityChanged { chatAvailable } }"
     )
+    answer, closed = await _websocket_answer(live, protocol, {"query": two})
     assert closed is None and answer is not None
     found = json.loads(answer)
     assert found["type"] == "error" and found["id"] == "1"
-    assert [e["extensions"]["code"] for e in found["payload"]] == ["BAD_REQUEST"]
+    errors = found["payload"] if isinstance(found["payload"], list) else [found["payload"]]
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_REQUEST"]
