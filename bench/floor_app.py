@@ -1,8 +1,9 @@
 """The floor: the same submitRequest transaction behind a plain Starlette JSON endpoint, no GraphQL.
 
 The app is built from the production one (`bootstrap.wiring.create_app`): the same engines, event bus,
-dispatcher, timers and lifespan, the same `/readyz`, and the token is checked by the production
-`Context.viewer()` (signature, revocation, account). What is missing is strawberry: parsing,
+dispatcher, timers and lifespan, the same `/readyz`, and the token is read as the production
+resolver reads it (`Context.viewer_checked_by_use_case()`: the signature here, revocation and
+account inside the submission's transaction). What is missing is strawberry: parsing,
 validation, execution and result serialisation. `python -m bench.floor_app` serves it with
 uvicorn exactly as `graph.main` serves the API (same call, same log level).
 
@@ -35,7 +36,7 @@ def create_floor_app(config: Config) -> Starlette:
 
     async def submit(request: Request) -> JSONResponse:
         try:
-            viewer = await Context(state, request).viewer()
+            viewer = await Context(state, request).viewer_checked_by_use_case()
             body = await request.json()
             found = await submit_request(
                 state.deps,

@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = _setting(
         _API.max_body_bytes,
         "STAMM_MAX_BODY_BYTES",
-        "larger request bodies get 413",
+        "larger request bodies get 413, larger websocket messages close the socket with 4413",
         gt=0,
     )
     max_upload_bytes: int = _setting(

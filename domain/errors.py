@@ -51,6 +51,16 @@ class InvalidTransition(Conflict):
         super().__init__(message, field="id")
 
 
+class TransactionAborted(Conflict):
+    """The database rolled the transaction back to break a deadlock (or a serialization conflict)
+    with a concurrent one: nothing of it was stored, and sending the same request again is safe.
+    CONFLICT with `retryable: true` (docs/decisions.md: why not retried here)."""
+
+    def __init__(self) -> None:
+        super().__init__("A concurrent change got in the way and nothing was stored; send the request again.")
+        self.extensions["retryable"] = True
+
+
 class ServiceUnavailable(DomainError):
     code = "SERVICE_UNAVAILABLE"
 

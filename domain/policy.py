@@ -71,12 +71,17 @@ def choice_key(counsellor: Counsellor, channel: Channel) -> tuple[int, datetime,
     return (counsellor.load(channel), last, counsellor.created_at, counsellor.id)
 
 
+def ranked(candidates: Iterable[Counsellor], channel: Channel, primary_id: int | None) -> list[Counsellor]:
+    """The free counsellors among `candidates`, in the order rule 3 prefers them."""
+    free = [c for c in candidates if may_take(c, channel, primary_id)]
+    return sorted(free, key=lambda c: choice_key(c, channel))
+
+
 def choose_counsellor(
     candidates: Iterable[Counsellor], channel: Channel, primary_id: int | None
 ) -> Counsellor | None:
     """The free counsellor rule 3 picks among `candidates`, or None."""
-    free = [c for c in candidates if may_take(c, channel, primary_id)]
-    return min(free, key=lambda c: choice_key(c, channel), default=None)
+    return next(iter(ranked(candidates, channel, primary_id)), None)
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,10 @@ class RoutingDecision:
     wait_until: datetime | None = None
     # Not part of the decision's identity: the same decision may be reached by different paths.
     steps: tuple[RoutingStep, ...] = field(default=(), compare=False)
+    # Rule 3 only: the free candidates ranked after the chosen one, best first. A router that
+    # finds the chosen one's row busy with another assignment may claim the next instead (all
+    # concurrent first requests would otherwise queue on the one least-loaded counsellor).
+    alternatives: tuple[int, ...] = field(default=(), compare=False)
 
     @property
     def assigns(self) -> bool:
@@ -195,12 +204,20 @@ def route_request(
         c for c in candidates if c.id not in request.excluded_ids and (primary is None or c.id != primary.id)
     ]
     primary_id = None if provisional or primary is None else primary.id
-    chosen = choose_counsellor(others, channel, primary_id)
-    if chosen is not None:
-        _chosen(chosen, channel, sum(may_take(c, channel, primary_id) for c in others), trace)
+    free = ranked(others, channel, primary_id)
+    if free:
+        chosen, alternatives = free[0], tuple(c.id for c in free[1:])
+        _chosen(chosen, channel, len(free), trace)
         if primary_id is not None:
-            return trace.decide(counsellor_id=chosen.id, reason=RoutingReason.PRIMARY_UNAVAILABLE)
-        return trace.decide(counsellor_id=chosen.id, reason=RoutingReason.FIRST_REQUEST, becomes_primary=True)
+            return trace.decide(
+                counsellor_id=chosen.id, reason=RoutingReason.PRIMARY_UNAVAILABLE, alternatives=alternatives
+            )
+        return trace.decide(
+            counsellor_id=chosen.id,
+            reason=RoutingReason.FIRST_REQUEST,
+            becomes_primary=True,
+            alternatives=alternatives,
+        )
     if channel is Channel.MAIL and fallback is not None and fallback_takes(fallback):
         trace.step(TraceOutcome.FALLBACK_USED, fallback.id, "nobody free for mail")
         return trace.decide(

@@ -82,6 +82,28 @@ class RequestQuery:
     client_id: int | None = None
 
 
+@dataclass(frozen=True)
+class Submitter:
+    """What a client's submission reads first, in one statement: the client's row (held until
+    commit), whether the token the submission came with is revoked, and the routing settings."""
+
+    client: Client
+    token_revoked: bool
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class RecentRequest:
+    """A request of one client that is open, was created within the window asked for, or carries
+    the idempotency key asked for: what the limits, the holders and a replay need to know."""
+
+    id: int
+    status: RequestStatus
+    created_at: datetime
+    counsellor_id: int | None
+    carries_key: bool
+
+
 class CounsellorRepository(Protocol):
     async def get(self, counsellor_id: int) -> Counsellor | None: ...
     async def get_many(self, ids: Sequence[int]) -> dict[int, Counsellor]: ...
@@ -112,6 +134,13 @@ class CounsellorRepository(Protocol):
     ) -> Counsellor | None:
         """Take one slot or resource; with `checked`, only while still free (else None)."""
 
+    async def claim_first(
+        self, counsellor_ids: Sequence[int], channel: Channel, now: datetime
+    ) -> Counsellor | None:
+        """Take one slot or resource of the first of `counsellor_ids`, in that order, that is still
+        free and whose row no other transaction holds (None when there is none: the caller may
+        wait for the first with `claim`)."""
+
     async def release(self, counsellor_id: int, channel: Channel) -> Counsellor | None: ...
     async def touch(self, counsellor_ids: Sequence[int], now: datetime) -> None:
         """Record a sign of life of these counsellors' sessions."""
@@ -140,6 +169,10 @@ class ClientRepository(Protocol):
     async def get_many(self, ids: Sequence[int]) -> dict[int, Client]: ...
     async def lock(self, client_id: int) -> Client | None:
         """Load the client and hold its row until commit (routing of one client is serial)."""
+
+    async def lock_submitter(self, client_id: int, token_id: str | None) -> Submitter | None:
+        """Like `lock`, with whether `token_id` is revoked and the settings, in the same statement
+        (a submission's first read); None when the client does not exist."""
 
     async def by_email(self, email: str) -> Client | None: ...
     async def code_taken(self, code: str) -> bool: ...
@@ -209,13 +242,14 @@ class EmailAddresses(Protocol):
 
 class RequestRepository(Protocol):
     async def get(self, request_id: int) -> Request | None: ...
-    async def by_idempotency_key(self, client_id: int, key: str) -> Request | None: ...
     async def add(self, request: Request) -> Request: ...
     async def save_transition(self, request: Request) -> None:
         """Write what a transition changes (status, holder, times, wait, trace); never the texts.
         The caller locked the request in this transaction (or added it)."""
 
-    async def record_handler(self, request_id: int, counsellor_id: int) -> None: ...
+    async def record_handler(self, request_id: int, counsellor_id: int) -> None:
+        """Remember that the counsellor held the request (once; a repeat changes nothing)."""
+
     async def handled_by(self, request_id: int, counsellor_id: int) -> bool: ...
     async def lock(self, request_id: int) -> Request | None:
         """Load the request and hold its row until commit."""
@@ -230,8 +264,11 @@ class RequestRepository(Protocol):
     async def count_of_client(self, client_id: int, since: datetime | None, open_only: bool) -> int:
         """The client's requests created since then, or (open_only) those QUEUED or ASSIGNED."""
 
-    async def first_created_since(self, client_id: int, since: datetime) -> datetime | None:
-        """When the client's oldest request created since then was created."""
+    async def recent_of_client(
+        self, client_id: int, since: datetime, idempotency_key: str | None
+    ) -> list[RecentRequest]:
+        """The client's requests that are open, created since then, or carry the key, in one
+        statement (their number is bounded by the limits)."""
 
     async def of_client(self, client_id: int) -> list[Request]:
         """Every request of the client, oldest first (for exports and erasure)."""

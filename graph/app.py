@@ -38,6 +38,7 @@ class StammGraphQL(UploadingGraphQL):
             multipart_uploads_enabled=True,
         )
         self.state = state
+        self.max_message_bytes = api.max_body_bytes
 
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
         return Context(self.state, request)

@@ -13,7 +13,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from domain.errors import Unauthenticated
-from domain.model import ANONYMOUS, Client, Counsellor, PrimaryCounsellorChange, Viewer
+from domain.model import ANONYMOUS, Client, Counsellor, PrimaryCounsellorChange, Role, Viewer
 from domain.model import Request as ClientRequest
 from domain.ports import Page
 from domain.use_cases import Deps, reads
@@ -135,6 +135,32 @@ class Context:
             )
         self._viewer = viewer
         return viewer
+
+    async def viewer_checked_by_use_case(self) -> Viewer:
+        """Who is asking, for a use case that checks a client's session in its own transaction
+        (submit_request: the check rides on its first statement instead of costing one more).
+
+        A client token is read without the database; staff and anonymous callers are checked as
+        by `viewer` (a staff role is read from the account). Pass the viewer to `checked` once
+        the use case has succeeded."""
+        if self._viewer is not None or isinstance(self.request, WebSocket):
+            return await self.viewer()
+        token = bearer_token(self._authorization())
+        claims = self.state.signer.read(token) if token is not None else None
+        if claims is None or claims.role is not Role.CLIENT:
+            return await self.viewer()
+        return Viewer(
+            Role.CLIENT,
+            client_id=claims.account_id,
+            token_id=claims.token_id,
+            expires_at=claims.expires_at,
+            session_generation=claims.generation,
+        )
+
+    def checked(self, viewer: Viewer) -> None:
+        """A use case checked this viewer's session: later fields of the request need not."""
+        if not isinstance(self.request, WebSocket):
+            self._viewer = viewer
 
     @property
     def address(self) -> str | None:

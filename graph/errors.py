@@ -18,6 +18,9 @@ _ARGUMENT = re.compile(
     r"Argument '(?P<name>[\w.]+)'|Field '(?P<field>\w+)' of required type|at '(?P<path>[\w.\[\]]+)'"
 )
 _VALUE_ERRORS = ("cannot represent", "does not exist in", "Expected value of type", "of required type")
+# A variable's value that does not fit its type (BAD_USER_INPUT, routing.md); other messages about
+# a variable are the document's fault (never used, not defined, wrong position): validation.
+_VARIABLE_VALUE = ("has invalid value", "got invalid value", "was not provided", "must not be null")
 
 
 # The code of a request refused by the HTTP transport before any GraphQL ran (GraphQL over HTTP).
@@ -65,6 +68,8 @@ def argument_path(document: DocumentNode | None, node: Node | None) -> str | Non
 def _bad_input(error: GraphQLError, document: DocumentNode | None) -> GraphQLError | None:
     """A coercion error of a variable or literal argument as BAD_USER_INPUT naming the field."""
     message = error.message
+    if message.startswith("Variable '$") and not any(m in message for m in _VARIABLE_VALUE):
+        return None
     if match := _VARIABLE_AT.match(message):
         return _with(error, "BAD_USER_INPUT", match.group("name") + match.group("path"))
     if match := _VARIABLE.match(message):

@@ -313,10 +313,11 @@ class Mutation(FolderMutations):
 
     @strawberry.mutation
     async def submit_request(self, info: GraphInfo, input: SubmitRequestInput) -> Request:
-        viewer = await info.context.viewer()
+        viewer = await info.context.viewer_checked_by_use_case()
         found = await requests.submit_request(
             info.context.deps, viewer, input.channel, input.message, input.subject, input.idempotency_key
         )
+        info.context.checked(viewer)
         return Request.of(found, viewer)
 
     @strawberry.mutation

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 from typing import Any
 
 from cross_web import HTTPException
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.exceptions import WebSocketDisconnected as StrawberryDisconnected
 from strawberry.http.parse_content_type import parse_content_type
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
@@ -34,6 +38,32 @@ class _NoFrames(logging.Filter):
 
 
 logging.getLogger("uvicorn.error").addFilter(_NoFrames())
+
+
+# The close code of a websocket message larger than STAMM_MAX_BODY_BYTES (as HTTP's 413).
+MESSAGE_TOO_LARGE = 4413
+NAME_THE_OPERATION = "Must provide operation name if query contains multiple operations."
+
+
+class Oversized:
+    """A websocket message over the size limit, in place of its decoded JSON (never parsed)."""
+
+
+@functools.lru_cache(maxsize=512)
+def operation_count(query: str) -> int:
+    """How many operations a document defines (0 if it does not parse: GraphQL reports that).
+
+    Strawberry runs the first operation of a document when no operationName names one; the
+    GraphQL spec makes that a request error. Cached: clients send the same few documents."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return 0
+    return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+
+
+def _ambiguous(query: object, operation_name: object) -> bool:
+    return operation_name is None and isinstance(query, str) and operation_count(query) > 1
 
 
 def _valid_subscribe(payload: object) -> bool:
@@ -54,12 +84,20 @@ class StammTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().send_message(message)
 
     async def handle_message(self, message: Any) -> None:
+        if isinstance(message, Oversized):
+            await self.websocket.close(MESSAGE_TOO_LARGE, "Message too large")
+            return
         if not isinstance(message, dict):
             await self.handle_invalid_message("Failed to parse message")
             return
         if message.get("type") == "subscribe":
+            payload: dict[str, Any] = message.get("payload") or {}
             if not _valid_subscribe(message.get("payload")):
                 await self.handle_invalid_message("Invalid subscribe payload")
+                return
+            if _ambiguous(payload["query"], payload.get("operationName")):
+                refused = {"message": NAME_THE_OPERATION, "extensions": {"code": "BAD_REQUEST"}}
+                await self.send_message({"id": message.get("id"), "type": "error", "payload": [refused]})
                 return
             if self._over_limit(message):
                 limit = {"message": "Subscription limit reached", "extensions": {"code": "RATE_LIMITED"}}
@@ -77,9 +115,31 @@ class StammTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         )
 
 
+class StammLegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """The legacy graphql-ws protocol, with the same bound on message size and the same refusal of
+    several operations without an operationName."""
+
+    async def handle_message(self, message: Any) -> None:
+        if isinstance(message, Oversized):
+            await self.websocket.close(MESSAGE_TOO_LARGE, "Message too large")
+            return
+        payload = message.get("payload") if isinstance(message, dict) else None
+        starts = isinstance(message, dict) and message.get("type") == "start" and isinstance(payload, dict)
+        if starts and _ambiguous(payload.get("query"), payload.get("operationName")):  # type: ignore[union-attr]
+            refused = {"message": NAME_THE_OPERATION, "extensions": {"code": "BAD_REQUEST"}}
+            await self.websocket.send_json({"type": "error", "id": message.get("id"), "payload": refused})
+            return
+        await super().handle_message(message)
+
+
 class _MutationViaGet(HTTPException):
     def __init__(self) -> None:
         super().__init__(405, "Mutations are only accepted by POST.")
+
+
+SUBSCRIPTION_VIA_HTTP = (
+    "Subscriptions are served over a websocket at this address (graphql-transport-ws), not over HTTP."
+)
 
 
 def _status_before_execution(result: ExecutionResult) -> int | None:
@@ -101,10 +161,15 @@ class CleanGraphQL(GraphQL[Context, None]):
     - Requests refused before GraphQL runs answer 4xx with a GraphQL error body whose
       `extensions.code` names the refusal: 400 for a body that is not a JSON object or lacks a
       query (not 500), 405 with `Allow: POST` for a mutation by GET (strawberry says 400),
-      406 when the client accepts no JSON, 415 for a POST body that is not application/json.
+      406 when the client accepts no JSON, 415 for a POST body that is not application/json,
+      400 for a subscription (served over the websocket only) and for several operations
+      without an operationName.
     """
 
     graphql_transport_ws_handler_class = StammTransportWSHandler
+    graphql_ws_handler_class = StammLegacyWSHandler
+    # Websocket messages larger than this close the socket with MESSAGE_TOO_LARGE (None: no limit).
+    max_message_bytes: int | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -139,18 +204,53 @@ class CleanGraphQL(GraphQL[Context, None]):
             request.state.graphql_status = status
         return response
 
-    async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
+    async def execute_single(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        """Strawberry's, but a subscription is refused (strawberry would run it as a query and
+        fail on its null result), and so is a document of several operations without an
+        operationName (strawberry would run the first)."""
+        if _ambiguous(request_data.query, request_data.operation_name):
+            raise HTTPException(400, NAME_THE_OPERATION)
+        allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        if not self.allow_queries_via_get and request_adapter.method == "GET":
+            allowed -= {OperationType.QUERY}
         try:
-            return await super().execute_single(*args, **kwargs)
-        except HTTPException as exc:
-            refused = exc.__cause__
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from exc
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                raise HTTPException(400, SUBSCRIPTION_VIA_HTTP) from exc
             # Mutations are allowed by POST, so a refused one came by GET.
-            if (
-                isinstance(refused, InvalidOperationTypeError)
-                and refused.operation_type is OperationType.MUTATION
-            ):
+            if exc.operation_type is OperationType.MUTATION:
                 raise _MutationViaGet() from exc
-            raise
+            raise HTTPException(400, exc.as_http_error_reason(request_adapter.method)) from exc
+        except MissingQueryError as exc:
+            raise HTTPException(400, "No GraphQL query found in the request") from exc
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A websocket message (HTTP bodies go through `parse_json`); over the limit, `Oversized`."""
+        limit = self.max_message_bytes
+        if limit is not None and len(data) * 4 > limit:  # 4: the most bytes a character takes
+            size = len(data) if isinstance(data, bytes) else len(data.encode(errors="surrogatepass"))
+            if size > limit:
+                return Oversized()
+        return super().decode_json(data)
 
     def parse_json(self, data: str | bytes) -> Any:
         try:

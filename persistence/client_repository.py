@@ -12,15 +12,16 @@ from sqlalchemy.sql import FromClause
 from sqlalchemy.sql.util import ClauseAdapter
 
 from domain.model import AccountStatus, Client, InvitationStatus, RequestStatus, Viewer
-from domain.ports import ClientQuery, Page
+from domain.ports import ClientQuery, Page, Submitter
 from persistence import rows
 from persistence.email_addresses import email_index
 from persistence.member_list import page_statement, read_page
 from persistence.tables import clients as t
-from persistence.tables import counsellors, request_handlers, requests
+from persistence.tables import counsellors, request_handlers, requests, revoked_tokens, settings
 from persistence.tables import primary_counsellor_changes as changes
 
 _OPEN = (RequestStatus.QUEUED.value, RequestStatus.ASSIGNED.value)
+SETTINGS_ROW = 1
 
 
 def held_client_ids(counsellor_id: int) -> Select[Any]:
@@ -156,6 +157,24 @@ class SqlClientRepository:
             return None
         self._locked.add(row.id)
         return rows.client(row)
+
+    async def lock_submitter(self, client_id: int, token_id: str | None) -> Submitter | None:
+        # Only facts the client's lock does not guard ride along: this statement's snapshot may
+        # predate the commit of the transaction it waited for (reads of the client's requests
+        # come in a statement of their own, after the lock).
+        revoked = select(revoked_tokens.c.token_id).where(revoked_tokens.c.token_id == token_id).exists()
+        read_settings = [c.label(f"settings_{c.name}") for c in settings.c]
+        query = (
+            select(t, (revoked if token_id is not None else false()).label("token_revoked"), *read_settings)
+            .select_from(t.outerjoin(settings, settings.c.id == SETTINGS_ROW))
+            .where(t.c.id == client_id)
+            .with_for_update(of=t)
+        )
+        row = (await self._conn.execute(query)).first()
+        if row is None:
+            return None
+        self._locked.add(row.id)
+        return Submitter(rows.client(row), bool(row.token_revoked), rows.settings(row, "settings_"))
 
     async def by_email(self, email: str) -> Client | None:
         row = (await self._conn.execute(select(t).where(t.c.email == email.lower()))).first()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.model import Channel, Counsellor, InvitationStatus, MailAvailability, OnlineStatus, StaffRole
@@ -155,6 +155,30 @@ class SqlCounsellorRepository:
             # Atomic on both databases: the condition is re-checked under the row lock.
             statement = statement.where(free_condition(channel))
         statement = statement.values({load: t.c[load] + 1, last: now}).returning(t)
+        row = (await self._conn.execute(statement)).first()
+        return rows.counsellor(row) if row else None
+
+    async def claim_first(
+        self, counsellor_ids: Sequence[int], channel: Channel, now: datetime
+    ) -> Counsellor | None:
+        load, last = _load_columns(channel)
+        ranked = case({cid: i for i, cid in enumerate(counsellor_ids)}, value=t.c.id)
+        # SKIP LOCKED: a row another router is claiming is passed over, not waited for (SQLite has
+        # one writer at a time and no row locks: there the first free one is taken).
+        first = (
+            select(t.c.id)
+            .where(t.c.id.in_(counsellor_ids), free_condition(channel))
+            .order_by(ranked)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        statement = (
+            update(t)
+            .where(t.c.id == first, free_condition(channel))
+            .values({load: t.c[load] + 1, last: now})
+            .returning(t)
+        )
         row = (await self._conn.execute(statement)).first()
         return rows.counsellor(row) if row else None
 

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, func, or_, select, true, update
+from sqlalchemy import ColumnElement, Insert, Row, and_, false, func, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.model import Channel, Request, RequestStatus, Viewer
-from domain.ports import Page, RequestQuery
+from domain.ports import Page, RecentRequest, RequestQuery
 from persistence import rows
 from persistence.crypto import TextCipher
 from persistence.tables import clients, request_handlers
@@ -65,15 +66,9 @@ class SqlRequestRepository:
         row = (await self._conn.execute(select(t).where(t.c.id == request_id))).first()
         return self._read(row) if row else None
 
-    async def by_idempotency_key(self, client_id: int, key: str) -> Request | None:
-        query = select(t).where(t.c.client_id == client_id, t.c.idempotency_key == key)
-        row = (await self._conn.execute(query)).first()
-        return self._read(row) if row else None
-
     async def add(self, request: Request) -> Request:
-        row = (await self._conn.execute(t.insert().values(self._values(request)).returning(t))).one()
-        stored = self._read(row)
-        request.id = stored.id
+        statement = t.insert().values(self._values(request)).returning(t.c.id)
+        request.id = (await self._conn.execute(statement)).scalar_one()
         return request
 
     async def save_transition(self, request: Request) -> None:
@@ -81,13 +76,13 @@ class SqlRequestRepository:
         await self._conn.execute(update(t).where(t.c.id == request.id).values(values))
 
     async def record_handler(self, request_id: int, counsellor_id: int) -> None:
-        known = select(request_handlers.c.request_id).where(
-            request_handlers.c.request_id == request_id, request_handlers.c.counsellor_id == counsellor_id
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        statement: Insert = (
+            dialect.insert(request_handlers)
+            .values(request_id=request_id, counsellor_id=counsellor_id)
+            .on_conflict_do_nothing()
         )
-        if (await self._conn.execute(known)).first() is None:
-            await self._conn.execute(
-                request_handlers.insert().values(request_id=request_id, counsellor_id=counsellor_id)
-            )
+        await self._conn.execute(statement)
 
     async def handled_by(self, request_id: int, counsellor_id: int) -> bool:
         query = select(request_handlers.c.request_id).where(
@@ -135,10 +130,19 @@ class SqlRequestRepository:
             query = query.where(t.c.status.in_([RequestStatus.QUEUED.value, RequestStatus.ASSIGNED.value]))
         return int((await self._conn.execute(query)).scalar_one())
 
-    async def first_created_since(self, client_id: int, since: datetime) -> datetime | None:
-        query = select(func.min(t.c.created_at)).where(t.c.client_id == client_id, t.c.created_at >= since)
-        found: datetime | None = (await self._conn.execute(query)).scalar_one()
-        return found
+    async def recent_of_client(
+        self, client_id: int, since: datetime, idempotency_key: str | None
+    ) -> list[RecentRequest]:
+        carries_key = t.c.idempotency_key == idempotency_key if idempotency_key is not None else false()
+        open_ = t.c.status.in_([RequestStatus.QUEUED.value, RequestStatus.ASSIGNED.value])
+        query = select(
+            t.c.id, t.c.status, t.c.created_at, t.c.counsellor_id, carries_key.label("carries_key")
+        )
+        query = query.where(t.c.client_id == client_id, or_(open_, t.c.created_at >= since, carries_key))
+        return [
+            RecentRequest(r.id, RequestStatus(r.status), r.created_at, r.counsellor_id, bool(r.carries_key))
+            for r in await self._conn.execute(query)
+        ]
 
     async def of_client(self, client_id: int) -> list[Request]:
         query = select(t).where(t.c.client_id == client_id).order_by(t.c.id)

@@ -25,9 +25,23 @@ from domain.model import (
     RequestStatus,
     RoutingReason,
     RoutingStep,
+    Settings,
     StaffRole,
     TraceOutcome,
 )
+
+
+def settings(row: Row[Any] | None, prefix: str = "") -> Settings:
+    """The settings row (its columns named with `prefix`); the defaults when there is none."""
+    m = row._mapping if row is not None else {}
+    if m.get(f"{prefix}id") is None:
+        return Settings()
+    return Settings(
+        fallback_counsellor_id=m[f"{prefix}fallback_counsellor_id"],
+        primary_chat_wait_seconds=m[f"{prefix}primary_chat_wait_seconds"],
+        presence_timeout_seconds=m[f"{prefix}presence_timeout_seconds"],
+        accept_timeout_seconds=m[f"{prefix}accept_timeout_seconds"],
+    )
 
 
 def sort_name(display_name: str) -> str:

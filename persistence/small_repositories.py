@@ -112,14 +112,7 @@ class SqlSettingsRepository:
         t = settings_table
         query = select(t).where(t.c.id == SETTINGS_ROW)
         row = (await self._conn.execute(query.with_for_update() if lock else query)).first()
-        if row is None:
-            return Settings()
-        return Settings(
-            fallback_counsellor_id=row.fallback_counsellor_id,
-            primary_chat_wait_seconds=row.primary_chat_wait_seconds,
-            presence_timeout_seconds=row.presence_timeout_seconds,
-            accept_timeout_seconds=row.accept_timeout_seconds,
-        )
+        return rows.settings(row)
 
     async def save(self, settings: Settings) -> None:
         if not self._locked:

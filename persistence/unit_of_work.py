@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from domain.errors import ServiceUnavailable
+from domain.errors import ServiceUnavailable, TransactionAborted
 from domain.events import Event
 from domain.ports import (
     AuditLog,
@@ -56,6 +56,9 @@ ACQUIRE_TIMEOUT_S = 2.5
 # Waiting for a free pooled connection (a burst of requests) may take this long.
 BUSY_TIMEOUT_S = 10.0
 _UNREACHABLE = (OSError, sa_exc.OperationalError, sa_exc.InterfaceError, TimeoutError, sa_exc.TimeoutError)
+# SQLSTATEs of a transaction PostgreSQL rolled back because of a concurrent one: deadlock_detected,
+# serialization_failure.
+_ABORTED = {"40P01", "40001"}
 
 
 class SqlUnitOfWork:
@@ -157,6 +160,9 @@ class SqlUnitOfWork:
             await conn.close()
         except (*_UNREACHABLE, sa_exc.DBAPIError):
             await conn.invalidate()
+        if isinstance(exc, sa_exc.DBAPIError) and _aborted(exc):
+            log.warning("transaction rolled back by the database: %s", exc.orig)
+            raise TransactionAborted() from exc
         if _lost_database(exc):
             log.error("database connection lost: %s", type(exc).__name__)
             raise ServiceUnavailable("The database is not reachable; try again shortly.") from exc  # type: ignore[misc]
@@ -174,6 +180,13 @@ class SqlUnitOfWork:
 
     def record(self, event: Event) -> None:
         self._events.append(event)
+
+
+def _aborted(exc: sa_exc.DBAPIError) -> bool:
+    """Whether the database rolled the transaction back to let a concurrent one finish."""
+    if exc.connection_invalidated:
+        return False
+    return getattr(exc.orig, "sqlstate", None) in _ABORTED or getattr(exc.orig, "pgcode", None) in _ABORTED
 
 
 def _lost_database(exc: object) -> bool:

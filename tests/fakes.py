@@ -56,9 +56,11 @@ from domain.ports import (
     Page,
     PrimaryHistoryRepository,
     RateLimitRepository,
+    RecentRequest,
     RequestQuery,
     RequestRepository,
     SettingsRepository,
+    Submitter,
     TokenRepository,
 )
 from domain.throttling import retry_after
@@ -238,6 +240,14 @@ class FakeCounsellorRepository(_Repo):
             counsellor.last_mail_assigned_at = now
         return copy.copy(counsellor)
 
+    async def claim_first(
+        self, counsellor_ids: Sequence[int], channel: Channel, now: datetime
+    ) -> Counsellor | None:
+        for counsellor_id in counsellor_ids:
+            if (claimed := await self.claim(counsellor_id, channel, now, checked=True)) is not None:
+                return claimed
+        return None
+
     async def release(self, counsellor_id: int, channel: Channel) -> Counsellor | None:
         counsellor = self._store.counsellors.get(counsellor_id)
         if counsellor is None:
@@ -311,6 +321,12 @@ class FakeClientRepository(_Repo):
             and c.erasure_due_at <= now
         ]
         return due[:limit]
+
+    async def lock_submitter(self, client_id: int, token_id: str | None) -> Submitter | None:
+        client = await self.lock(client_id)
+        if client is None:
+            return None
+        return Submitter(client, token_id in self._store.revoked, copy.copy(self._store.settings))
 
     async def by_email(self, email: str) -> Client | None:
         found = [c for c in self._store.clients.values() if (c.email or "").lower() == email.lower()]
@@ -434,12 +450,6 @@ class FakeRequestRepository(_Repo):
         found = self._store.requests.get(request_id)
         return copy.copy(found) if found else None
 
-    async def by_idempotency_key(self, client_id: int, key: str) -> Request | None:
-        found = [
-            r for r in self._store.requests.values() if r.client_id == client_id and r.idempotency_key == key
-        ]
-        return copy.copy(found[0]) if found else None
-
     async def add(self, request: Request) -> Request:
         added = replace(request, id=self._store.next_id("request"), updated_at=request.last_changed_at)
         self._store.requests[added.id] = added
@@ -495,9 +505,15 @@ class FakeRequestRepository(_Repo):
             and (not open_only or r.status in (RequestStatus.QUEUED, RequestStatus.ASSIGNED))
         )
 
-    async def first_created_since(self, client_id: int, since: datetime) -> datetime | None:
-        times = [r.created_at for r in self._store.requests.values() if r.client_id == client_id]
-        return min((at for at in times if at >= since), default=None)
+    async def recent_of_client(
+        self, client_id: int, since: datetime, idempotency_key: str | None
+    ) -> list[RecentRequest]:
+        found = []
+        for r in self._store.requests.values():
+            carries_key = idempotency_key is not None and r.idempotency_key == idempotency_key
+            if r.client_id == client_id and (r.is_open or r.created_at >= since or carries_key):
+                found.append(RecentRequest(r.id, r.status, r.created_at, r.counsellor_id, carries_key))
+        return found
 
     async def of_client(self, client_id: int) -> list[Request]:
         rows = [r for r in self._store.requests.values() if r.client_id == client_id]

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from domain.errors import Forbidden
 from domain.events import RequestChanged
-from domain.model import Request, RequestStatus, Viewer
+from domain.model import Request, Viewer
 from domain.use_cases import Deps
 from domain.use_cases.requests import visible_request
-from domain.use_cases.routing import release, route
+from domain.use_cases.routing import handed_over, release, route
 from domain.visibility import require_staff
 
 BATCH = 100
@@ -51,9 +51,11 @@ async def take_back_unaccepted(deps: Deps) -> int:
             if client is None or request is None or request.counsellor_id is None:
                 continue
             await release(uow, request.return_to_queue(now, timeout), request.channel)
-            await route(uow, request, client, now)
-            if request.status is RequestStatus.QUEUED:
-                await uow.requests.save_transition(request)
+            holder = await route(uow, request, client, now)
+            await uow.requests.save_transition(request)
+            if holder is not None:
+                await handed_over(uow, request, holder)
+            else:
                 uow.record(RequestChanged(request))
             await uow.commit()
             taken += 1

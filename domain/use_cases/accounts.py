@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import TypeVar
 
 from domain import validation
 from domain.errors import BadUserInput, Unauthenticated
@@ -19,6 +20,7 @@ from domain.use_cases.emails import sole_holder
 from domain.use_cases.presence import sign_off
 from domain.visibility import require_authenticated
 
+AccountT = TypeVar("AccountT", bound=Client | Counsellor)
 _BAD_LOGIN = "E-mail or password is wrong."
 # Told only to whoever knows the password: the account exists and an admin blocked it.
 _BLOCKED = "This account is blocked; please contact the counselling service."
@@ -151,20 +153,26 @@ async def current_viewer(
     and no password change or deactivation ended its sessions since it was issued."""
     async with deps.uow(write=False) as uow:
         account, revoked = await uow.tokens.session(role is Role.CLIENT, account_id, token_id)
-    if revoked:
-        raise Unauthenticated("The token was revoked.")
-    if not _may_act(account):
-        blocked = isinstance(account, Client) and account.account_status is AccountStatus.BLOCKED
-        raise Unauthenticated(_BLOCKED if blocked else "The account is not active.")
+    account = check_session(account, revoked, generation)
     if isinstance(account, Client):
         viewer = Viewer(role, client_id=account_id, session_generation=account.session_generation)
     else:
-        assert account is not None
         # The role is read from the account, so a demotion takes effect at once.
         viewer = _staff_viewer(account)
-    if viewer.session_generation != generation:
-        raise Unauthenticated("The session has ended; sign in again.")
     return replace(viewer, token_id=token_id, expires_at=expires_at)
+
+
+def check_session(account: AccountT | None, revoked: bool, generation: int) -> AccountT:
+    """The account a token names, if it may still act with that token: not revoked, the account
+    active, and no password change or deactivation since the token was issued."""
+    if revoked:
+        raise Unauthenticated("The token was revoked.")
+    if account is None or not _may_act(account):
+        blocked = isinstance(account, Client) and account.account_status is AccountStatus.BLOCKED
+        raise Unauthenticated(_BLOCKED if blocked else "The account is not active.")
+    if account.session_generation != generation:
+        raise Unauthenticated("The session has ended; sign in again.")
+    return account
 
 
 def _may_act(account: Counsellor | Client | None) -> bool:

@@ -7,20 +7,25 @@ from datetime import datetime, timedelta
 from domain import validation
 from domain.errors import BadUserInput, Conflict, Forbidden, RateLimited, Unauthenticated
 from domain.events import RequestChanged
+from domain.limits import Limits
 from domain.model import (
     AccountStatus,
     AssignmentSource,
     Channel,
+    Client,
     Request,
     RequestStatus,
     RoutingReason,
     Viewer,
 )
-from domain.ports import UnitOfWork
+from domain.ports import RecentRequest, Submitter, UnitOfWork
 from domain.throttling import rate_limited, seconds_until
 from domain.use_cases import Deps, audit
-from domain.use_cases.routing import assign, make_primary, release, route
+from domain.use_cases.accounts import check_session
+from domain.use_cases.routing import assign, handed_over, make_primary, release, route
 from domain.visibility import not_found, require_authenticated, require_client, require_staff, sees_request
+
+OPEN = (RequestStatus.QUEUED, RequestStatus.ASSIGNED)
 
 
 async def submit_request(
@@ -31,7 +36,11 @@ async def submit_request(
     subject: str | None,
     idempotency_key: str | None,
 ) -> Request:
-    """A client's new chat or mail request, routed in the same transaction."""
+    """A client's new chat or mail request, routed in the same transaction.
+
+    A first request reads and writes in 8 statements (docs/benchmarks.md lists them): the client
+    locked with the token's revocation and the settings; the client's recent requests (limits,
+    holders, replay); candidates; the claim; primary and history; the request; its handler."""
     client_id = require_client(viewer)
     message = validation.text(message, "input.message", validation.MAX_MESSAGE)
     subject = validation.optional_text(subject, "input.subject", validation.MAX_SUBJECT)
@@ -40,56 +49,70 @@ async def submit_request(
             idempotency_key, "input.idempotencyKey", validation.MAX_IDEMPOTENCY_KEY
         )
     async with deps.uow() as uow:
-        client = await uow.clients.lock(client_id)
-        if client is None:
-            raise not_found("Client")
-        if client.account_status is not AccountStatus.ACTIVE:
-            # Erased or blocked after the token was checked: nothing of theirs may be stored now.
-            blocked = client.account_status is AccountStatus.BLOCKED
-            raise Unauthenticated("This account is blocked." if blocked else "The account is not active.")
-        if idempotency_key is not None:
-            earlier = await uow.requests.by_idempotency_key(client_id, idempotency_key)
-            if earlier is not None:
-                return _same_submission(earlier, channel, subject, message)
+        submitter = await uow.clients.lock_submitter(client_id, viewer.token_id)
+        client = _submitting_client(submitter, viewer)
         now = deps.clock.now()
-        await _within_limits(uow, deps, client_id, now)
-        request = await uow.requests.add(
-            Request(
-                id=0,
-                client_id=client_id,
-                channel=channel,
-                status=RequestStatus.QUEUED,
-                message=message,
-                subject=subject,
-                created_at=now,
-                idempotency_key=idempotency_key,
-                updated_at=now,
-            )
+        hour_ago = now - timedelta(hours=1)
+        # After the lock: a parallel submission of this client has committed or not begun.
+        recent = await uow.requests.recent_of_client(client_id, hour_ago, idempotency_key)
+        earlier = next((r for r in recent if r.carries_key), None)
+        if earlier is not None:
+            return _same_submission(await uow.requests.get(earlier.id), channel, subject, message)
+        _within_limits(deps.limits, recent, hour_ago, now)
+        request = Request(
+            id=0,
+            client_id=client_id,
+            channel=channel,
+            status=RequestStatus.QUEUED,
+            message=message,
+            subject=subject,
+            created_at=now,
+            idempotency_key=idempotency_key,
+            updated_at=now,
         )
-        await route(uow, request, client, now)
-        if request.status is RequestStatus.QUEUED:
-            await uow.requests.save_transition(request)  # its trace and any wait for the primary
+        assert submitter is not None
+        holders = {r.counsellor_id for r in recent if r.status is RequestStatus.ASSIGNED and r.counsellor_id}
+        holder = await route(uow, request, client, now, submitter.settings, holders)
+        request = await uow.requests.add(request)  # routed already: one write of its final state
+        if holder is not None:
+            await handed_over(uow, request, holder)
+        else:
             uow.record(RequestChanged(request))
         await uow.commit()
     return request
 
 
-async def _within_limits(uow: UnitOfWork, deps: Deps, client_id: int, now: datetime) -> None:
-    """A flood of requests from one client must not fill every counsellor's slots."""
-    limits = deps.limits
-    if await uow.requests.count_of_client(client_id, None, open_only=True) >= limits.open_requests_per_client:
+def _submitting_client(submitter: Submitter | None, viewer: Viewer) -> Client:
+    """The client, if they may submit now. A viewer from a token is checked here, in the
+    submission's transaction (the caller need not check it before): the same rules as
+    accounts.current_viewer, at the moment the client's row is locked."""
+    client = submitter.client if submitter is not None else None
+    if submitter is not None and viewer.token_id is not None:
+        return check_session(client, submitter.token_revoked, viewer.session_generation)
+    if client is None or client.account_status is not AccountStatus.ACTIVE:
+        # Erased or blocked after the token was checked: nothing of theirs may be stored now.
+        blocked = client is not None and client.account_status is AccountStatus.BLOCKED
+        raise Unauthenticated("This account is blocked." if blocked else "The account is not active.")
+    return client
+
+
+def _within_limits(limits: Limits, recent: list[RecentRequest], hour_ago: datetime, now: datetime) -> None:
+    """A flood of requests from one client must not fill every counsellor's slots.
+
+    Parallel submits of one client cannot both pass: the caller holds the client's row and read
+    `recent` after taking it."""
+    if sum(r.status in OPEN for r in recent) >= limits.open_requests_per_client:
         raise RateLimited(
             f"At most {limits.open_requests_per_client} open requests at a time; close or cancel one first."
         )
-    # Parallel submits of one client cannot both pass: the caller holds the client's row.
-    hour_ago = now - timedelta(hours=1)
-    if await uow.requests.count_of_client(client_id, hour_ago, open_only=False) >= limits.submits_per_hour:
-        oldest = await uow.requests.first_created_since(client_id, hour_ago) or hour_ago
-        wait = seconds_until(oldest + timedelta(hours=1), now)
+    this_hour = [r.created_at for r in recent if r.created_at >= hour_ago]
+    if len(this_hour) >= limits.submits_per_hour:
+        wait = seconds_until(min(this_hour) + timedelta(hours=1), now)
         raise rate_limited(f"At most {limits.submits_per_hour} requests an hour", wait)
 
 
-def _same_submission(earlier: Request, channel: Channel, subject: str | None, message: str) -> Request:
+def _same_submission(earlier: Request | None, channel: Channel, subject: str | None, message: str) -> Request:
+    assert earlier is not None  # the client's row is locked: their requests stay
     if (earlier.channel, earlier.subject, earlier.message) != (channel, subject, message):
         raise Conflict("This idempotencyKey was used for a different request.", field="input.idempotencyKey")
     return earlier

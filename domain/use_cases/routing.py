@@ -16,9 +16,7 @@ from domain.model import (
     Counsellor,
     PrimaryCounsellorChange,
     Request,
-    RequestStatus,
     RoutingReason,
-    RoutingStep,
     Settings,
 )
 from domain.policy import RoutingDecision, route_request
@@ -44,6 +42,7 @@ class RoutingInputs:
         self._cached = cached
         self._counsellors: dict[int, Counsellor | None] = {}
         self._candidates: dict[tuple[Channel, int | None], list[Counsellor]] = {}
+        self._last: tuple[Counsellor | None, list[Counsellor], Counsellor | None] = (None, [], None)
 
     async def counsellor(self, counsellor_id: int | None) -> Counsellor | None:
         if counsellor_id is None:
@@ -65,33 +64,73 @@ class RoutingInputs:
         """The policy's decision for `request` on the state read through this object."""
         primary_id = client.primary_counsellor_id
         fallback_id = self.settings.fallback_counsellor_id if request.channel is Channel.MAIL else None
-        return route_request(
-            request,
+        self._last = (
             await self.counsellor(primary_id),
             await self.candidates(request.channel, primary_id, len(request.excluded_ids)),
             await self.counsellor(fallback_id),
-            self.settings,
-            now,
         )
+        return self.decide_again(request, now)
+
+    def decide_again(
+        self, request: Request, now: datetime, taken: frozenset[int] = frozenset()
+    ) -> RoutingDecision:
+        """The last decision again, without reading, had the candidates in `taken` not been free."""
+        primary, candidates, fallback = self._last
+        others = [c for c in candidates if c.id not in taken]
+        return route_request(request, primary, others, fallback, self.settings, now)
 
 
-async def route(uow: UnitOfWork, request: Request, client: Client, now: datetime) -> None:
-    """Route `request` of the locked `client` (rules 1 to 4); leaves it QUEUED when nobody takes it."""
-    inputs = RoutingInputs(uow, await uow.settings.get())
+async def route(
+    uow: UnitOfWork,
+    request: Request,
+    client: Client,
+    now: datetime,
+    settings: Settings | None = None,
+    holders: set[int] | None = None,
+) -> Counsellor | None:
+    """Route `request` of the locked `client` (rules 1 to 4): claim the chosen counsellor's capacity,
+    make them primary if the rules say so, and assign `request` in memory; returns who holds it now,
+    or None when it stays QUEUED. The caller stores the request, then calls `handed_over`.
+
+    `settings` and the client's `holders`, when the caller read them already, save a statement each.
+    """
+    inputs = RoutingInputs(uow, settings or await uow.settings.get())
     channel = request.channel
     for _ in range(MAX_ATTEMPTS):
         decision = await inputs.decide(request, client, now)
         if decision.counsellor_id is None or decision.reason is None:
             request.keep_queued(decision.steps, decision.wait_for_id, decision.wait_until, at=now)
-            return
-        counsellor = await uow.counsellors.claim(decision.counsellor_id, channel, now, decision.checked)
-        if counsellor is None:
+            return None
+        counsellor, decision = await _claim(uow, inputs, request, decision, now)
+        if counsellor is None or decision.reason is None:
             continue  # another router took that slot first: look again
         if decision.becomes_primary:
-            await make_primary(uow, client, counsellor.id, AssignmentSource.AUTOMATIC, now)
-        await assign(uow, request, counsellor, decision.reason, now, decision.steps, decision.becomes_primary)
-        return
+            await make_primary(uow, client, counsellor.id, AssignmentSource.AUTOMATIC, now, holders=holders)
+        made_primary = decision.becomes_primary
+        previous = request.assign(
+            counsellor.id, decision.reason, now, decision.steps, made_primary=made_primary
+        )
+        await release(uow, previous, channel)
+        return counsellor
     log.info("request %s stays queued after %s lost claims", request.id, MAX_ATTEMPTS)
+    return None
+
+
+async def _claim(
+    uow: UnitOfWork, inputs: RoutingInputs, request: Request, decision: RoutingDecision, now: datetime
+) -> tuple[Counsellor | None, RoutingDecision]:
+    """Claim the decision's counsellor; among equally good free candidates, one whose row no other
+    router holds (the decision then names the one taken, with its own trace). Waits for the chosen
+    one only when every candidate is busy."""
+    assert decision.counsellor_id is not None
+    channel = request.channel
+    if decision.alternatives:
+        ranked = [decision.counsellor_id, *decision.alternatives]
+        taken = await uow.counsellors.claim_first(ranked, channel, now)
+        if taken is not None:
+            passed = frozenset(ranked[: ranked.index(taken.id)])
+            return taken, inputs.decide_again(request, now, passed) if passed else decision
+    return await uow.counsellors.claim(decision.counsellor_id, channel, now, decision.checked), decision
 
 
 async def assign(
@@ -100,14 +139,18 @@ async def assign(
     counsellor: Counsellor,
     reason: RoutingReason,
     now: datetime,
-    steps: tuple[RoutingStep, ...] = (),
-    made_primary: bool = False,
 ) -> None:
-    """Hand the locked `request` to `counsellor`, whose capacity was already claimed; frees what
-    it held before."""
-    previous = request.assign(counsellor.id, reason, now, steps, made_primary=made_primary)
+    """Hand the locked `request` to `counsellor`, whose capacity was already claimed, and store it;
+    frees what it held before."""
+    previous = request.assign(counsellor.id, reason, now)
     await release(uow, previous, request.channel)
     await uow.requests.save_transition(request)
+    await handed_over(uow, request, counsellor)
+
+
+async def handed_over(uow: UnitOfWork, request: Request, counsellor: Counsellor) -> None:
+    """After `request` was stored as assigned to `counsellor`: remember them as one who handled
+    it, and tell."""
     await uow.requests.record_handler(request.id, counsellor.id)
     uow.record(CounsellorStateChanged(counsellor))
     uow.record(RequestChanged(request, assigned=True))
@@ -130,12 +173,15 @@ async def make_primary(
     now: datetime,
     changed_by_id: int | None = None,
     reason: str | None = None,
+    holders: set[int] | None = None,
 ) -> PrimaryCounsellorChange | None:
-    """Set the client's primary and append the history entry; None if nothing changed."""
+    """Set the client's primary and append the history entry; None if nothing changed.
+    `holders`: the client's holders, when the caller read them after locking the client."""
     previous = client.primary_counsellor_id
     if previous == counsellor_id:
         return None
-    holders = await uow.clients.holder_ids(client.id)
+    if holders is None:
+        holders = await uow.clients.holder_ids(client.id)
     if not await uow.clients.set_primary(client.id, counsellor_id, expected=previous):
         raise RuntimeError(f"primary of client {client.id} moved while its row was locked")
     client.primary_counsellor_id = counsellor_id
@@ -156,7 +202,7 @@ async def make_primary(
     return change
 
 
-async def _promising(deps: Deps) -> list[Request]:
+async def _promising(deps: Deps) -> tuple[list[Request], Settings]:
     """Queued requests, oldest first, that the policy would move now (judged on a read snapshot).
 
     Only these get a write transaction, so a long queue nobody can take costs reads, not locks;
@@ -165,7 +211,8 @@ async def _promising(deps: Deps) -> list[Request]:
     now = deps.clock.now()
     promising: list[Request] = []
     async with deps.uow(write=False) as uow:
-        inputs = RoutingInputs(uow, await uow.settings.get(), cached=True)
+        settings = await uow.settings.get()
+        inputs = RoutingInputs(uow, settings, cached=True)
         after = 0
         while batch := await uow.requests.queued(DISPATCH_BATCH, after):
             clients = await uow.clients.get_many([r.client_id for r in batch])
@@ -178,7 +225,7 @@ async def _promising(deps: Deps) -> list[Request]:
                 if decision.assigns or starts_wait:
                     promising.append(request)
             after = batch[-1].id
-    return promising
+    return promising, settings
 
 
 async def dispatch_once(deps: Deps) -> int:
@@ -190,17 +237,19 @@ async def dispatch_once(deps: Deps) -> int:
     """
     moved = 0
     for attempt in range(MAX_ATTEMPTS):
-        offered, stale = await _offer(
-            deps, await _promising(deps), stop_when_stale=attempt < MAX_ATTEMPTS - 1
-        )
+        promising, settings = await _promising(deps)
+        offered, stale = await _offer(deps, promising, settings, stop_when_stale=attempt < MAX_ATTEMPTS - 1)
         moved += offered
         if not stale:
             break
     return moved
 
 
-async def _offer(deps: Deps, promising: list[Request], *, stop_when_stale: bool) -> tuple[int, bool]:
-    """Route the promising requests in order; (how many moved, whether one unexpectedly could not)."""
+async def _offer(
+    deps: Deps, promising: list[Request], settings: Settings, *, stop_when_stale: bool
+) -> tuple[int, bool]:
+    """Route the promising requests in order; (how many moved, whether one unexpectedly could not).
+    The settings of the run's snapshot serve every request of the run."""
     moved = 0
     for waiting in promising:
         async with deps.uow() as uow:
@@ -208,8 +257,10 @@ async def _offer(deps: Deps, promising: list[Request], *, stop_when_stale: bool)
             request = await uow.requests.lock_queued(waiting.id)
             if client is None or request is None:
                 continue  # routed, closed or cancelled meanwhile, or claimed by another process
-            await route(uow, request, client, deps.clock.now())
-            if request.status is RequestStatus.ASSIGNED:
+            holder = await route(uow, request, client, deps.clock.now(), settings)
+            if holder is not None:
+                await uow.requests.save_transition(request)
+                await handed_over(uow, request, holder)
                 moved += 1
             elif request.wait_until != waiting.wait_until:
                 await uow.requests.save_transition(request)  # a wait for the primary started

@@ -6,14 +6,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
-from domain.model import Channel, Role, Viewer
+from domain.model import Channel, MailAvailability, OnlineStatus, Role, Viewer
 from domain.use_cases import Deps
 from domain.use_cases.accounts import register_client
 from domain.use_cases.clients import ClientProfile, create_client
-from domain.use_cases.counsellors import NewCounsellor, add_counsellor
+from domain.use_cases.counsellors import (
+    NewCounsellor,
+    add_counsellor,
+    set_mail_availability,
+    set_online_status,
+)
 from domain.use_cases.requests import submit_request
+from graph.context import AppState
 from persistence.database import Engines
 from tests.api.conftest import Execute
 
@@ -30,6 +37,24 @@ query Overview($first: Int) {
   }
 }
 """
+
+
+@contextmanager
+def transactions(engines: Engines) -> Iterator[list[str]]:
+    """The transactions begun meanwhile (on SQLite a write's BEGIN IMMEDIATE is a statement too)."""
+    begun: list[str] = []
+
+    def record(conn: Any) -> None:
+        begun.append(str(conn.engine.url.drivername))
+
+    targets = {engines.write.sync_engine, engines.read.sync_engine}
+    for target in targets:
+        event.listen(target, "begin", record)
+    try:
+        yield begun
+    finally:
+        for target in targets:
+            event.remove(target, "begin", record)
 
 
 @contextmanager
@@ -107,6 +132,11 @@ query ($order: ClientOrder!) {
   }
 }
 """
+SUBMIT = """
+mutation Submit($input: SubmitRequestInput!) {
+  submitRequest(input: $input) { id status routingReason }
+}
+"""
 
 
 async def test_the_member_list_with_every_new_column_takes_three_statements_for_admins_and_counsellors(
@@ -129,3 +159,45 @@ async def test_the_member_list_with_every_new_column_takes_three_statements_for_
             assert not result["errors"], result["errors"]
             assert result["data"]["clients"]["totalCount"] == total
             assert len(statements) <= 3, statements
+
+
+async def _first_request_world(deps: Deps, state: AppState) -> tuple[str, int, list[int]]:
+    """Three online counsellors and a new client without a primary; the client's token."""
+    counsellors = []
+    for i in range(3):
+        found = await add_counsellor(deps, NewCounsellor(f"free{i}@api.test", "password-123", f"Free {i}"))
+        me = Viewer(role=Role.COUNSELLOR, counsellor_id=found.id)
+        await set_online_status(deps, me, OnlineStatus.ONLINE, None)
+        await set_mail_availability(deps, me, MailAvailability.UNLIMITED, None, None)
+        counsellors.append(found.id)
+    client = await register_client(deps, "New client", "new@api.test", "password-123", None)
+    token, _ = state.signer.issue(client)
+    return token, client.client_id or 0, counsellors
+
+
+@pytest.mark.parametrize("channel", ["CHAT", "MAIL"])
+@pytest.mark.parametrize("key", [None, "widget-1"])
+async def test_a_first_request_takes_at_most_eight_statements_in_one_transaction(
+    deps: Deps, engines: Engines, state: AppState, execute: Execute, channel: str, key: str | None
+) -> None:
+    token, client_id, counsellors = await _first_request_world(deps, state)
+    submit = {"input": {"channel": channel, "message": "Hello", "idempotencyKey": key}}
+
+    with counted(engines) as statements, transactions(engines) as begun:
+        result = await execute(SUBMIT, submit, token=token)
+
+    assert not result["errors"], result["errors"]
+    assert result["data"]["submitRequest"]["status"] == "ASSIGNED"
+    assert result["data"]["submitRequest"]["routingReason"] == "FIRST_REQUEST"
+    assert len(statements) <= 8, "\n".join(statements)
+    assert len(begun) == 1, begun
+    # Everything a first request writes was written: primary, its history entry, the handler.
+    async with deps.uow(write=False) as uow:
+        (stored,) = await uow.requests.of_client(client_id)
+        client = await uow.clients.get(stored.client_id)
+        history = await uow.history.for_clients([stored.client_id])
+        handled = await uow.requests.handled_by(stored.id, stored.counsellor_id or 0)
+    assert stored.counsellor_id in counsellors and stored.trace
+    assert client is not None and client.primary_counsellor_id == stored.counsellor_id
+    assert [c.new_counsellor_id for c in history[stored.client_id]] == [stored.counsellor_id]
+    assert handled

@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
+from websockets.typing import Subprotocol
 
 from tests.e2e.conftest import _database
 from tests.e2e.support import SECRET_KEY
@@ -30,6 +32,8 @@ AUDIT_TIMEOUT = 120
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 SET_CAPACITY = "mutation ($c: Int!) { setChatCapacity(capacity: $c) { id } }"
+SUBSCRIPTION = "subscription { availabilityChanged { chatAvailable } }"
+TWO_OPERATIONS = "query A { me { role } } query B { __typename }"
 
 
 def _node_tools() -> tuple[str, str]:
@@ -113,6 +117,14 @@ BEFORE_EXECUTION = {
     "validation error": ({"query": "{ me { role } nonsense }"}, "GRAPHQL_VALIDATION_FAILED"),
     "variable of the wrong type": ({"query": SET_CAPACITY, "variables": {"c": "x"}}, "BAD_USER_INPUT"),
     "missing variable": ({"query": SET_CAPACITY}, "BAD_USER_INPUT"),
+    # The document's own variable mistakes are validation failures (routing.md: BAD_USER_INPUT is
+    # for values); the value errors above stay BAD_USER_INPUT.
+    "variable in the wrong position": (
+        {"query": "query ($c: String!) { setChatCapacity(capacity: $c) { id } }"},
+        "GRAPHQL_VALIDATION_FAILED",
+    ),
+    "variable never used": ({"query": "query ($c: Int) { me { role } }"}, "GRAPHQL_VALIDATION_FAILED"),
+    "variable not defined": ({"query": "{ counsellor(id: $x) { id } }"}, "GRAPHQL_VALIDATION_FAILED"),
 }
 
 
@@ -183,6 +195,11 @@ REFUSED: dict[str, tuple[str, Any, dict[str, str], int, str]] = {
         "UNSUPPORTED_MEDIA_TYPE",
     ),
     "mutation by GET": ("GET", {"query": "mutation { logout }"}, {}, 405, "METHOD_NOT_ALLOWED"),
+    # Subscriptions are served over the websocket only (strawberry ran them as a query: a 500).
+    "subscription by POST": ("POST", {"query": SUBSCRIPTION}, {}, 400, "BAD_REQUEST"),
+    "subscription by GET": ("GET", {"query": SUBSCRIPTION}, {}, 400, "BAD_REQUEST"),
+    # The GraphQL spec: several operations need an operationName (strawberry ran the first).
+    "several operations without a name": ("POST", {"query": TWO_OPERATIONS}, {}, 400, "BAD_REQUEST"),
 }
 
 
@@ -214,3 +231,68 @@ def test_a_client_accepting_no_json_is_406(live: ServerProcess, accept: str) -> 
     assert response.status_code == 406
     assert response.headers["content-type"].startswith(JSON)
     assert codes(response) == ["NOT_ACCEPTABLE"]
+
+
+@pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE, JSON])
+def test_a_subscription_over_http_says_to_use_the_websocket(live: ServerProcess, accept: str) -> None:
+    response = post(live, {"query": SUBSCRIPTION}, accept)
+    assert response.status_code == 400
+    assert "websocket" in response.json()["errors"][0]["message"]
+
+
+def test_an_operation_name_picks_one_of_several_operations(live: ServerProcess) -> None:
+    response = post(live, {"query": TWO_OPERATIONS, "operationName": "B"}, GRAPHQL_RESPONSE)
+    assert response.status_code == 200
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
+# The subscribe message of each websocket protocol the server speaks.
+SUBSCRIBE = {"graphql-transport-ws": "subscribe", "graphql-ws": "start"}
+
+
+async def _websocket_answer(
+    live: ServerProcess, protocol: str, payload: dict[str, Any]
+) -> tuple[str | None, int | None]:
+    """Subscribe with `payload` after connection_init; the next message, or the close code."""
+    async with websockets.connect(live.ws_url, subprotocols=[Subprotocol(protocol)]) as ws:
+        await ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": SUBSCRIBE[protocol], "payload": payload}))
+        try:
+            return str(await ws.recv()), None
+        except websockets.ConnectionClosed as closed:
+            return None, closed.rcvd.code if closed.rcvd else None
+
+
+@pytest.mark.parametrize("protocol", SUBSCRIBE.keys())
+async def test_a_websocket_message_over_the_body_limit_closes_the_socket_with_4413(
+    live: ServerProcess, protocol: str
+) -> None:
+    """STAMM_MAX_BODY_BYTES (256 KiB by default) bounds websocket messages as it bounds bodies."""
+    padding = "x" * (300 * 1024)
+    payload = {"query": SUBSCRIPTION, "variables": {"p": padding}}
+    assert await _websocket_answer(live, protocol, payload) == (None, 4413)
+
+
+@pytest.mark.parametrize("protocol", SUBSCRIBE.keys())
+async def test_a_websocket_message_under_the_limit_is_served(live: ServerProcess, protocol: str) -> None:
+    payload = {"query": SUBSCRIPTION, "variables": {"p": "x" * 1000}}
+    answer, closed = await _websocket_answer(live, protocol, payload)
+    assert closed is None and answer is not None
+    assert json.loads(answer)["type"] in ("next", "data")
+
+
+@pytest.mark.parametrize("protocol", SUBSCRIBE.keys())
+async def test_several_subscriptions_without_an_operation_name_are_an_error_on_the_websocket(
+    live: ServerProcess, protocol: str
+) -> None:
+    two = (
+        "subscription A { availabilityChanged { chatAvailable } } "
+        "subscription B { availabilityChanged { chatAvailable } }"
+    )
+    answer, closed = await _websocket_answer(live, protocol, {"query": two})
+    assert closed is None and answer is not None
+    found = json.loads(answer)
+    assert found["type"] == "error" and found["id"] == "1"
+    errors = found["payload"] if isinstance(found["payload"], list) else [found["payload"]]
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_REQUEST"]

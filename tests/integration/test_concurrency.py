@@ -46,6 +46,7 @@ from tests.integration.conftest import (
     handler_counts,
     load_check,
 )
+from tests.services import Backend
 
 ASSIGNED, QUEUED = RequestStatus.ASSIGNED, RequestStatus.QUEUED
 T = TypeVar("T")
@@ -426,3 +427,61 @@ async def test_concurrent_changes_of_different_routing_settings_all_persist(
             fallback,
             round_ + 1,
         ), round_
+
+
+async def test_concurrent_records_of_one_handler_all_succeed_and_store_one_row(
+    world: World, processes: list[Process]
+) -> None:
+    """record_handler is one INSERT ... ON CONFLICT DO NOTHING: a parallel record of the same
+    counsellor waits for the first and then changes nothing, instead of failing on the key."""
+    anna = await world.counsellor("Anna", chat=5)
+    bert = await world.counsellor("Bert", chat=5)
+    request = await world.submit(await world.client())
+    assert request.counsellor_id == anna.id
+    everyone = all_deps(world, processes)
+
+    async def record(deps: Deps) -> None:
+        async with deps.uow() as uow:
+            await uow.requests.record_handler(request.id, bert.id)
+            await uow.commit()
+
+    await gather([record(everyone[i % 3]) for i in range(6)])
+
+    assert (await handler_counts(world.engines))[request.id] == 2  # Anna (routing) and Bert, once
+
+
+async def test_a_first_request_passes_over_a_counsellor_whose_row_another_router_holds(
+    backend: Backend, world: World, processes: list[Process]
+) -> None:
+    """The hot row: concurrent first requests all rank the same least-loaded counsellor first.
+    While another transaction holds that counsellor's row, a first request claims the next free
+    candidate (SKIP LOCKED) instead of queueing behind the lock, and its trace names the one taken."""
+    if backend.name != "postgres":
+        pytest.skip("SQLite has one writer at a time and no row locks to pass over")
+    anna = await world.counsellor("Anna", chat=5)  # ranked first: created first, nobody assigned
+    bert = await world.counsellor("Bert", chat=5)
+    client = await world.client()
+    held, done = asyncio.Event(), asyncio.Event()
+
+    async def hold_anna() -> None:
+        async with processes[0].deps.uow() as uow:
+            await uow.counsellors.lock(anna.id)
+            held.set()
+            await done.wait()
+
+    async def submit_while_held() -> Request:
+        await held.wait()
+        try:
+            return await submit_request(processes[1].deps, client, CHAT, "Hallo", None, None)
+        finally:
+            done.set()
+
+    async with asyncio.timeout(30):  # bounds a regression only: waiting on Anna's row never ends
+        _, request = await asyncio.gather(hold_anna(), submit_while_held())
+
+    assert request.status is ASSIGNED and request.counsellor_id == bert.id
+    assert request.routing_reason is RoutingReason.FIRST_REQUEST
+    assert request.trace[-1].counsellor_id == bert.id
+    assert (await world.state(anna.id)).active_chat_count == 0
+    assert (await world.state(bert.id)).active_chat_count == 1
+    assert [c.new_counsellor_id for c in await world.history(client)] == [bert.id]

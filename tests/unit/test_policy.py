@@ -504,3 +504,21 @@ def test_first_chat_never_waits() -> None:
     assert route(CHAT, None, [counsellor(2)], settings=WAITING) == RoutingDecision(
         2, RoutingReason.FIRST_REQUEST, becomes_primary=True
     )
+
+
+def test_rule_3_names_the_other_free_candidates_in_its_order_as_alternatives() -> None:
+    """A router that finds the chosen counsellor's row busy claims the next of these instead."""
+    busy = counsellor(1, active_chat_count=1)
+    idle = counsellor(2)
+    full = counsellor(3, active_chat_count=2)
+    own = counsellor(4, only_own_clients=True)
+    earlier = counsellor(5, last_chat_assigned_at=NOW - timedelta(hours=1))
+    decision = route_request(request(CHAT), None, [busy, idle, full, own, earlier], None, NO_WAIT, NOW)
+    assert decision.counsellor_id == 2
+    assert decision.alternatives == (5, 1)
+
+
+def test_without_candidate_choice_there_are_no_alternatives() -> None:
+    primary = counsellor(1)
+    decision = route_request(request(CHAT), primary, [primary, counsellor(2)], None, NO_WAIT, NOW)
+    assert decision.reason is RoutingReason.PRIMARY_COUNSELLOR and decision.alternatives == ()
