@@ -5,6 +5,7 @@ that matter (two deletions; an upload against an erasure)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from domain import file_types
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, NotFound, ServiceUnavailable
 from domain.model import Viewer
 from domain.use_cases import Deps
 from domain.use_cases.clients import ClientProfile, create_client
@@ -33,6 +34,7 @@ from tests.integration.conftest import World, staff
 from tests.support import samples
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket, moto_server
 from tests.support.samples import SampleUpload
+from tests.support.server import free_port
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +190,57 @@ async def _actions(deps: Deps) -> list[str]:
     async with deps.uow(write=False) as uow:
         page = await uow.audit.page(100, None)
     return [entry.action for _, entry in page.items]
+
+
+@contextlib.asynccontextmanager
+async def silent_endpoint() -> AsyncIterator[str]:
+    """An S3 endpoint that accepts connections and never answers (a hung or overloaded store)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+# Far above the store's deadline set below: a store that still hangs fails the test, not the run.
+HANG_GUARD_SECONDS = 30
+
+
+@pytest.mark.parametrize("endpoint", ["silent", "closed"])
+async def test_an_unreachable_s3_store_refuses_the_upload_and_leaves_no_row(
+    folder: Folder, endpoint: str
+) -> None:
+    """S3 down or hung mid-upload: the request neither hangs nor fails as an internal error; it is
+    SERVICE_UNAVAILABLE, and no row names a file that was never stored."""
+    deps = folder.world.deps
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(silent_endpoint())
+        if endpoint == "closed":
+            url = f"http://127.0.0.1:{free_port()}"
+        raw = S3Blobs(
+            "stamm",
+            endpoint_url=url,
+            region=REGION,
+            access_key_id=ACCESS_KEY,
+            secret_access_key=SECRET_KEY,
+            connect_timeout=1,
+            read_timeout=1,
+            operation_seconds=3,
+        )
+        deps.blobs = SealedBlobs(raw, secrets.token_bytes(32))
+        stack.push_async_callback(deps.blobs.close)
+        upload = upload_document(deps, folder.primary, folder.client_id, SampleUpload("a.txt", b"Text"))
+        with pytest.raises(ServiceUnavailable):
+            await asyncio.wait_for(upload, HANG_GUARD_SECONDS)
+        with pytest.raises(ServiceUnavailable):
+            await asyncio.wait_for(deps.blobs.get("somekey"), HANG_GUARD_SECONDS)
+    assert (await document_page_unchecked(deps, folder.client_id, 10, None)).total == 0
