@@ -1,3 +1,12 @@
+# The web front end (console and widget), built with Node and copied into the image as files.
+FROM node:20-bookworm-slim AS web
+WORKDIR /src
+COPY web/package.json web/package-lock.json web/
+RUN cd web && npm ci --no-audit --no-fund
+COPY schema.graphql ./
+COPY web/ web/
+RUN cd web && npm run build
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,6 +24,7 @@ RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml
     && rm /tmp/requirements.txt
 
 COPY . .
+COPY --from=web /src/web/dist web/dist
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin stamm \
     && install -d -o stamm -g stamm -m 700 /var/lib/stamm/documents

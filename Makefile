@@ -1,8 +1,10 @@
 # Stamm developer tasks (GNU make).
 #
 #   make venv     create .venv (python3 >= 3.11) and install the project with its dev extra
-#   make run      serve the API with the demo data (installs only the service; migrates, seeds an empty database; HOST/PORT, default 127.0.0.1:8000)
-#   make test     pytest, then ruff check, ruff format --check and mypy: all must pass
+#   make run      serve the API, the console (/app) and the widget (/widget.js) with the demo data (installs only the service; builds the front end when missing or stale; migrates, seeds an empty database; HOST/PORT, default 127.0.0.1:8000)
+#   make test     build the front end, pytest (browser tests included), then ruff check, ruff format --check, mypy and the front end's eslint + tsc: all must pass
+#   make web      build the front end (web/ -> web/dist; needs Node.js >= 20)
+#   make screenshots  retake docs/screenshots/*.png (the browser walk-through)
 #   make lint     ruff check, ruff format --check, mypy
 #   make format   ruff format, then ruff check --fix
 #   make schema   regenerate schema.graphql from the code
@@ -29,7 +31,7 @@ PACKAGES := domain persistence graph bootstrap
 # Only `make run` seeds the demo; every other start (image, compose, python -m graph.main) starts empty.
 STAMM_DEMO ?= 1
 
-.PHONY: help venv run test lint format schema settings-table bench fuzz clean
+.PHONY: help venv run test lint format schema settings-table bench fuzz clean web node screenshots
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
@@ -50,14 +52,37 @@ $(DEV): $(SERVICE)
 	$(PY) -m pip install -e '.[dev]'
 	@touch $@
 
-run: $(SERVICE)
+# The front end (web/): rebuilt when a source, the lock file or schema.graphql (its typed
+# operations are generated from it) is newer than the last build's stamp.
+WEB_STAMP := web/dist/.built
+WEB_DEPS := web/node_modules/.package-lock.json
+WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/dist -prune -o -path web/src/gql -prune -o -type f -print 2>/dev/null) schema.graphql
+
+node:
+	@command -v node >/dev/null 2>&1 || { echo "Stamm's web front end needs Node.js >= 20 (with npm): node was not found. Install it, e.g. apt-get install nodejs npm, or see https://nodejs.org" >&2; exit 1; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' || { echo "node is $$(node --version); Stamm's web front end needs Node.js >= 20" >&2; exit 1; }
+
+$(WEB_DEPS): web/package.json web/package-lock.json | node
+	cd web && npm ci --no-audit --no-fund
+
+$(WEB_STAMP): $(WEB_SOURCES) $(WEB_DEPS) | node
+	cd web && npm run build
+	@touch $@
+
+web: $(WEB_STAMP)
+
+run: $(SERVICE) $(WEB_STAMP)
 	STAMM_DEMO=$(STAMM_DEMO) $(PY) -m graph.main
 
-test: $(DEV)
+test: $(DEV) $(WEB_STAMP)
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(PACKAGES)
+	cd web && npm run lint
+
+screenshots: $(DEV) $(WEB_STAMP)
+	$(PY) -m pytest -q tests/browser/test_walkthrough.py -k sqlite --screenshots docs/screenshots
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check .
@@ -84,5 +109,5 @@ fuzz: $(DEV)
 	$(PY) -m tests.security.fuzz_large
 
 clean:
-	rm -rf $(VENV) data build tests/http_audit/node_modules .pytest_cache .mypy_cache .ruff_cache .coverage schema.graphql.tmp *.egg-info
+	rm -rf $(VENV) data build tests/http_audit/node_modules web/node_modules web/dist web/src/gql .pytest_cache .mypy_cache .ruff_cache .coverage schema.graphql.tmp *.egg-info
 	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

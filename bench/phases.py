@@ -43,9 +43,12 @@ REQUEST_UPDATED = "subscription Follow($id: ID) { requestUpdated(id: $id) { id s
 AVAILABILITY = (
     "subscription Watch($id: ID) { counsellorAvailabilityChanged(counsellorId: $id) { id onlineStatus } }"
 )
+# The member list's columns ride along (issue 11): open requests and last request per client,
+# the account state and status, the last login.
 OVERVIEW = (
     "query Overview { clients(first: 50) { totalCount edges { node {"
-    " displayName clientCode primaryCounsellor { displayName } } } } }"
+    " displayName clientCode primaryCounsellor { displayName }"
+    " accountStatus invitationStatus lastLoginAt openRequestCount lastRequestAt } } } }"
 )
 MESSAGE = "Hallo, ich brauche bitte jemanden zum Reden."
 HTTP_TIMEOUT = 30.0

@@ -80,14 +80,16 @@ class Server(ServerProcess):
         port = free_port()
         super().__init__(name, env.environment(port), env.log_dir / f"{name}.log", module, port)
 
+    # ServerProcess.start_async/stop_async call self.start/stop, which this class overrides as
+    # coroutines: call the blocking ones of ServerProcess directly.
     async def start(self) -> None:  # type: ignore[override]
         try:
-            await self.start_async(READY_TIMEOUT)
+            await asyncio.to_thread(ServerProcess.start, self, READY_TIMEOUT)
         except NotReady as exc:
             raise RuntimeError(str(exc)) from None
 
     async def stop(self) -> None:  # type: ignore[override]
-        await self.stop_async()
+        await asyncio.to_thread(ServerProcess.stop, self)
 
 
 async def _ended(process: subprocess.Popen[bytes], grace: float) -> None:

@@ -59,6 +59,14 @@ class Config:
     # Where document files go: this folder, unless an S3 bucket is named (bootstrap/wiring.py).
     blob_dir: Path = Path("data/documents")
     s3: S3Store | None = None
+    # Member management: mail (no SMTP URL: .eml files under data_dir/outbox), links, deletions.
+    smtp_url: str | None = field(default=None, repr=False)
+    smtp_starttls: bool | None = None
+    mail_from: str = "Stamm <noreply@localhost>"
+    public_url: str = "http://127.0.0.1:8000"
+    mail_seconds: float = 2.0
+    deletion_grace_days: int = 30
+    data_dir: Path = Path("data")
 
     @classmethod
     def from_env(cls) -> Config:
@@ -91,6 +99,13 @@ class Config:
             monitoring_min_cell=settings.monitoring_min_cell,
             blob_dir=settings.blob_dir or settings.data_dir / "documents",
             s3=_s3(settings),
+            smtp_url=settings.smtp_url.get_secret_value() if settings.smtp_url else None,
+            smtp_starttls=settings.smtp_starttls,
+            mail_from=settings.mail_from,
+            public_url=settings.public_url,
+            mail_seconds=settings.mail_seconds,
+            deletion_grace_days=settings.deletion_grace_days,
+            data_dir=settings.data_dir,
         )
 
     def event_channel(self) -> str:

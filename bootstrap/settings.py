@@ -11,6 +11,7 @@ import base64
 import binascii
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -119,7 +120,8 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = _setting(
         (),
         "STAMM_ALLOWED_ORIGINS",
-        "comma-separated origins allowed to open a websocket from a browser on another origin",
+        "comma-separated origins whose pages may use the API from a browser (CORS and websocket), "
+        "e.g. a service's site embedding the chat widget",
         "empty",
     )
     data_key: SecretStr | None = _setting(
@@ -248,6 +250,36 @@ class Settings(BaseSettings):
         "can be singled out)",
         ge=2,
     )
+    smtp_url: SecretStr | None = _setting(
+        None,
+        "STAMM_SMTP_URL",
+        "the mail server: `smtp://user:pass@host:587` (`smtps://` for TLS from the start); unset: mails "
+        "are written as .eml files under `data/outbox/` and logged without content",
+        "unset",
+    )
+    smtp_starttls: bool | None = _setting(
+        None,
+        "STAMM_SMTP_STARTTLS",
+        "`1` requires STARTTLS on an `smtp://` server, `0` never uses it; unset: when the server offers it",
+        "unset",
+    )
+    mail_from: str = _setting(
+        "Stamm <noreply@localhost>", "STAMM_MAIL_FROM", "the sender of invitation mails"
+    )
+    public_url: str = _setting(
+        "http://127.0.0.1:8000",
+        "STAMM_PUBLIC_URL",
+        "the address the invitation links start with (`<url>/invitation?token=...`)",
+    )
+    mail_seconds: float = _setting(
+        2.0, "STAMM_MAIL_SECONDS", "how often each process sends due mails from the outbox", gt=0
+    )
+    deletion_grace_days: int = _setting(
+        30,
+        "STAMM_DELETION_GRACE_DAYS",
+        "days a deleted client can be restored before the sweep erases their personal data",
+        ge=0,
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -267,6 +299,15 @@ class Settings(BaseSettings):
                 "is not a database URL with an installed driver "
                 "(sqlite+aiosqlite:///path or postgresql+asyncpg://user:pass@host/db)"
             ) from None
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+                raise ValueError("must look like smtp://user:pass@host:port")
         return value
 
     @field_validator("data_key")

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 
 from bootstrap.config import Config
 from domain.errors import Conflict
-from domain.ports import PasswordHasher
+from domain.ports import MailTransport, PasswordHasher
 from domain.throttling import StoredThrottle
 from domain.use_cases import Deps
 from domain.use_cases.accounts import ensure_admin, staff_exists
@@ -31,10 +31,12 @@ from graph.context import AppState
 from graph.demo import seed_demo
 from graph.file_links import FileLinks
 from graph.presence_keeper import PresenceKeeper
+from graph.web import WEB_DIST
 from persistence.blobs import LocalBlobs, RawBlobs, S3Blobs, SealedBlobs
 from persistence.crypto import TextCipher
 from persistence.database import create_engines
 from persistence.event_bus import EventBus
+from persistence.mailer import FileTransport, MailSender, SmtpServer, SmtpTransport
 from persistence.migrate import migrate
 from persistence.redis_throttle import RedisThrottle
 from persistence.sweeper import QueueSweeper
@@ -110,6 +112,8 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
         monitoring_min_cell=config.monitoring_min_cell,
         blobs=blobs,
         max_upload_bytes=config.api.max_upload_bytes,
+        public_url=config.public_url,
+        deletion_grace_days=config.deletion_grace_days,
     )
     dispatcher = Dispatcher(deps)
     deps.dispatch = dispatcher.request
@@ -118,6 +122,7 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
     links = FileLinks(file_link_secret(config.secret_key))
     state = AppState(deps=deps, signer=signer, bus=bus, presence=presence, links=links)
     sweeper = QueueSweeper(deps, dispatcher, bus, config.sweep_seconds, config.timer_seconds)
+    mailer = MailSender(deps, mail_transport(config), config.mail_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -126,11 +131,13 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
         await bus.connect()
         await _accounts(deps, config)
         await sweeper.start()
+        await mailer.start()
         await presence.start()
         try:
             yield
         finally:
             await presence.stop()
+            await mailer.stop()
             await sweeper.stop()
             await dispatcher.stop()
             await bus.disconnect()
@@ -140,6 +147,13 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
             await engines.dispose()
 
     return build_app(state, config.api, config.allowed_origins, lifespan)
+
+
+def mail_transport(config: Config) -> MailTransport:
+    """SMTP when STAMM_SMTP_URL is set, else .eml files under data/outbox/."""
+    if config.smtp_url:
+        return SmtpTransport(SmtpServer.from_url(config.smtp_url, config.smtp_starttls), config.mail_from)
+    return FileTransport(config.data_dir / "outbox", config.mail_from)
 
 
 async def _accounts(deps: Deps, config: Config) -> None:
@@ -161,13 +175,21 @@ async def _ensure_admin(deps: Deps, email: str, password: str) -> None:
         log.info("the admin from the environment exists")
 
 
+def _web_banner(config: Config) -> str:
+    """The console and the widget's demo, when the front end is built (`make run` builds it)."""
+    if not (WEB_DIST / "app" / "index.html").is_file():
+        return ""
+    base = f"http://{config.host}:{config.port}"
+    return f"\nStaff console: {base}/app/\nChat widget demo: {base}/widget-demo"
+
+
 def banner(config: Config) -> str:
     """What the start prints about where the API is and how to explore it: only what is true."""
     url = f"http://{config.host}:{config.port}/graphql"
     if config.api.introspection:
-        return f"GraphQL API: {url}\nGraphiQL: {url}"
+        return f"GraphQL API: {url}\nGraphiQL: {url}" + _web_banner(config)
     return (
         f"GraphQL API: {url} (GraphiQL and introspection are off, as in production; "
         "STAMM_INTROSPECTION=1 turns both on for a non-production start, "
         "or send operations from schema.graphql with any GraphQL client)"
-    )
+    ) + _web_banner(config)

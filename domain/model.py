@@ -111,6 +111,9 @@ class Counsellor:
     last_seen_at: datetime | None = None
     # Tokens carry the generation they were issued in; raising it ends every session.
     session_generation: int = 0
+    # INVITED until an invited counsellor sets a password (acceptInvitation).
+    invitation_status: InvitationStatus = InvitationStatus.REGISTERED
+    last_login_at: datetime | None = None
 
     @property
     def eligible(self) -> bool:
@@ -156,6 +159,13 @@ class Client:
     primary_counsellor_id: int | None = None
     session_generation: int = 0
     erased_at: datetime | None = None
+    # Set by deleteClient: the personal data is erased by the sweep at erasure_due_at.
+    deleted_at: datetime | None = None
+    erasure_due_at: datetime | None = None
+    # Read with the client overview (None when not read): open requests the viewer may see,
+    # and when the client last submitted one.
+    open_request_count: int | None = None
+    last_request_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -414,3 +424,33 @@ class Document:
     uploaded_at: datetime
     blob_key: str
     uploaded_by_id: int | None = None
+
+
+class AccountKind(enum.StrEnum):
+    CLIENT = "CLIENT"
+    COUNSELLOR = "COUNSELLOR"
+
+
+@dataclass(frozen=True)
+class InvitationToken:
+    """A one-time invitation of an account to set its password; only the token's hash is stored."""
+
+    kind: AccountKind
+    account_id: int
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass
+class OutgoingMail:
+    """A mail in the outbox, written in the transaction that makes it necessary."""
+
+    recipient: str
+    subject: str
+    body: str
+    created_at: datetime
+    client_id: int | None = None
+    id: int = 0
+    attempts: int = 0
+    claim: str | None = None

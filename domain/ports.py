@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,11 +18,14 @@ from domain.model import (
     Document,
     Invitation,
     InvitationStatus,
+    InvitationToken,
     OnlineStatus,
+    OutgoingMail,
     PrimaryCounsellorChange,
     Request,
     RequestStatus,
     Settings,
+    StaffRole,
     Viewer,
 )
 from domain.monitoring import ContactCount, MonitoringEntry, MonitoringTopic
@@ -39,6 +43,16 @@ class Page(Generic[T]):
     total: int
 
 
+class ClientOrder(enum.StrEnum):
+    """How the member list is sorted; ties by display name (then id)."""
+
+    DISPLAY_NAME = "DISPLAY_NAME"
+    LAST_LOGIN = "LAST_LOGIN"
+    ACCOUNT_STATUS = "ACCOUNT_STATUS"
+    INVITATION_STATUS = "INVITATION_STATUS"
+    PRIMARY_COUNSELLOR = "PRIMARY_COUNSELLOR"
+
+
 @dataclass(frozen=True)
 class ClientQuery:
     primary_counsellor_id: int | None = None
@@ -46,6 +60,18 @@ class ClientQuery:
     search: str | None = None
     account_status: AccountStatus | None = None
     primary_inactive: bool | None = None
+    invitation_status: InvitationStatus | None = None
+    last_login_after: datetime | None = None
+    last_login_before: datetime | None = None
+    order: ClientOrder = ClientOrder.DISPLAY_NAME
+
+
+@dataclass(frozen=True)
+class StaffQuery:
+    search: str | None = None
+    role: StaffRole | None = None
+    active: bool | None = None
+    online_status: OnlineStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +119,21 @@ class CounsellorRepository(Protocol):
     async def lapse(self, silent_since: datetime) -> list[Counsellor]:
         """Set OFFLINE, exactly once, everyone not OFFLINE whose last sign of life is older; returns them."""
 
+    async def record_login(self, counsellor_id: int, at: datetime) -> None:
+        """Set the last sign-in time, only this column."""
+
+    async def accept_invitation(self, counsellor_id: int, password_hash: str, at: datetime) -> int | None:
+        """Set the first password of an active counsellor (REGISTERED, signed in now, every earlier
+        session ended); the new session generation, or None when inactive."""
+
+    async def lock_active_admins(self) -> list[int]:
+        """The active admins, their rows held until commit (role changes of admins are serial)."""
+
+    async def staff_page(self, query: StaffQuery, first: int, after: str | None) -> Page[Counsellor]:
+        """Counsellors and admins by display name."""
+
+    async def primary_client_counts(self, counsellor_ids: Sequence[int]) -> dict[int, int]: ...
+
 
 class ClientRepository(Protocol):
     async def get(self, client_id: int) -> Client | None: ...
@@ -137,6 +178,25 @@ class ClientRepository(Protocol):
 
     async def related_counsellor_ids(self, client_id: int) -> set[int]:
         """Counsellors on the client's requests and history: those a client may read."""
+
+    async def change_status(
+        self, client_id: int, to: AccountStatus, expected: Sequence[AccountStatus], **times: datetime | None
+    ) -> Client | None:
+        """Set the account status (and deleted_at / erasure_due_at as given) only while the status is
+        one of `expected` and the data is not erased; leaving ACTIVE ends every session. The client
+        as changed, or None when the guard failed."""
+
+    async def accept_invitation(self, client_id: int, password_hash: str, at: datetime) -> int | None:
+        """Set the password of an ACTIVE client (REGISTERED, signed in now); the new session
+        generation, or None."""
+
+    async def erasure_due(self, now: datetime, limit: int) -> list[int]:
+        """Deleted clients whose grace period is over and whose data is not erased yet."""
+
+    async def open_request_counts(self, viewer: Viewer, client_ids: Sequence[int]) -> dict[int, int]:
+        """Open (QUEUED or ASSIGNED) requests per client that the viewer may see."""
+
+    async def last_request_times(self, client_ids: Sequence[int]) -> dict[int, datetime | None]: ...
 
 
 class EmailAddresses(Protocol):
@@ -381,6 +441,36 @@ class IncomingFile(Protocol):
     async def read(self, size: int = -1) -> bytes: ...
 
 
+class InvitationRepository(Protocol):
+    async def replace(self, token: InvitationToken) -> None:
+        """Store the token, deleting the account's earlier ones (a resent invitation replaces them)."""
+
+    async def find(self, token_hash: str) -> InvitationToken | None:
+        """The unused token with this hash (expired or not)."""
+
+    async def use(self, token_hash: str, now: datetime) -> bool:
+        """Mark the token used, only while unused and unexpired: of parallel uses exactly one wins."""
+
+    async def pending_counsellor_ids(self, now: datetime) -> set[int]: ...
+
+
+class MailOutbox(Protocol):
+    async def add(self, mail: OutgoingMail) -> None:
+        """Queue a mail; it commits (or not) with the caller's transaction."""
+
+    async def claim(self, now: datetime, lease_seconds: float, limit: int) -> list[OutgoingMail]:
+        """Claim due unsent mails for this sender until the lease ends (parallel senders claim
+        disjoint rows)."""
+
+    async def sent(self, mail: OutgoingMail, now: datetime) -> None:
+        """Mark a claimed mail sent (only while this claim holds it)."""
+
+    async def failed(self, mail: OutgoingMail, retry_at: datetime) -> None:
+        """Release a claimed mail to be tried again at `retry_at`."""
+
+    async def erase_for(self, client_id: int) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Events recorded here are published only after commit."""
 
@@ -397,6 +487,8 @@ class UnitOfWork(Protocol):
     notes: NoteRepository
     monitoring: MonitoringRepository
     documents: DocumentRepository
+    invitations: InvitationRepository
+    mails: MailOutbox
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...
@@ -416,3 +508,8 @@ class Clock(Protocol):
 class PasswordHasher(Protocol):
     def hash(self, password: str) -> str: ...
     def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class MailTransport(Protocol):
+    async def send(self, mail: OutgoingMail) -> None:
+        """Deliver one mail; raises when it could not (the sender tries again later)."""

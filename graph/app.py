@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -20,6 +21,7 @@ from graph.files import file_download
 from graph.hardening import ApiLimits, BodySizeLimit
 from graph.schema import build_schema
 from graph.uploads import UploadingGraphQL
+from graph.web import web_routes
 
 
 class StammGraphQL(UploadingGraphQL):
@@ -70,10 +72,21 @@ def build_app(
             Route("/readyz", readyz),
             Route("/exports/monitoring.csv", monitoring_export(state), methods=["GET"]),
             Route("/files/{token}", file_download(state), methods=["GET"]),
+            *web_routes(),
         ],
         lifespan=lifespan,
         middleware=[
             Middleware(AccessLog),
+            # Pages on the listed origins (a service's own site embedding the widget) may call the
+            # API over HTTP, preflight included; others get no CORS headers, so browsers refuse.
+            # The websocket checks the same list (strawberry's allowed_origins).
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(allowed_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "Accept"],
+                max_age=600,
+            ),
             Middleware(BodySizeLimit, max_bytes=api.max_body_bytes, upload_bytes=api.max_upload_bytes),
         ],
     )

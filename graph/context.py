@@ -45,6 +45,25 @@ class Loaders:
         self.first_requests = DataLoader[tuple[int, int, Viewer], Page[ClientRequest]](
             self._first_pages(deps)
         )
+        self.open_requests = DataLoader[tuple[int, Viewer], int](self._open_counts(deps))
+        self.last_request = DataLoader[int, Any](self._by_key(reads.last_request_times, deps))
+        self.primary_counts = DataLoader[int, int](self._by_key(reads.primary_client_counts, deps, 0))
+
+    @staticmethod
+    def _open_counts(deps: Deps) -> Any:
+        """Open requests per client the viewer may see, batched per viewer."""
+
+        async def load(keys: Sequence[tuple[int, Viewer]]) -> list[int]:
+            groups: dict[Viewer, list[int]] = {}
+            for client_id, viewer in keys:
+                groups.setdefault(viewer, []).append(client_id)
+            counts: dict[tuple[int, Viewer], int] = {}
+            for viewer, client_ids in groups.items():
+                found = await reads.open_request_counts(deps, viewer, client_ids)
+                counts.update({(c, viewer): found.get(c, 0) for c in client_ids})
+            return [counts[key] for key in keys]
+
+        return load
 
     @staticmethod
     def _first_pages(deps: Deps) -> Any:

@@ -14,9 +14,11 @@ from domain.model import (
     RoutingReason,
     StaffRole,
 )
+from domain.ports import ClientOrder
 
 for _enum in (
     AccountStatus,
+    ClientOrder,
     AssignmentSource,
     Channel,
     InvitationStatus,
@@ -33,6 +35,7 @@ __all__ = [
     "AccountStatus",
     "AssignmentSource",
     "Channel",
+    "ClientOrder",
     "InvitationStatus",
     "MailAvailability",
     "OnlineStatus",

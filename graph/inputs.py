@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from graph import enums
@@ -23,6 +25,25 @@ class ClientFilter:
     primary_inactive: bool | None = strawberry.field(
         default=None, description="Clients whose primary counsellor is inactive (to reassign them)."
     )
+    invitation_status: enums.InvitationStatus | None = strawberry.field(
+        default=None, description="The account state: no access, invitation sent, or registered."
+    )
+    last_login_after: datetime | None = strawberry.field(
+        default=None, description="Clients who last signed in at or after this time."
+    )
+    last_login_before: datetime | None = strawberry.field(
+        default=None, description="Clients who last signed in before this time (never: not matched)."
+    )
+
+
+@strawberry.input
+class StaffFilter:
+    search: str | None = strawberry.field(
+        default=None, description="Matches display name, e-mail or name, case-insensitively."
+    )
+    role: enums.StaffRole | None = None
+    active: bool | None = None
+    online_status: enums.OnlineStatus | None = None
 
 
 @strawberry.input
@@ -52,7 +73,9 @@ class RegisterClientInput:
 @strawberry.input
 class CreateCounsellorInput:
     email: str
-    password: str
+    password: str | None = strawberry.field(
+        default=None, description="Without a password the counsellor is invited by e-mail to set one."
+    )
     display_name: str
     first_name: str | None = None
     last_name: str | None = None

@@ -12,6 +12,8 @@ from domain.use_cases import (
     clients,
     counsellors,
     documents,
+    invitations,
+    members,
     presence,
     privacy,
     requests,
@@ -134,6 +136,45 @@ class Mutation(FolderMutations):
             input.mail_resources,
         )
         return Counsellor.of(await counsellors.create_counsellor(info.context.deps, viewer, new), viewer)
+
+    @strawberry.mutation(description="Admins: (re)send a counsellor's invitation.")
+    async def invite_counsellor(self, info: GraphInfo, id: strawberry.ID) -> Counsellor:
+        viewer = await info.context.viewer()
+        found = await counsellors.invite_counsellor(info.context.deps, viewer, ids.decode(id, "Counsellor"))
+        return Counsellor.of(found, viewer)
+
+    @strawberry.mutation(
+        description="Sets the password of an invited client or counsellor and signs them in."
+    )
+    async def accept_invitation(self, info: GraphInfo, token: str, password: str) -> Session:
+        found = await invitations.accept_invitation(info.context.deps, token, password, info.context.address)
+        return await _session(info, found)
+
+    @strawberry.mutation(description="Admins: a blocked client cannot sign in; their sessions end.")
+    async def block_client(self, info: GraphInfo, id: strawberry.ID) -> Client:
+        viewer = await info.context.viewer()
+        found = await members.block_client(info.context.deps, viewer, ids.decode(id, "Client"))
+        return Client.checked(found, viewer)
+
+    @strawberry.mutation
+    async def unblock_client(self, info: GraphInfo, id: strawberry.ID) -> Client:
+        viewer = await info.context.viewer()
+        found = await members.unblock_client(info.context.deps, viewer, ids.decode(id, "Client"))
+        return Client.checked(found, viewer)
+
+    @strawberry.mutation(
+        description="Admins: status DELETED at once, personal data erased after the grace period."
+    )
+    async def delete_client(self, info: GraphInfo, id: strawberry.ID) -> Client:
+        viewer = await info.context.viewer()
+        found = await members.delete_client(info.context.deps, viewer, ids.decode(id, "Client"))
+        return Client.checked(found, viewer)
+
+    @strawberry.mutation(description="Admins: undo a deletion within the grace period.")
+    async def restore_client(self, info: GraphInfo, id: strawberry.ID) -> Client:
+        viewer = await info.context.viewer()
+        found = await members.restore_client(info.context.deps, viewer, ids.decode(id, "Client"))
+        return Client.checked(found, viewer)
 
     @strawberry.mutation
     async def update_counsellor(self, info: GraphInfo, input: UpdateCounsellorInput) -> Counsellor:

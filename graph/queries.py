@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
 import strawberry
 
 from domain import validation
-from domain.errors import NotFound
+from domain.errors import BadUserInput, NotFound
 from domain.model import Role as DomainRole
 from domain.model import Viewer as DomainViewer
-from domain.ports import ClientQuery, RequestQuery
+from domain.ports import ClientOrder, ClientQuery, RequestQuery, StaffQuery
 from domain.use_cases import audit, clients, counsellors, documents, requests
 from domain.use_cases import availability as availability_use_case
 from domain.use_cases.availability import AvailabilityView
@@ -16,12 +19,12 @@ from domain.visibility import require_authenticated, require_staff
 from graph import ids
 from graph.context import GraphInfo
 from graph.folder_resolvers import FolderQueries, folder_node
-from graph.inputs import ClientFilter, CounsellorFilter, RequestFilter
+from graph.inputs import ClientFilter, CounsellorFilter, RequestFilter, StaffFilter
 from graph.paging import page_size
 from graph.types.audit import AuditEntryConnection, audit_connection
 from graph.types.availability import Availability
 from graph.types.client import Client, ClientConnection, client_connection
-from graph.types.counsellor import Counsellor, CounsellorPresence
+from graph.types.counsellor import Counsellor, CounsellorConnection, CounsellorPresence, counsellor_connection
 from graph.types.document import Document
 from graph.types.node import Node
 from graph.types.request import Request, RequestConnection, request_connection
@@ -52,14 +55,37 @@ def availability_of(found: AvailabilityView, viewer: DomainViewer) -> Availabili
     )
 
 
-def _client_query(viewer_id: int | None, f: ClientFilter | None) -> ClientQuery:
+def _client_query(viewer_id: int | None, f: ClientFilter | None, order: ClientOrder) -> ClientQuery:
     if f is None:
-        return ClientQuery()
+        return ClientQuery(order=order)
     primary = ids.decode_optional(f.primary_counsellor_id, "Counsellor", "filter.primaryCounsellorId")
     if f.primary_is_me:
         primary = viewer_id
     search = validation.optional_text(f.search, "filter.search", validation.MAX_SEARCH)
-    return ClientQuery(primary, f.unassigned, search, f.account_status, f.primary_inactive)
+    return ClientQuery(
+        primary,
+        f.unassigned,
+        search,
+        f.account_status,
+        f.primary_inactive,
+        f.invitation_status,
+        _aware(f.last_login_after, "filter.lastLoginAfter"),
+        _aware(f.last_login_before, "filter.lastLoginBefore"),
+        order,
+    )
+
+
+def _aware(moment: datetime | None, field: str) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        raise BadUserInput("Give the time with its offset, e.g. 2026-12-01T08:00:00Z.", field=field)
+    return moment
+
+
+def _staff_query(f: StaffFilter | None) -> StaffQuery:
+    if f is None:
+        return StaffQuery()
+    search = validation.optional_text(f.search, "filter.search", validation.MAX_SEARCH)
+    return StaffQuery(search, f.role, f.active, f.online_status)
 
 
 @strawberry.type
@@ -103,10 +129,28 @@ class Query(FolderQueries):
         filter: ClientFilter | None = None,
         first: int | None = None,
         after: str | None = None,
+        order_by: Annotated[
+            ClientOrder, strawberry.argument(description="The member list's order; ties by display name.")
+        ] = ClientOrder.DISPLAY_NAME,
     ) -> ClientConnection:
         viewer = await info.context.viewer()
         me = require_staff(viewer)
-        return await client_connection(info, viewer, _client_query(me, filter), first, after)
+        return await client_connection(info, viewer, _client_query(me, filter, order_by), first, after)
+
+    @strawberry.field(
+        description="Staff: counsellors and admins, by display name, for member management (Beratendenverwaltung)."
+    )
+    async def staff(
+        self,
+        info: GraphInfo,
+        filter: StaffFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> CounsellorConnection:
+        viewer = await info.context.viewer()
+        query = _staff_query(filter)
+        page = await counsellors.staff_page(info.context.deps, viewer, query, page_size(first), after)
+        return counsellor_connection(page, viewer, after)
 
     @strawberry.field
     async def counsellor(self, info: GraphInfo, id: strawberry.ID) -> Counsellor | None:

@@ -6,16 +6,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, union, update
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, union, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import FromClause
+from sqlalchemy.sql.util import ClauseAdapter
 
 from domain.model import AccountStatus, Client, InvitationStatus, RequestStatus, Viewer
 from domain.ports import ClientQuery, Page
 from persistence import rows
 from persistence.email_addresses import email_index
+from persistence.member_list import page_statement, read_page
 from persistence.tables import clients as t
-from persistence.tables import counsellors, requests
+from persistence.tables import counsellors, request_handlers, requests
 from persistence.tables import primary_counsellor_changes as changes
+
+_OPEN = (RequestStatus.QUEUED.value, RequestStatus.ASSIGNED.value)
 
 
 def held_client_ids(counsellor_id: int) -> Select[Any]:
@@ -59,7 +64,75 @@ def _filters(query: ClientQuery) -> list[ColumnElement[bool]]:
         conditions.append(t.c.account_status == query.account_status.value)
     if query.search:
         conditions.append(t.c.search_text.like(_like(query.search), escape="\\"))
+    if query.invitation_status is not None:
+        conditions.append(t.c.invitation_status == query.invitation_status.value)
+    if query.last_login_after is not None:
+        conditions.append(t.c.last_login_at >= query.last_login_after)
+    if query.last_login_before is not None:
+        conditions.append(t.c.last_login_at < query.last_login_before)
     return conditions
+
+
+def visible_rows(viewer: Viewer) -> FromClause:
+    """The client rows the viewer may see. For a counsellor a UNION ALL of disjoint indexed parts:
+    their primary clients (ix_clients_primary), the other clients of requests they hold
+    (ix_requests_counsellor), clients granted to this response; an OR of those makes the database
+    scan every client in name order. Admins: the table."""
+    if viewer.is_admin:
+        return t
+    granted = sorted(viewer.granted_client_ids)
+    if viewer.is_staff:
+        me = viewer.counsellor_id or 0
+        not_mine = or_(t.c.primary_counsellor_id.is_(None), t.c.primary_counsellor_id != me)
+        held = held_client_ids(me)
+        parts = [
+            select(t).where(t.c.primary_counsellor_id == me),
+            select(t).where(t.c.id.in_(held), not_mine),
+        ]
+        if granted:
+            parts.append(select(t).where(t.c.id.in_(granted), not_mine, t.c.id.not_in(held)))
+    else:
+        own = viewer.client_id or 0
+        parts = [select(t).where(t.c.id == own)]
+        if granted:
+            parts.append(select(t).where(t.c.id.in_(granted), t.c.id != own))
+    return union_all(*parts).cte("v")
+
+
+def visible_request_of(viewer: Viewer, r: Any, primary: Any) -> ColumnElement[bool]:
+    """SQL mirror of domain.visibility.sees_request for a request `r` of a client whose primary
+    counsellor column is `primary` (correlated to the outer client row)."""
+    if viewer.is_admin:
+        return true()
+    if viewer.is_staff:
+        me = viewer.counsellor_id or 0
+        handled = (
+            select(request_handlers.c.request_id)
+            .where(request_handlers.c.request_id == r.c.id, request_handlers.c.counsellor_id == me)
+            .exists()
+        )
+        return or_(primary == me, r.c.counsellor_id == me, handled)
+    return r.c.client_id == (viewer.client_id or 0)
+
+
+def open_request_count(viewer: Viewer, rows: Any = t) -> Any:
+    """Per client row of `rows`: its open requests the viewer may see (a count on ix_requests_client)."""
+    r = requests.alias("r")
+    return (
+        select(func.count())
+        .select_from(r)
+        .where(
+            r.c.client_id == rows.c.id,
+            r.c.status.in_(_OPEN),
+            visible_request_of(viewer, r, rows.c.primary_counsellor_id),
+        )
+        .scalar_subquery()
+    )
+
+
+def last_request_at(rows: Any = t) -> Any:
+    r = requests.alias("lr")
+    return select(func.max(r.c.created_at)).where(r.c.client_id == rows.c.id).scalar_subquery()
 
 
 class SqlClientRepository:
@@ -142,21 +215,88 @@ class SqlClientRepository:
     async def visible_page(
         self, viewer: Viewer, query: ClientQuery, first: int, after: str | None
     ) -> Page[Client]:
-        where = and_(visible_clients(viewer), *_filters(query))
-        # The total rides along as a scalar subquery: one statement, and unlike a window count it
-        # does not make the database read every visible row before the LIMIT.
-        counted = select(func.count()).select_from(t).where(where).scalar_subquery().label("total")
-        page = select(t, counted).where(where).order_by(t.c.sort_name, t.c.id).limit(first + 1)
-        if after is not None:
-            name, last_id = rows.decode_cursor(after, str, int)
-            page = page.where(or_(t.c.sort_name > name, and_(t.c.sort_name == name, t.c.id > last_id)))
-        result = (await self._conn.execute(page)).all()
-        found = [rows.client(r) for r in result]
-        total = result[0].total if result else 0
+        """One statement: the page, each of its clients with their open request count and last
+        request time, and the total as a scalar subquery (which, unlike a window count, does not
+        make the database read every visible row before the LIMIT)."""
+        source = visible_rows(viewer)
+        where = and_(true(), *_filters(query))
+
+        def per_row(page: Any) -> list[Any]:
+            return [
+                open_request_count(viewer, page).label("open_request_count"),
+                last_request_at(page).label("last_request_at"),
+            ]
+
+        result = (
+            await self._conn.execute(page_statement(source, where, query.order, first, after, per_row))
+        ).all()
         if not result:  # an empty page carries no row to read the total from
-            total = (await self._conn.execute(select(func.count()).select_from(t).where(where))).scalar_one()
-        items = [(rows.encode_cursor(rows.sort_name(c.display_name), c.id), c) for c in found[:first]]
-        return Page(items=items, has_next=len(found) > first, total=total)
+            moved = where if source is t else ClauseAdapter(source).traverse(where)
+            count = (
+                await self._conn.execute(select(func.count()).select_from(source).where(moved))
+            ).scalar_one()
+            return Page(items=[], has_next=False, total=count)
+        return read_page(result, first, rows.client)
+
+    async def open_request_counts(self, viewer: Viewer, client_ids: Sequence[int]) -> dict[int, int]:
+        if not client_ids:
+            return {}
+        query = select(t.c.id, open_request_count(viewer)).where(t.c.id.in_(set(client_ids)))
+        return {i: n for i, n in await self._conn.execute(query)}
+
+    async def last_request_times(self, client_ids: Sequence[int]) -> dict[int, datetime | None]:
+        if not client_ids:
+            return {}
+        query = select(t.c.id, last_request_at()).where(t.c.id.in_(set(client_ids)))
+        return {i: when for i, when in await self._conn.execute(query)}
+
+    async def change_status(
+        self, client_id: int, to: AccountStatus, expected: Sequence[AccountStatus], **times: datetime | None
+    ) -> Client | None:
+        values: dict[str, Any] = {"account_status": to.value, **times}
+        if to is not AccountStatus.ACTIVE:
+            values["session_generation"] = t.c.session_generation + 1
+        statement = (
+            update(t)
+            .where(
+                t.c.id == client_id,
+                t.c.account_status.in_([e.value for e in expected]),
+                t.c.erased_at.is_(None),
+            )
+            .values(values)
+            .returning(t)
+        )
+        row = (await self._conn.execute(statement)).first()
+        return rows.client(row) if row else None
+
+    async def accept_invitation(self, client_id: int, password_hash: str, at: datetime) -> int | None:
+        statement = (
+            update(t)
+            .where(
+                t.c.id == client_id, t.c.account_status == AccountStatus.ACTIVE.value, t.c.erased_at.is_(None)
+            )
+            .values(
+                password_hash=password_hash,
+                invitation_status=InvitationStatus.REGISTERED.value,
+                last_login_at=at,
+                session_generation=t.c.session_generation + 1,
+            )
+            .returning(t.c.session_generation)
+        )
+        return (await self._conn.execute(statement)).scalar_one_or_none()
+
+    async def erasure_due(self, now: datetime, limit: int) -> list[int]:
+        query = (
+            select(t.c.id)
+            .where(
+                t.c.erasure_due_at <= now,
+                t.c.account_status == AccountStatus.DELETED.value,
+                t.c.erased_at.is_(None),
+            )
+            .order_by(t.c.erasure_due_at)
+            .limit(limit)
+        )
+        return list((await self._conn.execute(query)).scalars())
 
     async def holder_ids(self, client_id: int) -> set[int]:
         return (await self.holders_of([client_id]))[client_id]

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.model import Channel, Counsellor, MailAvailability, OnlineStatus
+from domain.model import Channel, Counsellor, InvitationStatus, MailAvailability, OnlineStatus, StaffRole
+from domain.ports import Page, StaffQuery
 from persistence import rows
 from persistence.email_addresses import email_index
+from persistence.tables import clients
 from persistence.tables import counsellors as t
 
 _eligible = and_(t.c.active == true(), t.c.absent == false())
@@ -34,6 +36,26 @@ def free_condition(channel: Channel) -> ColumnElement[bool]:
             ),
         ),
     )
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _staff_filters(query: StaffQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.search:
+        pattern = _like(query.search)
+        searched = (t.c.display_name, t.c.email, t.c.first_name, t.c.last_name)
+        conditions.append(or_(*(func.lower(c).like(pattern, escape="\\") for c in searched)))
+    if query.role is not None:
+        conditions.append(t.c.role == query.role.value)
+    if query.active is not None:
+        conditions.append(t.c.active == query.active)
+    if query.online_status is not None:
+        conditions.append(t.c.online_status == query.online_status.value)
+    return conditions
 
 
 def _load_columns(channel: Channel) -> tuple[str, str]:
@@ -162,3 +184,57 @@ class SqlCounsellorRepository:
         )
         row = (await self._conn.execute(statement)).first()
         return rows.counsellor(row) if row else await self.get(counsellor_id)
+
+    async def record_login(self, counsellor_id: int, at: datetime) -> None:
+        await self._conn.execute(update(t).where(t.c.id == counsellor_id).values(last_login_at=at))
+
+    async def accept_invitation(self, counsellor_id: int, password_hash: str, at: datetime) -> int | None:
+        statement = (
+            update(t)
+            .where(t.c.id == counsellor_id, t.c.active == true())
+            .values(
+                password_hash=password_hash,
+                invitation_status=InvitationStatus.REGISTERED.value,
+                last_login_at=at,
+                session_generation=t.c.session_generation + 1,
+            )
+            .returning(t.c.session_generation)
+        )
+        return (await self._conn.execute(statement)).scalar_one_or_none()
+
+    async def lock_active_admins(self) -> list[int]:
+        query = (
+            select(t.c.id)
+            .where(t.c.role == StaffRole.ADMIN.value, t.c.active == true())
+            .order_by(t.c.id)
+            .with_for_update()
+        )
+        return list((await self._conn.execute(query)).scalars())
+
+    async def staff_page(self, query: StaffQuery, first: int, after: str | None) -> Page[Counsellor]:
+        where = and_(true(), *_staff_filters(query))
+        total = select(func.count()).select_from(t).where(where).scalar_subquery().label("total")
+        page = select(t, total).where(where).order_by(t.c.sort_name, t.c.id).limit(first + 1)
+        if after is not None:
+            name, last_id = rows.decode_cursor(after, str, int)
+            page = page.where(or_(t.c.sort_name > name, and_(t.c.sort_name == name, t.c.id > last_id)))
+        result = (await self._conn.execute(page)).all()
+        if not result:
+            count = (await self._conn.execute(select(func.count()).select_from(t).where(where))).scalar_one()
+            return Page(items=[], has_next=False, total=count)
+        found = [rows.counsellor(r) for r in result]
+        items = [(rows.encode_cursor(rows.sort_name(c.display_name), c.id), c) for c in found[:first]]
+        return Page(items=items, has_next=len(found) > first, total=result[0].total)
+
+    async def primary_client_counts(self, counsellor_ids: Sequence[int]) -> dict[int, int]:
+        found = dict.fromkeys(counsellor_ids, 0)
+        if not counsellor_ids:
+            return found
+        query = (
+            select(clients.c.primary_counsellor_id, func.count())
+            .where(clients.c.primary_counsellor_id.in_(set(counsellor_ids)))
+            .group_by(clients.c.primary_counsellor_id)
+        )
+        for counsellor_id, count in await self._conn.execute(query):
+            found[counsellor_id] = count
+        return found

@@ -60,6 +60,8 @@ def counsellor(row: Row[Any]) -> Counsellor:
         last_seen_at=m["last_seen_at"],
         session_generation=m["session_generation"],
         created_at=m["created_at"],
+        invitation_status=InvitationStatus(m["invitation_status"]),
+        last_login_at=m["last_login_at"],
     )
 
 
@@ -82,6 +84,7 @@ def counsellor_values(c: Counsellor) -> dict[str, Any]:
         "absence_message": c.absence_message,
         "only_own_clients": c.only_own_clients,
         "session_generation": c.session_generation,
+        "invitation_status": c.invitation_status.value,
     }
 
 
@@ -104,6 +107,10 @@ def client(row: Row[Any]) -> Client:
         primary_counsellor_id=m["primary_counsellor_id"],
         session_generation=m["session_generation"],
         erased_at=m["erased_at"],
+        deleted_at=m["deleted_at"],
+        erasure_due_at=m["erasure_due_at"],
+        open_request_count=m.get("open_request_count"),
+        last_request_at=m.get("last_request_at"),
     )
 
 
@@ -138,6 +145,8 @@ def client_values(c: Client) -> dict[str, Any]:
         "created_at": c.created_at,
         "session_generation": c.session_generation,
         "erased_at": c.erased_at,
+        "deleted_at": c.deleted_at,
+        "erasure_due_at": c.erasure_due_at,
     }
 
 

@@ -22,6 +22,7 @@ from domain.model import (
 from domain.ports import Attempt, Page
 from domain.throttling import retry_after
 from persistence import rows
+from persistence.member_repositories import erase_client_mail
 from persistence.tables import (
     audit_log,
     clients,
@@ -185,6 +186,8 @@ class SqlInvitationOutbox:
 
     async def erase_for(self, client_id: int) -> None:
         await self._conn.execute(delete(invitation_outbox).where(invitation_outbox.c.client_id == client_id))
+        # The mails and invitation tokens of member management go with it (persistence.member_repositories).
+        await erase_client_mail(self._conn, client_id)
 
 
 class SqlRateLimits:

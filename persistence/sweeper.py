@@ -21,6 +21,7 @@ from domain.use_cases import Deps
 from domain.use_cases.acceptance import take_back_unaccepted
 from domain.use_cases.documents import sweep_orphan_files
 from domain.use_cases.presence import lapse_silent_counsellors
+from domain.use_cases.privacy import erase_due_clients
 from domain.use_cases.routing import Dispatcher
 from persistence.event_bus import EventBus
 
@@ -61,6 +62,13 @@ class QueueSweeper:
         await self._dispatcher.run()
         await forget_old_attempts(self._deps)
         await sweep_orphan_files(self._deps)
+        """The periodic round: dispatch the queue, delete attempt counts no window holds any more
+        (they would keep a trace of who tried to sign in or register), and erase deleted clients
+        whose grace period is over."""
+        await self._dispatcher.run()
+        await forget_old_attempts(self._deps)
+        # Deleted clients whose grace period is over: erased through the one erasure path.
+        await erase_due_clients(self._deps)
 
     async def run_timers(self) -> None:
         """One round: lapse silent counsellors, take back unaccepted chats."""

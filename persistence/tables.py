@@ -99,6 +99,8 @@ counsellors = Table(
     Column("last_seen_at", UtcDateTime),
     Column("session_generation", Integer, nullable=False, default=0),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("invitation_status", String(16), nullable=False, server_default="REGISTERED"),
+    Column("last_login_at", UtcDateTime),
     CheckConstraint("active_chat_count >= 0", name="chat_load"),
     CheckConstraint("open_mail_count >= 0", name="mail_load"),
     # The candidate queries of routing: free on a channel, best first.
@@ -129,8 +131,13 @@ clients = Table(
     Column("search_text", Text, nullable=False, default=""),
     Column("session_generation", Integer, nullable=False, default=0),
     Column("erased_at", UtcDateTime),
+    Column("deleted_at", UtcDateTime),
+    Column("erasure_due_at", UtcDateTime),
     Index("ix_clients_sort_name", "sort_name", "id"),
     Index("ix_clients_primary", "primary_counsellor_id", "sort_name", "id"),
+    # The member list sorted by last login, and the sweep's due erasures.
+    Index("ix_clients_last_login", "last_login_at", "id"),
+    Index("ix_clients_erasure_due", "erasure_due_at"),
 )
 
 requests = Table(
@@ -303,4 +310,40 @@ documents = Table(
     # Names the encrypted file in the blob store; random, so the store reveals nothing.
     Column("blob_key", String(64), nullable=False, unique=True),
     Index("ix_documents_client", "client_id", "id"),
+)
+
+# One-time invitations to set a password: only the SHA-256 of the token is stored.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("client_id", Integer, ForeignKey("clients.id")),
+    Column("counsellor_id", Integer, ForeignKey("counsellors.id")),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+    Index("ix_invitations_client", "client_id"),
+    Index("ix_invitations_counsellor", "counsellor_id"),
+)
+
+# Mails to send, written in the transaction that makes them necessary; the sender claims rows
+# (claim, claimed_until) so two processes never send one twice.
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("recipient", String(EMAIL_LENGTH), nullable=False),
+    Column("subject", String(200), nullable=False),
+    # Encrypted (persistence.crypto): it carries the invitation link.
+    Column("body", Text, nullable=False),
+    Column("client_id", Integer, ForeignKey("clients.id")),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("claim", String(64)),
+    Column("claimed_until", UtcDateTime),
+    Column("sent_at", UtcDateTime),
+    Index("ix_mail_outbox_due", "sent_at", "next_attempt_at"),
 )

@@ -19,6 +19,8 @@ from domain.ports import (
     DocumentRepository,
     EmailAddresses,
     InvitationOutbox,
+    InvitationRepository,
+    MailOutbox,
     MonitoringRepository,
     NoteRepository,
     PrimaryHistoryRepository,
@@ -35,6 +37,7 @@ from persistence.database import Engines
 from persistence.document_repository import SqlDocumentRepository
 from persistence.email_addresses import SqlEmailAddresses
 from persistence.folder_repositories import SqlMonitoringRepository, SqlNoteRepository
+from persistence.member_repositories import SqlInvitations, SqlMailOutbox
 from persistence.request_repository import SqlRequestRepository
 from persistence.small_repositories import (
     SqlAuditLog,
@@ -69,6 +72,8 @@ class SqlUnitOfWork:
     notes: NoteRepository
     monitoring: MonitoringRepository
     documents: DocumentRepository
+    invitations: InvitationRepository
+    mails: MailOutbox
 
     def __init__(
         self, engine: AsyncEngine, publish: Publish, cipher: TextCipher, slots: asyncio.Semaphore
@@ -125,6 +130,8 @@ class SqlUnitOfWork:
         self.notes = SqlNoteRepository(conn, self._cipher)
         self.monitoring = SqlMonitoringRepository(conn, self._cipher)
         self.documents = SqlDocumentRepository(conn, self._cipher)
+        self.invitations = SqlInvitations(conn)
+        self.mails = SqlMailOutbox(conn, self._cipher)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -142,3 +142,11 @@ def deps(engines: Engines, bus: EventBus, clock: FixedClock) -> Deps:
     )
     found.dispatch = settling(Dispatcher(found))
     return found
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshots",
+        default=None,
+        help="tests/browser: write the walk-through's screenshots (console, widget) into this folder",
+    )

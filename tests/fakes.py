@@ -27,7 +27,9 @@ from domain.model import (
     Document,
     Invitation,
     InvitationStatus,
+    InvitationToken,
     OnlineStatus,
+    OutgoingMail,
     PrimaryCounsellorChange,
     Request,
     RequestStatus,
@@ -47,6 +49,8 @@ from domain.ports import (
     DocumentRepository,
     EmailAddresses,
     InvitationOutbox,
+    InvitationRepository,
+    MailOutbox,
     MonitoringRepository,
     NoteRepository,
     Page,
@@ -88,6 +92,9 @@ class Store:
     entries: dict[int, MonitoringEntry] = field(default_factory=dict)
     documents: dict[int, Document] = field(default_factory=dict)
     last_ids: dict[str, int] = field(default_factory=dict)
+    # Member management: invitation tokens (with their use time) and the mail outbox.
+    tokens: dict[str, tuple[InvitationToken, datetime | None]] = field(default_factory=dict)
+    mails: list[OutgoingMail] = field(default_factory=list)
 
     def next_id(self, table: str) -> int:
         self.last_ids[table] = self.last_ids.get(table, 0) + 1
@@ -161,6 +168,33 @@ class FakeCounsellorRepository(_Repo):
     async def lock(self, counsellor_id: int) -> Counsellor | None:
         self._locked.add(counsellor_id)
         return await self.get(counsellor_id)
+
+    async def record_login(self, counsellor_id: int, at: datetime) -> None:
+        if (found := self._store.counsellors.get(counsellor_id)) is not None:
+            found.last_login_at = at
+
+    async def accept_invitation(self, counsellor_id: int, password_hash: str, at: datetime) -> int | None:
+        found = self._store.counsellors.get(counsellor_id)
+        if found is None or not found.active:
+            return None
+        found.password_hash, found.invitation_status, found.last_login_at = (
+            password_hash,
+            InvitationStatus.REGISTERED,
+            at,
+        )
+        found.session_generation += 1
+        return found.session_generation
+
+    async def lock_active_admins(self) -> list[int]:
+        found = sorted(
+            c.id for c in self._store.counsellors.values() if c.role is StaffRole.ADMIN and c.active
+        )
+        self._locked.update(found)
+        return found
+
+    async def primary_client_counts(self, counsellor_ids: Sequence[int]) -> dict[int, int]:
+        clients = self._store.clients.values()
+        return {i: sum(1 for c in clients if c.primary_counsellor_id == i) for i in counsellor_ids}
 
     async def sign_off(self, counsellor_id: int) -> Counsellor | None:
         counsellor = self._store.counsellors.get(counsellor_id)
@@ -241,6 +275,42 @@ class FakeClientRepository(_Repo):
     async def lock(self, client_id: int) -> Client | None:
         self._locked.add(client_id)
         return await self.get(client_id)
+
+    async def change_status(
+        self, client_id: int, to: AccountStatus, expected: Sequence[AccountStatus], **times: datetime | None
+    ) -> Client | None:
+        found = self._store.clients.get(client_id)
+        if found is None or found.account_status not in expected or found.erased_at is not None:
+            return None
+        found.account_status = to
+        for name, value in times.items():
+            setattr(found, name, value)
+        if to is not AccountStatus.ACTIVE:
+            found.session_generation += 1
+        return copy.copy(found)
+
+    async def accept_invitation(self, client_id: int, password_hash: str, at: datetime) -> int | None:
+        found = self._store.clients.get(client_id)
+        if found is None or found.account_status is not AccountStatus.ACTIVE:
+            return None
+        found.password_hash, found.invitation_status, found.last_login_at = (
+            password_hash,
+            InvitationStatus.REGISTERED,
+            at,
+        )
+        found.session_generation += 1
+        return found.session_generation
+
+    async def erasure_due(self, now: datetime, limit: int) -> list[int]:
+        due = [
+            c.id
+            for c in self._store.clients.values()
+            if c.account_status is AccountStatus.DELETED
+            and c.erased_at is None
+            and c.erasure_due_at is not None
+            and c.erasure_due_at <= now
+        ]
+        return due[:limit]
 
     async def by_email(self, email: str) -> Client | None:
         found = [c for c in self._store.clients.values() if (c.email or "").lower() == email.lower()]
@@ -623,6 +693,47 @@ class FakeInvitationOutbox(_Repo):
         self._store.invitations = [i for i in self._store.invitations if i.client_id != client_id]
 
 
+class FakeInvitations(_Repo):
+    async def replace(self, token: InvitationToken) -> None:
+        tokens = self._store.tokens
+        for key in [
+            k for k, (t, _) in tokens.items() if (t.kind, t.account_id) == (token.kind, token.account_id)
+        ]:
+            del tokens[key]
+        tokens[token.token_hash] = (token, None)
+
+    async def find(self, token_hash: str) -> InvitationToken | None:
+        found = self._store.tokens.get(token_hash)
+        return found[0] if found and found[1] is None else None
+
+    async def use(self, token_hash: str, now: datetime) -> bool:
+        found = self._store.tokens.get(token_hash)
+        if found is None or found[1] is not None or found[0].expires_at <= now:
+            return False
+        self._store.tokens[token_hash] = (found[0], now)
+        return True
+
+    async def pending_counsellor_ids(self, now: datetime) -> set[int]:
+        return set()
+
+
+class FakeMailOutbox(_Repo):
+    async def add(self, mail: OutgoingMail) -> None:
+        self._store.mails.append(replace(mail, id=self._store.next_id("mail")))
+
+    async def claim(self, now: datetime, lease_seconds: float, limit: int) -> list[OutgoingMail]:
+        return [copy.copy(m) for m in self._store.mails][:limit]
+
+    async def sent(self, mail: OutgoingMail, now: datetime) -> None:
+        self._store.mails = [m for m in self._store.mails if m.id != mail.id]
+
+    async def failed(self, mail: OutgoingMail, retry_at: datetime) -> None:
+        """Kept for the next round."""
+
+    async def erase_for(self, client_id: int) -> None:
+        self._store.mails = [m for m in self._store.mails if m.client_id != client_id]
+
+
 class FakeEmailAddresses(_Repo):
     async def hold(self, email: str) -> None:
         """Nothing to hold: fake transactions run one at a time."""
@@ -852,6 +963,8 @@ class FakeUnitOfWork:
         self.notes: NoteRepository = FakeNoteRepository(self)
         self.monitoring: MonitoringRepository = FakeMonitoringRepository(self)
         self.documents: DocumentRepository = FakeDocumentRepository(self)
+        self.invitations: InvitationRepository = FakeInvitations(self)
+        self.mails: MailOutbox = FakeMailOutbox(self)
 
     async def __aenter__(self) -> FakeUnitOfWork:
         self.store = copy.deepcopy(self.factory.store)

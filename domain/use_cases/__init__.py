@@ -33,6 +33,10 @@ class Deps:
     blobs: BlobStore | None = None
     # The largest document accepted (STAMM_MAX_UPLOAD_BYTES).
     max_upload_bytes: int = 10 * 1024 * 1024
+    # Member management: where invitation links point, and how long a deleted client's data is
+    # kept (restorable) before the sweep erases it.
+    public_url: str = "http://127.0.0.1:8000"
+    deletion_grace_days: int = 30
 
 
 async def _nothing() -> None:

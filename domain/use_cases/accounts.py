@@ -20,6 +20,8 @@ from domain.use_cases.presence import sign_off
 from domain.visibility import require_authenticated
 
 _BAD_LOGIN = "E-mail or password is wrong."
+# Told only to whoever knows the password: the account exists and an admin blocked it.
+_BLOCKED = "This account is blocked; please contact the counselling service."
 # Verified when no account matches, so that a wrong e-mail costs as long as a wrong password.
 _DUMMY_HASH: dict[str, str] = {}
 
@@ -55,11 +57,18 @@ async def login(deps: Deps, email: str, password: str, address: str | None = Non
         raise Unauthenticated(_BAD_LOGIN)
     if client is not None:
         async with deps.uow() as uow:
-            # Erased or blocked since the read above: the sign-in fails like any other.
+            # Erased, deleted or blocked since the read above: the conditional write says so.
             still_active = await uow.clients.record_login(client.id, deps.clock.now())
+            now_blocked = not still_active and await _blocked(uow, client.id)
             await uow.commit()
+        if now_blocked:
+            raise Unauthenticated(_BLOCKED)
         if not still_active:
             raise Unauthenticated(_BAD_LOGIN)
+    else:
+        async with deps.uow() as uow:
+            await uow.counsellors.record_login(viewer.counsellor_id or 0, deps.clock.now())
+            await uow.commit()
     throttle = throttle_of(deps)
     await throttle.clear(attempts[0].key)
     for attempt in attempts[1:]:
@@ -74,10 +83,10 @@ async def _verified(
         ok = await password_matches(deps, counsellor.password_hash, password) and counsellor.active
         return _staff_viewer(counsellor) if ok else None
     if client is not None and client.password_hash is not None:
-        ok = (
-            await password_matches(deps, client.password_hash, password)
-            and client.account_status is AccountStatus.ACTIVE
-        )
+        ok = await password_matches(deps, client.password_hash, password)
+        if ok and client.account_status is AccountStatus.BLOCKED:
+            raise Unauthenticated(_BLOCKED)
+        ok = ok and client.account_status is AccountStatus.ACTIVE
         return (
             Viewer(role=Role.CLIENT, client_id=client.id, session_generation=client.session_generation)
             if ok
@@ -85,6 +94,11 @@ async def _verified(
         )
     await _burn_time(deps, password)
     return None
+
+
+async def _blocked(uow: UnitOfWork, client_id: int) -> bool:
+    found = await uow.clients.get(client_id)
+    return found is not None and found.account_status is AccountStatus.BLOCKED
 
 
 async def _burn_time(deps: Deps, password: str) -> None:
@@ -140,7 +154,8 @@ async def current_viewer(
     if revoked:
         raise Unauthenticated("The token was revoked.")
     if not _may_act(account):
-        raise Unauthenticated("The account is not active.")
+        blocked = isinstance(account, Client) and account.account_status is AccountStatus.BLOCKED
+        raise Unauthenticated(_BLOCKED if blocked else "The account is not active.")
     if isinstance(account, Client):
         viewer = Viewer(role, client_id=account_id, session_generation=account.session_generation)
     else:

@@ -9,15 +9,17 @@ from dataclasses import dataclass
 from domain import validation
 from domain.errors import BadUserInput, Conflict
 from domain.model import (
+    AccountKind,
+    AccountStatus,
     AssignmentSource,
     Client,
-    Invitation,
     InvitationStatus,
     Viewer,
 )
 from domain.ports import UnitOfWork
 from domain.use_cases import Deps, audit
 from domain.use_cases.emails import sole_holder
+from domain.use_cases.invitations import issue_invitation
 from domain.use_cases.routing import make_primary
 from domain.visibility import (
     not_found,
@@ -153,7 +155,8 @@ async def _unerased_client(uow: UnitOfWork, viewer: Viewer, client_id: int, fiel
 
 
 async def invite_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
-    """Mark the client INVITED and put the invitation into the outbox for a mailer."""
+    """Mark the client INVITED and queue a mail with a one-time link to set a password (in the
+    same transaction); inviting again replaces the link."""
     require_staff(viewer)
     async with deps.uow() as uow:
         client = await _unerased_client(uow, viewer, client_id, "id")
@@ -161,9 +164,11 @@ async def invite_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
             raise BadUserInput("The client needs an e-mail address to be invited.", field="id")
         if client.invitation_status is InvitationStatus.REGISTERED:
             raise Conflict("The client has registered already.", field="id")
+        if client.account_status is not AccountStatus.ACTIVE:
+            raise Conflict(f"The client is {client.account_status.value}.", field="id")
         client.invitation_status = InvitationStatus.INVITED
         await uow.clients.set_invitation_status(client.id, client.invitation_status)
-        await uow.outbox.add(Invitation(client_id=client.id, email=client.email, created_at=deps.clock.now()))
+        await issue_invitation(uow, deps, AccountKind.CLIENT, client.id, client.email, client.display_name)
         await uow.commit()
     return client
 

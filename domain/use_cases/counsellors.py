@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from domain import validation
-from domain.errors import BadUserInput
+from domain.errors import BadUserInput, Conflict
 from domain.events import CounsellorStateChanged, Event, SessionsEnded
-from domain.model import Counsellor, MailAvailability, OnlineStatus, Settings, StaffRole, Viewer
-from domain.ports import UnitOfWork
+from domain.model import (
+    AccountKind,
+    Counsellor,
+    InvitationStatus,
+    MailAvailability,
+    OnlineStatus,
+    Settings,
+    StaffRole,
+    Viewer,
+)
+from domain.ports import Page, StaffQuery, UnitOfWork
 from domain.use_cases import Deps, hash_password
 from domain.use_cases.emails import sole_holder
+from domain.use_cases.invitations import issue_invitation, require_invitable
 from domain.visibility import (
     acting_counsellor,
     not_found,
@@ -24,7 +34,8 @@ from domain.visibility import (
 @dataclass(frozen=True)
 class NewCounsellor:
     email: str
-    password: str
+    # None: the counsellor is invited by mail to set one (no admin types a colleague's password).
+    password: str | None
     display_name: str
     first_name: str | None = None
     last_name: str | None = None
@@ -57,7 +68,8 @@ async def create_counsellor(deps: Deps, viewer: Viewer, new: NewCounsellor) -> C
 async def add_counsellor(deps: Deps, new: NewCounsellor, prefix: str = "") -> Counsellor:
     """Validate and store a new counsellor (also used for the admin from the environment)."""
     email = validation.email(new.email, f"{prefix}email")
-    validation.password(new.password, f"{prefix}password", email)
+    if new.password is not None:
+        validation.password(new.password, f"{prefix}password", email)
     counsellor = Counsellor(
         id=0,
         email=email,
@@ -66,7 +78,10 @@ async def add_counsellor(deps: Deps, new: NewCounsellor, prefix: str = "") -> Co
         last_name=validation.optional_text(new.last_name, f"{prefix}lastName"),
         role=new.role or StaffRole.COUNSELLOR,
         created_at=deps.clock.now(),
-        password_hash=await hash_password(deps, new.password),
+        password_hash=await hash_password(deps, new.password) if new.password is not None else "",
+        invitation_status=InvitationStatus.REGISTERED
+        if new.password is not None
+        else InvitationStatus.INVITED,
         chat_capacity=validation.whole_number(
             1 if new.chat_capacity is None else new.chat_capacity,
             f"{prefix}chatCapacity",
@@ -80,6 +95,9 @@ async def add_counsellor(deps: Deps, new: NewCounsellor, prefix: str = "") -> Co
     async with deps.uow() as uow:
         async with sole_holder(uow, email, f"{prefix}email"):
             counsellor = await uow.counsellors.add(counsellor)
+        if new.password is None:
+            kind = AccountKind.COUNSELLOR
+            await issue_invitation(uow, deps, kind, counsellor.id, email, counsellor.display_name)
         uow.record(CounsellorStateChanged(counsellor))
         await uow.commit()
     return counsellor
@@ -108,7 +126,46 @@ async def update_counsellor(deps: Deps, viewer: Viewer, update: CounsellorUpdate
             c.only_own_clients = update.only_own_clients
 
     ended = SessionsEnded(counsellor_id=update.id) if update.active is False else None
-    return await _change_counsellor(deps, update.id, change, "input.id", also=ended)
+    steps_down = update.active is False or update.role is StaffRole.COUNSELLOR
+    guard = _keep_an_admin(update.id) if steps_down else None
+    return await _change_counsellor(deps, update.id, change, "input.id", also=ended, guard=guard)
+
+
+def _keep_an_admin(counsellor_id: int) -> Callable[[UnitOfWork], Awaitable[None]]:
+    """Refuse to demote or deactivate the last active admin. The active admins' rows are locked
+    first, so two admins demoting each other at once are serial and the second is refused."""
+
+    async def guard(uow: UnitOfWork) -> None:
+        admins = await uow.counsellors.lock_active_admins()
+        if admins == [counsellor_id]:
+            raise Conflict("The last active admin cannot be demoted or deactivated.", field="input.id")
+
+    return guard
+
+
+async def invite_counsellor(deps: Deps, viewer: Viewer, counsellor_id: int) -> Counsellor:
+    """Admins (re)send a counsellor's invitation; the earlier link stops working."""
+    require_admin(viewer)
+    async with deps.uow() as uow:
+        counsellor = await uow.counsellors.lock(counsellor_id)
+        if counsellor is None:
+            raise not_found("Counsellor")
+        require_invitable(counsellor.invitation_status)
+        if not counsellor.active:
+            raise Conflict("The counsellor is inactive.", field="id")
+        name = counsellor.display_name
+        await issue_invitation(uow, deps, AccountKind.COUNSELLOR, counsellor.id, counsellor.email, name)
+        await uow.commit()
+    return counsellor
+
+
+async def staff_page(
+    deps: Deps, viewer: Viewer, query: StaffQuery, first: int, after: str | None
+) -> Page[Counsellor]:
+    """Staff: counsellors and admins by display name (Beratendenverwaltung)."""
+    require_staff(viewer)
+    async with deps.uow(write=False) as uow:
+        return await uow.counsellors.staff_page(query, first, after)
 
 
 async def _change_counsellor(
@@ -119,12 +176,15 @@ async def _change_counsellor(
     *,
     seen: bool = False,
     also: Event | None = None,
+    guard: Callable[[UnitOfWork], Awaitable[None]] | None = None,
 ) -> Counsellor:
     """Apply `change` in one transaction, publish the new state, then dispatch the queue.
 
     `seen`: the change is also a sign of life of the counsellor's session.
     """
     async with deps.uow() as uow:
+        if guard is not None:
+            await guard(uow)
         counsellor = await uow.counsellors.lock(counsellor_id)
         if counsellor is None:
             raise not_found("Counsellor", field)

@@ -13,8 +13,10 @@ from domain.model import (
     AccountStatus,
     AssignmentSource,
     Client,
+    Document,
     InvitationStatus,
     Request,
+    Role,
     Viewer,
 )
 from domain.ports import UnitOfWork
@@ -25,6 +27,8 @@ from domain.use_cases.routing import make_primary, release
 from domain.visibility import require_admin
 
 ERASED_NAME = "Gelöschte:r Klient:in"
+# Who erases after a deletion's grace period: the sweep, an admin of no account (audited as such).
+SYSTEM = Viewer(role=Role.ADMIN)
 
 
 def _plain(value: Any) -> Any:
@@ -101,32 +105,74 @@ async def _cancel_open_requests(uow: UnitOfWork, client_id: int, now: datetime) 
 async def erase_client(deps: Deps, viewer: Viewer, client_id: int) -> Client:
     """Admins: remove the client's personal data, message texts and documents; keep the requests as anonymous
     counts and the history with the client pseudonymised (audited)."""
-    me = require_admin(viewer)
-    now = deps.clock.now()
+    require_admin(viewer)
     async with deps.uow() as uow:
         # Locked before it is read: a profile change or invitation waits for it, and a racing
         # sign-in or password change (conditional writes) then finds the account erased.
         client = await visible_client(uow, viewer, client_id, "clientId", lock=True)
         if client.erased_at is not None:
             raise Conflict("This client's data was erased already.", field="clientId")
-        await _cancel_open_requests(uow, client_id, now)
-        await uow.requests.erase_texts(client_id)
-        await uow.outbox.erase_for(client_id)
-        # The folder: notes go; documented contacts stay as anonymous counts without their texts.
-        await uow.notes.erase_for(client_id)
-        await uow.monitoring.erase_texts(client_id)
-        # Rows now, files once the rows are gone for good (a failed file deletion: the sweep).
-        documents = await uow.documents.delete_of_client(client_id)
-        if client.primary_counsellor_id is not None:
-            await make_primary(uow, client, None, AssignmentSource.MANUAL, now, me, "client data erased")
-        _pseudonymise(client, now)
-        await uow.clients.erase(client)
-        uow.record(SessionsEnded(client_id=client_id))
-        await audit.record(uow, deps, viewer, "CLIENT_ERASED", "Client", client_id)
+        documents = await erase_locked(uow, deps, viewer, client)
         await uow.commit()
     await remove_files(deps, documents)
     await deps.dispatch()
     return client
+
+
+async def erase_locked(uow: UnitOfWork, deps: Deps, actor: Viewer, client: Client) -> list[Document]:
+    """Every step of an erasure, on a client this transaction locked: the one path for erasures by
+    an admin and by the sweep after a deletion's grace period (add new personal data here).
+    Returns the documents whose files go once the transaction has committed (`remove_files`)."""
+    now = deps.clock.now()
+    client_id = client.id
+    await _cancel_open_requests(uow, client_id, now)
+    await uow.requests.erase_texts(client_id)
+    await uow.outbox.erase_for(client_id)
+    await uow.mails.erase_for(client_id)
+    # The folder: notes go; documented contacts stay as anonymous counts without their texts.
+    await uow.notes.erase_for(client_id)
+    await uow.monitoring.erase_texts(client_id)
+    # Rows now, files once the rows are gone for good (a failed file deletion: the sweep).
+    documents = await uow.documents.delete_of_client(client_id)
+    if client.primary_counsellor_id is not None:
+        reason = "client data erased"
+        await make_primary(uow, client, None, AssignmentSource.MANUAL, now, actor.counsellor_id, reason)
+    _pseudonymise(client, now)
+    await uow.clients.erase(client)
+    uow.record(SessionsEnded(client_id=client_id))
+    await audit.record(uow, deps, actor, "CLIENT_ERASED", "Client", client_id)
+    return documents
+
+
+async def erase_due_clients(deps: Deps, limit: int = 50) -> int:
+    """The sweep: erase deleted clients whose grace period is over, each in its own transaction.
+    Each is locked and checked again first: a restore that came first wins, and one that comes
+    later finds the data erased."""
+    now = deps.clock.now()
+    async with deps.uow(write=False) as uow:
+        due = await uow.clients.erasure_due(now, limit)
+    erased = 0
+    for client_id in due:
+        async with deps.uow() as uow:
+            client = await uow.clients.lock(client_id)
+            if client is None or not _still_due(client, now):
+                continue
+            documents = await erase_locked(uow, deps, SYSTEM, client)
+            await uow.commit()
+        await remove_files(deps, documents)
+        erased += 1
+    if erased:
+        await deps.dispatch()
+    return erased
+
+
+def _still_due(client: Client, now: datetime) -> bool:
+    return (
+        client.account_status is AccountStatus.DELETED
+        and client.erased_at is None
+        and client.erasure_due_at is not None
+        and client.erasure_due_at <= now
+    )
 
 
 def _pseudonymise(client: Client, now: datetime) -> None:
@@ -138,3 +184,4 @@ def _pseudonymise(client: Client, now: datetime) -> None:
     client.account_status = AccountStatus.DELETED
     client.session_generation += 1
     client.erased_at = now
+    client.deleted_at = client.erasure_due_at = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from domain.model import Client, Counsellor, PrimaryCounsellorChange, Request, Viewer
 from domain.ports import ClientQuery, Page, RequestQuery
@@ -52,3 +53,19 @@ async def client_page_unchecked(
     """Clients the viewer may see (caller decided the viewer may list at all)."""
     async with deps.uow(write=False) as uow:
         return await uow.clients.visible_page(viewer, query, first, after)
+
+
+async def open_request_counts(deps: Deps, viewer: Viewer, ids: Sequence[int]) -> dict[int, int]:
+    """Open requests per client that the viewer may see (clients not read with the overview)."""
+    async with deps.uow(write=False) as uow:
+        return await uow.clients.open_request_counts(viewer, ids)
+
+
+async def last_request_times(deps: Deps, ids: Sequence[int]) -> dict[int, datetime | None]:
+    async with deps.uow(write=False) as uow:
+        return await uow.clients.last_request_times(ids)
+
+
+async def primary_client_counts(deps: Deps, ids: Sequence[int]) -> dict[int, int]:
+    async with deps.uow(write=False) as uow:
+        return await uow.counsellors.primary_client_counts(ids)

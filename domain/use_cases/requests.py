@@ -45,7 +45,8 @@ async def submit_request(
             raise not_found("Client")
         if client.account_status is not AccountStatus.ACTIVE:
             # Erased or blocked after the token was checked: nothing of theirs may be stored now.
-            raise Unauthenticated("The account is not active.")
+            blocked = client.account_status is AccountStatus.BLOCKED
+            raise Unauthenticated("This account is blocked." if blocked else "The account is not active.")
         if idempotency_key is not None:
             earlier = await uow.requests.by_idempotency_key(client_id, idempotency_key)
             if earlier is not None:

@@ -83,6 +83,31 @@ class Client(Node):
     def created_at(self) -> datetime:
         return self.view.created_at
 
+    @strawberry.field(description="Open (QUEUED or ASSIGNED) requests of the client that the viewer may see.")
+    async def open_request_count(self, info: GraphInfo) -> int:
+        if self.view.details is None:
+            return 0
+        if self.view.details.open_request_count is not None:  # read with the overview's page
+            return self.view.details.open_request_count
+        return await info.context.loaders.open_requests.load((self.view.id, self.viewer))
+
+    @strawberry.field(description="When the client last submitted a request; null if never.")
+    async def last_request_at(self, info: GraphInfo) -> datetime | None:
+        if self.view.details is None:
+            return None
+        if self.view.details.open_request_count is not None:  # read with the overview's page
+            return self.view.details.last_request_at
+        found: datetime | None = await info.context.loaders.last_request.load(self.view.id)
+        return found
+
+    @strawberry.field(description="Set while a deleted client waits for erasure; null otherwise.")
+    def deleted_at(self) -> datetime | None:
+        return self.view.details.deleted_at if self.view.details else None
+
+    @strawberry.field(description="When a deleted client's personal data will be erased.")
+    def erasure_due_at(self) -> datetime | None:
+        return self.view.details.erasure_due_at if self.view.details else None
+
     @strawberry.field
     async def primary_counsellor(self, info: GraphInfo) -> Counsellor | None:
         if self.view.details is None:

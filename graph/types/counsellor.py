@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from domain import model
-from domain.ports import ClientQuery
+from domain.ports import ClientQuery, Page
 from domain.use_cases.availability import Presence
 from domain.visibility import CounsellorView, counsellor_view
 from graph import enums, ids
 from graph.context import GraphInfo
+from graph.paging import PageInfo, page_info
 from graph.types.node import Node
 
 if TYPE_CHECKING:
@@ -96,6 +98,21 @@ class Counsellor(Node):
     def only_own_clients(self) -> bool | None:
         return self.view.details.only_own_clients if self.view.details else None
 
+    @strawberry.field(description="Staff: how many clients have this counsellor as primary.")
+    async def primary_client_count(self, info: GraphInfo) -> int | None:
+        if self.view.details is None:
+            return None
+        found: int = await info.context.loaders.primary_counts.load(self.view.id)
+        return found
+
+    @strawberry.field(description="Staff: whether the counsellor has set a password yet.")
+    def invitation_status(self) -> enums.InvitationStatus | None:
+        return self.view.details.invitation_status if self.view.details else None
+
+    @strawberry.field
+    def last_login_at(self) -> datetime | None:
+        return self.view.details.last_login_at if self.view.details else None
+
     @strawberry.field(description="Clients whose primary counsellor this is, by display name.")
     async def primary_clients(
         self, info: GraphInfo, first: int | None = None, after: str | None = None
@@ -117,6 +134,26 @@ async def counsellor_by_id(
         return None
     found = await info.context.loaders.counsellor.load(counsellor_id)
     return Counsellor.of(found, viewer) if found else None
+
+
+@strawberry.type
+class CounsellorEdge:
+    cursor: str
+    node: Counsellor
+
+
+@strawberry.type
+class CounsellorConnection:
+    edges: list[CounsellorEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+def counsellor_connection(
+    page: Page[model.Counsellor], viewer: model.Viewer, after: str | None
+) -> CounsellorConnection:
+    edges = [CounsellorEdge(cursor=cursor, node=Counsellor.of(c, viewer)) for cursor, c in page.items]
+    return CounsellorConnection(edges=edges, page_info=page_info(page, after), total_count=page.total)  # type: ignore[arg-type]
 
 
 @strawberry.type(

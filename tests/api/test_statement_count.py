@@ -94,3 +94,38 @@ async def test_the_client_overview_without_requests_takes_three_statements(
 
     assert not result["errors"] and result["data"]["clients"]["totalCount"] == 21
     assert len(statements) == 3, statements
+
+
+MEMBER_LIST = """
+query ($order: ClientOrder!) {
+  clients(first: 50, orderBy: $order) {
+    totalCount
+    edges { node {
+      displayName clientCode accountStatus invitationStatus lastLoginAt openRequestCount lastRequestAt
+      deletedAt erasureDueAt primaryCounsellor { displayName }
+    } }
+  }
+}
+"""
+
+
+async def test_the_member_list_with_every_new_column_takes_three_statements_for_admins_and_counsellors(
+    deps: Deps, engines: Engines, execute: Execute, admin_token: str, state: Any
+) -> None:
+    """Open requests and last request ride along in the page's one statement (no N+1), also for a
+    counsellor, whose page is a UNION of their primary clients and the clients of requests they hold."""
+    await _clients(deps, Viewer(role=Role.ADMIN, counsellor_id=1), 20)
+    counsellor_token, _ = state.signer.issue(Viewer(role=Role.COUNSELLOR, counsellor_id=2))
+    for token, total in ((admin_token, 21), (counsellor_token, 4)):
+        for order in (
+            "DISPLAY_NAME",
+            "LAST_LOGIN",
+            "ACCOUNT_STATUS",
+            "INVITATION_STATUS",
+            "PRIMARY_COUNSELLOR",
+        ):
+            with counted(engines) as statements:
+                result = await execute(MEMBER_LIST, {"order": order}, token=token)
+            assert not result["errors"], result["errors"]
+            assert result["data"]["clients"]["totalCount"] == total
+            assert len(statements) <= 3, statements

@@ -69,6 +69,7 @@ def test_every_step_names_its_headers_and_one_whole_operation() -> None:
         *("mutation", "mutation", "mutation", "subscription", "mutation", "mutation", "mutation"),
         *("query", "mutation", "query", "query"),
         *("mutation", "mutation", "mutation", "mutation", "query", "query", "query"),
+        *("query", "mutation", "mutation", "query"),
     ]
     assert [step.token for step in steps] == [
         *(None, "<ADMIN_TOKEN>", None, "<CHRIS_TOKEN>", "<CHRIS_TOKEN>", None, "<KIM_TOKEN>"),
@@ -76,6 +77,7 @@ def test_every_step_names_its_headers_and_one_whole_operation() -> None:
         *("<ADMIN_TOKEN>",) * 5,
         "<KIM_TOKEN>",
         "<ADMIN_TOKEN>",
+        *("<ADMIN_TOKEN>", "<ADMIN_TOKEN>", "<ADMIN_TOKEN>", "<ADMIN_TOKEN>"),
     ]
 
 
@@ -237,4 +239,31 @@ async def test_readme_walk_through(demo_server: LiveServer) -> None:
             "suppressed": True,
         }
     ]
+    # 19. The member list: Kim registered, signed in, one open request (held by Chris).
+    members = (await run("<ADMIN_TOKEN>"))["clients"]
+    (kim_row,) = [e["node"] for e in members["edges"] if e["node"]["displayName"] == "Kim"]
+    assert kim_row["invitationStatus"] == "REGISTERED" and kim_row["accountStatus"] == "ACTIVE"
+    assert kim_row["lastLoginAt"] and kim_row["lastRequestAt"] and kim_row["openRequestCount"] == 1
+
+    # 20. Kim is blocked: her token ends, the primary stays.
+    blocked = (await run("<ADMIN_TOKEN>"))["blockClient"]
+    assert blocked == {
+        "displayName": "Kim",
+        "accountStatus": "BLOCKED",
+        "primaryCounsellor": {"displayName": "Anna Berger"},
+    }
+    refused = await live.call_error(values["<KIM_TOKEN>"], "{ me { role } }")
+    assert refused[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+    # 21. And unblocked.
+    assert (await run("<ADMIN_TOKEN>"))["unblockClient"] == {"accountStatus": "ACTIVE"}
+
+    # 22. The staff list.
+    listed_staff = (await run("<ADMIN_TOKEN>"))["staff"]
+    assert listed_staff["totalCount"] == 4  # the demo's admin, Anna and Ben, and Chris
+    roles = {
+        e["node"]["displayName"]: (e["node"]["role"], e["node"]["invitationStatus"])
+        for e in listed_staff["edges"]
+    }
+    assert roles["Demo Admin"] == ("ADMIN", "REGISTERED") and roles["Chris"] == ("COUNSELLOR", "REGISTERED")
     assert next(steps, None) is None, "the README has steps this test does not know"

@@ -75,6 +75,10 @@ WORST_CASE: dict[tuple[str, str], int] = {
     ("monitoring_entries", "note"): stored_length(mon.MAX_ENTRY_NOTE),
     ("documents", "file_name"): stored_length(file_types.MAX_FILE_NAME),
     ("documents", "content_type"): max(len(t) for t in file_types.ALL),
+    ("counsellors", "invitation_status"): _longest(model.InvitationStatus),
+    ("mail_outbox", "recipient"): v.MAX_EMAIL,
+    # Encrypted; the body holds a display name and the link: unbounded.
+    ("mail_outbox", "body"): UNBOUNDED,
 }
 
 # Columns only the service's own code fills, never with user text (and why they fit).
@@ -86,6 +90,10 @@ INTERNAL = {
     ("audit_log", "subject_type"): "a name from the code",
     ("audit_log", "detail"): "text, unbounded",
     ("documents", "blob_key"): "32 hex digits, secrets.token_hex(16)",
+    ("invitations", "token_hash"): "64 hex digits of a SHA-256",
+    ("invitations", "kind"): "CLIENT or COUNSELLOR",
+    ("mail_outbox", "subject"): "a subject line from the code",
+    ("mail_outbox", "claim"): "32 hex digits, secrets.token_hex(16)",
 }
 
 

@@ -46,12 +46,13 @@ FIELD_RULES: dict[str, dict[str, str]] = {
     "Counsellor": rules(
         anyone="id displayName onlineStatus absent absenceMessage",
         staff="email firstName lastName role active chatCapacity activeChatCount mailAvailability "
-        "mailResources openMailCount freeMailResources onlyOwnClients primaryClients",
+        "mailResources openMailCount freeMailResources onlyOwnClients primaryClients "
+        "primaryClientCount invitationStatus lastLoginAt",
     ),
     "Client": rules(
         kept="id clientCode displayName invitationStatus accountStatus createdAt",
         seen="email firstName lastName phone language lastLoginAt primaryCounsellor "
-        "primaryCounsellorHistory requests",
+        "primaryCounsellorHistory requests openRequestCount lastRequestAt deletedAt erasureDueAt",
         folder="notes monitoringEntries",
         # Null in a redacted client too (tests/security/test_documents_visibility.py).
         staff="documents",
@@ -74,6 +75,8 @@ FIELD_RULES: dict[str, dict[str, str]] = {
     "ClientEdge": EDGE,
     "RequestConnection": CONNECTION,
     "RequestEdge": EDGE,
+    "CounsellorConnection": CONNECTION,
+    "CounsellorEdge": EDGE,
     "AuditEntryConnection": CONNECTION,
     "AuditEntryEdge": EDGE,
     "PageInfo": rules(anyone="hasNextPage hasPreviousPage startCursor endCursor"),
@@ -163,10 +166,10 @@ def objects(value: Any) -> Iterator[dict[str, Any]]:
 
 
 def is_empty(value: Any) -> bool:
-    """Null, an empty list, or an empty connection."""
+    """Null, an empty list, an empty connection, or a count of nothing (a non-null count)."""
     if isinstance(value, dict) and "edges" in value:
         return value["edges"] == [] and value.get("totalCount", 0) == 0
-    return value is None or value == []
+    return value is None or value == [] or (type(value) is int and value == 0)
 
 
 def fields_with(type_name: str, rule: str) -> set[str]:

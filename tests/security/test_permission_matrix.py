@@ -148,6 +148,7 @@ UNAUTH = "UNAUTHENTICATED"
 FORBID = "FORBIDDEN"
 NOT_FOUND = "NOT_FOUND"
 CONFLICT = "CONFLICT"
+BAD_INPUT = "BAD_USER_INPUT"
 
 Trigger = Callable[[Scene], Awaitable[None]]
 Variables = Callable[[Scene], dict[str, Any]]
@@ -281,6 +282,7 @@ MATRIX: dict[str, Row] = {
     ),
     "auditLog": Row("{ auditLog { totalCount } }", admin_only()),
     "settings": Row("{ settings { primaryChatWaitSeconds } }", staff_only()),
+    "staff": Row("{ staff { totalCount edges { node { id primaryClientCount } } } }", staff_only()),
     # Mutations
     "login": Row(  # ignores any token sent with it, even an ended one
         "mutation ($email: String!, $pw: String!) { login(email: $email, password: $pw) { token } }",
@@ -308,6 +310,28 @@ MATRIX: dict[str, Row] = {
         "mutation ($input: CreateCounsellorInput!) { createCounsellor(input: $input) { id } }",
         admin_only(),
         _input(email="neu@matrix.test", password=PASSWORD, displayName="Neu"),
+    ),
+    "acceptInvitation": Row(  # ignores any token sent with it; an unknown invitation token
+        "mutation ($t: String!, $pw: String!) { acceptInvitation(token: $t, password: $pw) { token } }",
+        (BAD_INPUT, BAD_INPUT, BAD_INPUT, BAD_INPUT, BAD_INPUT, BAD_INPUT, BAD_INPUT),
+        lambda s: {"t": "no-such-token", "pw": PASSWORD},
+    ),
+    "inviteCounsellor": Row(  # P has a password: the admin is told so
+        "mutation ($id: ID!) { inviteCounsellor(id: $id) { id } }",
+        (UNAUTH, FORBID, FORBID, FORBID, FORBID, UNAUTH, CONFLICT),
+        _id("primary"),
+    ),
+    "blockClient": Row("mutation ($id: ID!) { blockClient(id: $id) { id } }", admin_only(), _id("client")),
+    "unblockClient": Row(  # C1 is not blocked
+        "mutation ($id: ID!) { unblockClient(id: $id) { id } }",
+        (UNAUTH, FORBID, FORBID, FORBID, FORBID, UNAUTH, CONFLICT),
+        _id("client"),
+    ),
+    "deleteClient": Row("mutation ($id: ID!) { deleteClient(id: $id) { id } }", admin_only(), _id("client")),
+    "restoreClient": Row(  # C1 is not deleted
+        "mutation ($id: ID!) { restoreClient(id: $id) { id } }",
+        (UNAUTH, FORBID, FORBID, FORBID, FORBID, UNAUTH, CONFLICT),
+        _id("client"),
     ),
     "updateCounsellor": Row(
         "mutation ($input: UpdateCounsellorInput!) { updateCounsellor(input: $input) { id } }",

@@ -182,6 +182,23 @@ async def test_deactivating_a_counsellor_ends_their_sessions(servers: Servers) -
     assert await me_codes(live, await token_of(live, counsellor.email)) == []
 
 
+@pytest.mark.parametrize("action", ["blockClient", "deleteClient"])
+async def test_blocking_or_deleting_a_client_ends_their_sessions_and_subscriptions(
+    servers: Servers, action: str
+) -> None:
+    live = servers.start()
+    admin = await live.admin_token()
+    client = await register_client(live, "Gesperrt")
+    async with raw_ws(live, token=client.token) as ws:
+        await subscribe(ws, "1", AVAILABILITY, {})
+        assert (await receive(ws))["type"] == "next"
+        await call(live, admin, f"mutation ($id: ID!) {{ {action}(id: $id) {{ id }} }}", id=client.id)
+        assert await close_code(ws, within=CLOSE_WITHIN) == 4401
+    assert await me_codes(live, client.token) == ["UNAUTHENTICATED"]
+    code, message = only_error(await attempt_login(live, client.email, PASSWORD))
+    assert code == "UNAUTHENTICATED" and ("blocked" in message) == (action == "blockClient")
+
+
 # Sign-in throttling ----------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ The column stays nullable: making it NOT NULL would copy the table on SQLite (se
 column the repository always writes.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ from alembic import op
 import persistence.tables
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

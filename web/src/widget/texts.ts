@@ -1,0 +1,76 @@
+import { chooseLang, type Lang } from "../shared/i18n";
+
+const de = {
+  title: "Online-Beratung",
+  chat: "Chat",
+  mail: "Mail",
+  availableNow: "jetzt erreichbar",
+  notNow: "gerade nicht erreichbar",
+  offline: "Keine Verbindung – wird automatisch wiederhergestellt …",
+  refused: "Diese Seite darf die Beratung nicht einbinden.",
+  connecting: "Verbinde …",
+  signIn: "Anmelden",
+  register: "Registrieren",
+  signOut: "Abmelden",
+  email: "E-Mail",
+  password: "Passwort",
+  name: "Name (frei wählbar)",
+  yourPrimary: "Ihre Stammberater:in",
+  presenceONLINE: "online",
+  presenceAWAY: "kurz abwesend",
+  presenceOFFLINE: "offline",
+  absent: "Abwesend",
+  channel: "Art der Anfrage",
+  subject: "Betreff",
+  message: "Ihre Nachricht",
+  send: "Senden",
+  queued: "Sie sind in der Warteschlange, Platz {position}.",
+  wait: "Geschätzte Wartezeit: etwa {minutes} Min.",
+  assigned: "{name} hat Ihre Anfrage übernommen.",
+  closed: "Ihre Anfrage ist abgeschlossen.",
+  cancelled: "Ihre Anfrage wurde zurückgezogen.",
+  another: "Neue Anfrage",
+  notClient: "Bitte melden Sie sich mit einem Klient:innen-Konto an.",
+  error: "Fehler: {message}",
+};
+
+const en: Record<keyof typeof de, string> = {
+  title: "Online counselling",
+  chat: "Chat",
+  mail: "Mail",
+  availableNow: "available now",
+  notNow: "not available right now",
+  offline: "No connection – reconnecting automatically …",
+  refused: "This page may not embed the counselling service.",
+  connecting: "Connecting …",
+  signIn: "Sign in",
+  register: "Register",
+  signOut: "Sign out",
+  email: "E-mail",
+  password: "Password",
+  name: "Name (any you like)",
+  yourPrimary: "Your Stammberater:in",
+  presenceONLINE: "online",
+  presenceAWAY: "away for a moment",
+  presenceOFFLINE: "offline",
+  absent: "Absent",
+  channel: "Kind of request",
+  subject: "Subject",
+  message: "Your message",
+  send: "Send",
+  queued: "You are in the queue, position {position}.",
+  wait: "Estimated wait: about {minutes} min.",
+  assigned: "{name} has taken your request.",
+  closed: "Your request is closed.",
+  cancelled: "Your request was withdrawn.",
+  another: "New request",
+  notClient: "Please sign in with a client account.",
+  error: "Error: {message}",
+};
+
+export type WidgetTexts = typeof de;
+
+export function textsFor(attribute: string | null): WidgetTexts {
+  const lang: Lang = chooseLang(attribute ? [attribute, ...navigator.languages] : navigator.languages);
+  return lang === "de" ? de : en;
+}
