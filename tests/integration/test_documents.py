@@ -9,7 +9,7 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,8 +27,12 @@ from domain.use_cases.documents import (
     sweep_orphan_files,
     upload_document,
 )
+from domain.use_cases.members import delete_client
 from domain.use_cases.privacy import erase_client, export_client_data
+from domain.use_cases.routing import Dispatcher
 from persistence.blobs import LocalBlobs, RawBlobs, S3Blobs, SealedBlobs
+from persistence.event_bus import EventBus
+from persistence.sweeper import QueueSweeper
 from tests.fakes import FixedClock
 from tests.integration.conftest import World, staff
 from tests.support import samples
@@ -244,3 +248,28 @@ async def test_an_unreachable_s3_store_refuses_the_upload_and_leaves_no_row(
         with pytest.raises(ServiceUnavailable):
             await asyncio.wait_for(deps.blobs.get("somekey"), HANG_GUARD_SECONDS)
     assert (await document_page_unchecked(deps, folder.client_id, 10, None)).total == 0
+
+
+async def test_the_sweep_erases_due_clients_while_the_s3_store_is_down(
+    folder: Folder, clock: FixedClock, bus: EventBus
+) -> None:
+    """A deleted client's erasure is due by law: a file store that is down holds up only the
+    orphan sweep, not the erasure in the same round."""
+    deps, admin = folder.world.deps, folder.world.admin
+    down = S3Blobs(
+        "stamm",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        region=REGION,
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        connect_timeout=1,
+        operation_seconds=3,
+    )
+    deps.blobs = SealedBlobs(down, secrets.token_bytes(32))
+    try:
+        await delete_client(deps, admin, folder.client_id)
+        clock.advance(timedelta(days=31).total_seconds())
+        await QueueSweeper(deps, Dispatcher(deps), bus, period=60).sweep()
+    finally:
+        await deps.blobs.close()
+    assert (await folder.world.stored_client(folder.client_id)).erased_at is not None
