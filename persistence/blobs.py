@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import secrets
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from domain.errors import ServiceUnavailable
 from persistence.crypto import NONCE_BYTES
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -136,6 +138,16 @@ class LocalBlobs:
         return None
 
 
+# An S3 store that is down or hung must not hold a request for minutes (botocore's defaults are
+# 60 s per read and up to 5 tries): a few seconds to connect, a bounded wait for each answer, one
+# retry, and a deadline over the whole operation. The deadline is needed: botocore sends PutObject
+# with "Expect: 100-continue", and aiohttp waits for the "100 Continue" without any read timeout.
+S3_CONNECT_SECONDS = 5.0
+S3_READ_SECONDS = 20.0
+S3_ATTEMPTS = 2
+S3_OPERATION_SECONDS = 60.0
+
+
 class S3Blobs:
     """Objects in an S3-compatible bucket (AWS S3, MinIO, Ceph, ...) through aiobotocore. One client
     for the process, opened on first use. Credentials: the given ones, else botocore's usual chain
@@ -150,10 +162,25 @@ class S3Blobs:
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         prefix: str = "documents/",
+        connect_timeout: float = S3_CONNECT_SECONDS,
+        read_timeout: float = S3_READ_SECONDS,
+        operation_seconds: float = S3_OPERATION_SECONDS,
     ) -> None:
+        from aiobotocore.config import AioConfig  # only deployments on S3 load it
+
         self._bucket = bucket
         self._prefix = prefix
-        self._options: dict[str, Any] = {"endpoint_url": endpoint_url, "region_name": region}
+        self._operation_seconds = operation_seconds
+        config = AioConfig(
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"max_attempts": S3_ATTEMPTS, "mode": "standard"},
+        )
+        self._options: dict[str, Any] = {
+            "endpoint_url": endpoint_url,
+            "region_name": region,
+            "config": config,
+        }
         if access_key_id and secret_access_key:
             self._options |= {"aws_access_key_id": access_key_id, "aws_secret_access_key": secret_access_key}
         self._client: Any = None
@@ -169,36 +196,52 @@ class S3Blobs:
                 self._client = await self._stack.enter_async_context(creator)
         return self._client
 
+    @contextlib.asynccontextmanager
+    async def _bounded(self) -> AsyncIterator[None]:
+        """One operation within the deadline; the store's network and service failures (and a
+        missed deadline) as SERVICE_UNAVAILABLE, not as an internal error."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            async with asyncio.timeout(self._operation_seconds):
+                yield
+        except (BotoCoreError, ClientError, OSError, TimeoutError) as exc:
+            raise ServiceUnavailable("The document store is not reachable; try again later.") from exc
+
     def _name(self, key: str) -> str:
         return self._prefix + checked_key(key)
 
     async def put(self, key: str, data: bytes) -> None:
-        await (await self._s3()).put_object(Bucket=self._bucket, Key=self._name(key), Body=data)
+        async with self._bounded():
+            await (await self._s3()).put_object(Bucket=self._bucket, Key=self._name(key), Body=data)
 
     async def get(self, key: str) -> bytes | None:
-        s3 = await self._s3()
-        try:
-            found = await s3.get_object(Bucket=self._bucket, Key=self._name(key))
-        except s3.exceptions.NoSuchKey:
-            return None
-        async with found["Body"] as body:
-            data: bytes = await body.read()
-        return data
+        async with self._bounded():
+            s3 = await self._s3()
+            try:
+                found = await s3.get_object(Bucket=self._bucket, Key=self._name(key))
+            except s3.exceptions.NoSuchKey:
+                return None
+            async with found["Body"] as body:
+                data: bytes = await body.read()
+            return data
 
     async def delete(self, key: str) -> None:
-        await (await self._s3()).delete_object(Bucket=self._bucket, Key=self._name(key))
+        async with self._bounded():
+            await (await self._s3()).delete_object(Bucket=self._bucket, Key=self._name(key))
 
     async def older_than(self, moment: datetime) -> list[str]:
-        s3 = await self._s3()
-        found: list[str] = []
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=self._prefix)
-        async for page in pages:
-            for item in page.get("Contents", []):
-                key = item["Key"][len(self._prefix) :]
-                modified: datetime = item["LastModified"]
-                if _KEY.match(key) and modified.astimezone(UTC) < moment:
-                    found.append(key)
-        return found
+        async with self._bounded():
+            s3 = await self._s3()
+            found: list[str] = []
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=self._prefix)
+            async for page in pages:
+                for item in page.get("Contents", []):
+                    key = item["Key"][len(self._prefix) :]
+                    modified: datetime = item["LastModified"]
+                    if _KEY.match(key) and modified.astimezone(UTC) < moment:
+                        found.append(key)
+            return found
 
     async def close(self) -> None:
         async with self._opening:

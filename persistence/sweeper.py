@@ -56,19 +56,19 @@ class QueueSweeper:
         return None if wait_end is None else max((wait_end - now).total_seconds(), 0.0) + 0.01
 
     async def sweep(self) -> None:
-        """The periodic round: dispatch the queue, delete attempt counts no window holds any
-        more (they would keep a trace of who tried to sign in or register), and document files
-        no row names (an upload that failed after storing its file, a deletion that left it)."""
-        await self._dispatcher.run()
-        await forget_old_attempts(self._deps)
-        await sweep_orphan_files(self._deps)
         """The periodic round: dispatch the queue, delete attempt counts no window holds any more
-        (they would keep a trace of who tried to sign in or register), and erase deleted clients
-        whose grace period is over."""
+        (they would keep a trace of who tried to sign in or register), erase deleted clients whose
+        grace period is over, and delete document files no row names (an upload that failed after
+        storing its file, a deletion that left it)."""
         await self._dispatcher.run()
         await forget_old_attempts(self._deps)
         # Deleted clients whose grace period is over: erased through the one erasure path.
         await erase_due_clients(self._deps)
+        # Last and on its own: a file store that is down must not hold up the duties above.
+        try:
+            await sweep_orphan_files(self._deps)
+        except ServiceUnavailable:
+            log.warning("orphan document files not swept: the document store is unreachable")
 
     async def run_timers(self) -> None:
         """One round: lapse silent counsellors, take back unaccepted chats."""

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from domain import validation
 from domain.errors import BadUserInput, Conflict, NotFound
-from domain.model import Channel, Counsellor, Viewer
+from domain.model import Channel, Client, Counsellor, Viewer
 from domain.monitoring import (
     MAX_ENTRY_NOTE,
     MAX_OUTCOME,
@@ -135,7 +135,8 @@ async def add_monitoring_entry(
         raise BadUserInput("contactAt, channel and durationMinutes are required.", field="input")
     now = deps.clock.now()
     async with deps.uow() as uow:
-        client = await visible_client(uow, viewer, client_id, "input.clientId")
+        # Locked: an erasure running now either finished (we see it) or waits for this commit.
+        client = await visible_client(uow, viewer, client_id, "input.clientId", lock=True)
         if client.erased_at is not None:
             raise Conflict("This client's data was erased.", field="input.clientId")
         catalogue = await _catalogue(uow)
@@ -151,16 +152,19 @@ async def add_monitoring_entry(
     return entry, catalogue
 
 
-async def _locked_entry(uow: UnitOfWork, viewer: Viewer, entry_id: int, field: str) -> MonitoringEntry:
+async def _locked_entry(
+    uow: UnitOfWork, viewer: Viewer, entry_id: int, field: str
+) -> tuple[MonitoringEntry, Client]:
     """The entry, held until commit: NOT_FOUND unless its client is visible to the viewer, FORBIDDEN
     unless the viewer is its counsellor or an admin."""
     require_staff(viewer)
     entry = await uow.monitoring.lock_entry(entry_id)
     if entry is None:
         raise not_found("MonitoringEntry", field)
-    await visible_client(uow, viewer, entry.client_id, field)
+    # Read after the entry's lock: an erasure that cleared its texts has committed by now.
+    client = await visible_client(uow, viewer, entry.client_id, field)
     require_entry_editor(viewer, entry)
-    return entry
+    return entry, client
 
 
 async def update_monitoring_entry(
@@ -168,7 +172,9 @@ async def update_monitoring_entry(
 ) -> tuple[MonitoringEntry, Catalogue]:
     require_staff(viewer)
     async with deps.uow() as uow:
-        entry = await _locked_entry(uow, viewer, entry_id, "input.id")
+        entry, client = await _locked_entry(uow, viewer, entry_id, "input.id")
+        if client.erased_at is not None:  # the contact stays a count: no text is written back
+            raise Conflict("This client's data was erased; the contact is kept as a count.", field="input.id")
         catalogue = await _catalogue(uow)
         _apply(entry, given, catalogue, deps.clock.now())
         await uow.monitoring.update_entry(entry)
@@ -181,7 +187,7 @@ async def update_monitoring_entry(
 
 async def delete_monitoring_entry(deps: Deps, viewer: Viewer, entry_id: int) -> int:
     async with deps.uow() as uow:
-        entry = await _locked_entry(uow, viewer, entry_id, "id")
+        entry, _ = await _locked_entry(uow, viewer, entry_id, "id")
         if not await uow.monitoring.delete_entry(entry.id):
             raise not_found("MonitoringEntry")
         await audit.record(

@@ -22,7 +22,8 @@ async def add_note(deps: Deps, viewer: Viewer, client_id: int, text: str) -> Not
     me = require_staff(viewer)
     text = _text(text, "input.text")
     async with deps.uow() as uow:
-        client = await visible_client(uow, viewer, client_id, "input.clientId")
+        # Locked: an erasure running now either finished (we see it) or waits for this commit.
+        client = await visible_client(uow, viewer, client_id, "input.clientId", lock=True)
         if client.erased_at is not None:
             raise Conflict("This client's data was erased.", field="input.clientId")
         note = await uow.notes.add(Note(0, client_id, me, text, deps.clock.now()))

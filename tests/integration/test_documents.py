@@ -5,16 +5,17 @@ that matter (two deletions; an upload against an erasure)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from domain import file_types
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, NotFound, ServiceUnavailable
 from domain.model import Viewer
 from domain.use_cases import Deps
 from domain.use_cases.clients import ClientProfile, create_client
@@ -26,13 +27,18 @@ from domain.use_cases.documents import (
     sweep_orphan_files,
     upload_document,
 )
+from domain.use_cases.members import delete_client
 from domain.use_cases.privacy import erase_client, export_client_data
+from domain.use_cases.routing import Dispatcher
 from persistence.blobs import LocalBlobs, RawBlobs, S3Blobs, SealedBlobs
+from persistence.event_bus import EventBus
+from persistence.sweeper import QueueSweeper
 from tests.fakes import FixedClock
 from tests.integration.conftest import World, staff
 from tests.support import samples
 from tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server, create_bucket, moto_server
 from tests.support.samples import SampleUpload
+from tests.support.server import free_port
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +194,82 @@ async def _actions(deps: Deps) -> list[str]:
     async with deps.uow(write=False) as uow:
         page = await uow.audit.page(100, None)
     return [entry.action for _, entry in page.items]
+
+
+@contextlib.asynccontextmanager
+async def silent_endpoint() -> AsyncIterator[str]:
+    """An S3 endpoint that accepts connections and never answers (a hung or overloaded store)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+# Far above the store's deadline set below: a store that still hangs fails the test, not the run.
+HANG_GUARD_SECONDS = 30
+
+
+@pytest.mark.parametrize("endpoint", ["silent", "closed"])
+async def test_an_unreachable_s3_store_refuses_the_upload_and_leaves_no_row(
+    folder: Folder, endpoint: str
+) -> None:
+    """S3 down or hung mid-upload: the request neither hangs nor fails as an internal error; it is
+    SERVICE_UNAVAILABLE, and no row names a file that was never stored."""
+    deps = folder.world.deps
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(silent_endpoint())
+        if endpoint == "closed":
+            url = f"http://127.0.0.1:{free_port()}"
+        raw = S3Blobs(
+            "stamm",
+            endpoint_url=url,
+            region=REGION,
+            access_key_id=ACCESS_KEY,
+            secret_access_key=SECRET_KEY,
+            connect_timeout=1,
+            read_timeout=1,
+            operation_seconds=3,
+        )
+        deps.blobs = SealedBlobs(raw, secrets.token_bytes(32))
+        stack.push_async_callback(deps.blobs.close)
+        upload = upload_document(deps, folder.primary, folder.client_id, SampleUpload("a.txt", b"Text"))
+        with pytest.raises(ServiceUnavailable):
+            await asyncio.wait_for(upload, HANG_GUARD_SECONDS)
+        with pytest.raises(ServiceUnavailable):
+            await asyncio.wait_for(deps.blobs.get("somekey"), HANG_GUARD_SECONDS)
+    assert (await document_page_unchecked(deps, folder.client_id, 10, None)).total == 0
+
+
+async def test_the_sweep_erases_due_clients_while_the_s3_store_is_down(
+    folder: Folder, clock: FixedClock, bus: EventBus
+) -> None:
+    """A deleted client's erasure is due by law: a file store that is down holds up only the
+    orphan sweep, not the erasure in the same round."""
+    deps, admin = folder.world.deps, folder.world.admin
+    down = S3Blobs(
+        "stamm",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        region=REGION,
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        connect_timeout=1,
+        operation_seconds=3,
+    )
+    deps.blobs = SealedBlobs(down, secrets.token_bytes(32))
+    try:
+        await delete_client(deps, admin, folder.client_id)
+        clock.advance(timedelta(days=31).total_seconds())
+        await QueueSweeper(deps, Dispatcher(deps), bus, period=60).sweep()
+    finally:
+        await deps.blobs.close()
+    assert (await folder.world.stored_client(folder.client_id)).erased_at is not None

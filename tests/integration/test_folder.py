@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from domain.errors import Forbidden, NotFound
+from domain.errors import Conflict, Forbidden, NotFound
 from domain.model import Channel, Viewer
 from domain.monitoring import MAX_DURATION_MINUTES, MAX_ENTRY_NOTE, MAX_OUTCOME
 from domain.notes import MAX_NOTE
@@ -230,3 +230,38 @@ async def test_the_longest_texts_fit_on_each_database(world: World) -> None:
     assert stored_note is not None and stored_note.text == widest * MAX_NOTE
     assert stored_entry is not None and stored_entry.outcome == widest * MAX_OUTCOME
     assert stored_entry.note == widest * MAX_ENTRY_NOTE
+
+
+async def test_an_erased_clients_contacts_take_no_new_texts(world: World) -> None:
+    """Erasure keeps the documented contacts as counts without texts: no one writes a text back."""
+    p, cid = await primary_client(world)
+    alcohol, _ = await topics(world)
+    at = world.clock.now() - timedelta(hours=1)
+    entry, _ = await m.add_monitoring_entry(world.deps, p, cid, m.EntryInput(at, CHAT, 30, [alcohol]))
+    await erase_client(world.deps, world.admin, cid)
+    with pytest.raises(Conflict) as refused:
+        await m.update_monitoring_entry(world.deps, world.admin, entry.id, m.EntryInput(note="Name: Kim"))
+    assert refused.value.field == "input.id"
+    async with world.engines.read.connect() as conn:
+        (row,) = list(await conn.execute(select(monitoring_entries)))
+    assert (row.outcome, row.note) == (None, None)
+
+
+async def test_a_note_or_contact_racing_an_erasure_never_outlives_it(world: World) -> None:
+    """Adding to the folder locks the client, as an upload does: an erasure either removes the
+    note and the contact's texts, or runs first and the addition is refused."""
+    alcohol, _ = await topics(world)
+    at = world.clock.now() - timedelta(hours=1)
+    for n in range(ROUNDS):
+        p, cid = await primary_client(world)
+        contact = m.EntryInput(at, CHAT, 30, [alcohol], "Ergebnis", f"Privat {n}")
+        await race(
+            add_note(world.deps, p, cid, f"Privat {n}"),
+            m.add_monitoring_entry(world.deps, p, cid, contact),
+            erase_client(world.deps, world.admin, cid),
+            refusals=(Conflict, NotFound),  # erased, or no longer the primary's client
+        )
+        async with world.engines.read.connect() as conn:
+            assert list(await conn.execute(select(notes).where(notes.c.client_id == cid))) == []
+            rows = await conn.execute(select(monitoring_entries).where(monitoring_entries.c.client_id == cid))
+            assert [(r.outcome, r.note) for r in rows] in ([], [(None, None)])
