@@ -29,6 +29,7 @@ from graph.app import build_app
 from graph.auth import Argon2Hasher, TokenSigner
 from graph.context import AppState
 from graph.demo import seed_demo
+from graph.live import LiveView
 from graph.presence_keeper import PresenceKeeper
 from persistence.crypto import TextCipher
 from persistence.database import create_engines
@@ -86,7 +87,8 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
     deps.dispatch = dispatcher.request
     presence = PresenceKeeper(deps)
     signer = TokenSigner(config.secret_key, config.token_ttl_seconds)
-    state = AppState(deps=deps, signer=signer, bus=bus, presence=presence)
+    live = LiveView(deps, bus)
+    state = AppState(deps=deps, signer=signer, bus=bus, presence=presence, live=live)
     sweeper = QueueSweeper(deps, dispatcher, bus, config.sweep_seconds, config.timer_seconds)
 
     @contextlib.asynccontextmanager
@@ -94,6 +96,7 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
         if config.migrate:
             await migrate(engines.write)
         await bus.connect()
+        live.start()
         await _accounts(deps, config)
         await sweeper.start()
         await presence.start()
@@ -101,6 +104,7 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
             yield
         finally:
             await presence.stop()
+            await live.stop()
             await sweeper.stop()
             await dispatcher.stop()
             await bus.disconnect()

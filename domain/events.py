@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.model import Counsellor, PrimaryCounsellorChange, Request
+from domain.model import Counsellor, PrimaryCounsellorChange, Request, Settings
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,19 @@ class PrimaryCounsellorChanged:
 
 @dataclass(frozen=True)
 class SessionsEnded:
-    """Every session of an account ended (password change, deactivation): close its subscriptions."""
+    """Sessions of an account ended: every one (password change, deactivation, erasure), or only
+    the one of `token_id` (logout). Open subscriptions of those sessions close."""
 
     counsellor_id: int | None = None
     client_id: int | None = None
+    token_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SettingsChanged:
+    """The routing settings changed (availability depends on the fallback and the primary's wait)."""
+
+    settings: Settings
 
 
 @dataclass(frozen=True)
@@ -43,4 +52,11 @@ class StateMayBeStale:
     """Events may have been lost (the bus reconnected, or a subscriber fell behind): re-read the state."""
 
 
-Event = CounsellorStateChanged | RequestChanged | PrimaryCounsellorChanged | SessionsEnded | StateMayBeStale
+Event = (
+    CounsellorStateChanged
+    | RequestChanged
+    | PrimaryCounsellorChanged
+    | SessionsEnded
+    | SettingsChanged
+    | StateMayBeStale
+)

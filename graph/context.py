@@ -28,6 +28,7 @@ class AppState:
     signer: TokenSigner
     bus: Any  # persistence.event_bus.EventBus; typed loosely so tests can swap it
     presence: Any = None  # graph.presence_keeper.PresenceKeeper, when subscriptions count as alive
+    live: Any = None  # graph.live.LiveView; made on first use when the composition root made none
 
 
 class Loaders:
@@ -74,17 +75,23 @@ class Context:
         self.state = state
         self.request = request
         self.connection_params: dict[str, Any] | None = None
-        self.loaders = Loaders(state.deps)
+        self._loaders: Loaders | None = None
         self._viewer: Viewer | None = None
 
     @property
     def deps(self) -> Deps:
         return self.state.deps
 
-    def fresh_loaders(self) -> Loaders:
+    @property
+    def loaders(self) -> Loaders:
+        """Made when first used: most subscription events need none."""
+        if self._loaders is None:
+            self._loaders = Loaders(self.state.deps)
+        return self._loaders
+
+    def fresh_loaders(self) -> None:
         """New loaders for one subscription event (the connection's context lives long)."""
-        self.loaders = Loaders(self.state.deps)
-        return self.loaders
+        self._loaders = None
 
     def _authorization(self) -> object:
         if isinstance(self.request, WebSocket):

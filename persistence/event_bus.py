@@ -18,7 +18,7 @@ import contextlib
 import itertools
 import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 
 from broadcaster import Broadcast
@@ -84,6 +84,7 @@ class EventBus:
         self._outbox_changed = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._sending = False
+        self._observers: list[Callable[[Event], None]] = []
 
     async def connect(self) -> None:
         await self._broadcast.connect()
@@ -156,8 +157,23 @@ class EventBus:
                 except (ValueError, KeyError, TypeError):
                     log.warning("ignored a malformed event on the bus")
                     continue
+                for observe in list(self._observers):
+                    try:
+                        observe(event)
+                    except Exception:
+                        log.exception("an event observer failed")
                 for queue in list(self._queues):
                     queue.put(event)
+
+    def observe(self, observer: Callable[[Event], None]) -> None:
+        """Call `observer` with every event received, in order, before any subscriber gets it
+        (a process-wide view kept current by the events is then current when subscribers read it).
+        It must not block: it runs in the relay."""
+        self._observers.append(observer)
+
+    def unobserve(self, observer: Callable[[Event], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._observers.remove(observer)
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[AsyncIterator[Event]]:
