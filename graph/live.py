@@ -11,6 +11,9 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
+from graphql import ExecutionResult
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
 from domain.events import Event, StateMayBeStale
 from domain.live import Answer, AvailabilityBoard
 from domain.model import ANONYMOUS
@@ -23,6 +26,7 @@ from graph.types.availability import Availability
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = TypeVar("P")
 # After a failed load (the database is away), the next try comes this much later.
 RETRY_SECONDS = 1.0
 
@@ -100,7 +104,8 @@ class LiveView:
         found = self._payloads.get(id(answer))
         if found is None or found[0] is not answer:
             view = AvailabilityView(answer.chat_available, answer.mail_available, answer.primary)
-            found = (answer, availability_of(view, ANONYMOUS))  # no queued request: nobody's view
+            # No queued request: nothing in it depends on who receives it.
+            found = (answer, shared_payload(availability_of(view, ANONYMOUS)))
             self._payloads[id(answer)] = found
         return found[1]
 
@@ -148,3 +153,40 @@ class PerEvent:
             found.waiting -= 1
             if found.waiting == 0 and not found.task.done():
                 found.task.cancel()
+
+
+# The results of executing a shared payload, kept on the payload itself (it lives for one change).
+_RESULTS = "_stamm_results"
+
+
+def shared_payload(payload: P) -> P:
+    """Mark `payload` as the same for every subscriber that receives it: its result for one
+    document and variables is computed once (its fields must not depend on who receives it)."""
+    object.__setattr__(payload, _RESULTS, {})
+    return payload
+
+
+class SharingExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Executes a subscription event once per shared payload, document and variables; every
+    other execution as graphql-core does."""
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        results: dict[Hashable, Any] | None = getattr(self.root_value, _RESULTS, None)
+        if results is None:
+            return super().execute_operation(serially)
+        source = self.operation.loc.source.body if self.operation.loc else id(self.operation)
+        key = (
+            source,
+            self.operation.name.value if self.operation.name else None,
+            _frozen(self.variable_values.coerced),
+        )
+        found = results.get(key)
+        if found is None:
+            found = super().execute_operation(serially)
+            if isinstance(found, ExecutionResult) and not found.errors:
+                results[key] = found
+        return found
+
+
+def _frozen(values: dict[str, Any] | None) -> Hashable:
+    return repr(sorted(values.items())) if values else None
