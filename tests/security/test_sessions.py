@@ -127,7 +127,7 @@ async def test_logout_revokes_only_the_token_it_is_sent_with(servers: Servers) -
 
 async def test_logout_closes_the_subscriptions_of_its_session_only(servers: Servers) -> None:
     live = servers.start()
-    counsellor = await create_counsellor(live, await live.admin_token(), "Abmeldung offen", login_now=False)
+    counsellor = await create_counsellor(live, await live.admin_token(), "AbmeldungOffen", login_now=False)
     leaving = await token_of(live, counsellor.email)
     staying = await token_of(live, counsellor.email)
     async with raw_ws(live, token=leaving) as leaving_ws, raw_ws(live, token=staying) as staying_ws:
