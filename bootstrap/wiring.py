@@ -31,6 +31,7 @@ from graph.auth import Argon2Hasher, TokenSigner
 from graph.context import AppState
 from graph.demo import seed_demo
 from graph.file_links import FileLinks
+from graph.live import LiveView
 from graph.metrics import PrometheusObserver, subscription_fields
 from graph.presence_keeper import PresenceKeeper
 from graph.schema import schema
@@ -125,7 +126,10 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
     presence = PresenceKeeper(deps)
     signer = TokenSigner(config.secret_key, config.token_ttl_seconds)
     links = FileLinks(file_link_secret(config.secret_key))
-    state = AppState(deps=deps, signer=signer, bus=bus, presence=presence, links=links, observer=observer)
+    live = LiveView(deps, bus)
+    state = AppState(
+        deps=deps, signer=signer, bus=bus, presence=presence, links=links, observer=observer, live=live
+    )
     sweeper = QueueSweeper(deps, dispatcher, bus, config.sweep_seconds, config.timer_seconds)
     mailer = MailSender(deps, mail_transport(config), config.mail_seconds)
 
@@ -134,6 +138,7 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
         if config.migrate:
             await migrate(engines.write)
         await bus.connect()
+        live.start()
         await _accounts(deps, config)
         await sweeper.start()
         await mailer.start()
@@ -143,6 +148,7 @@ def create_app(config: Config, *, hasher: PasswordHasher | None = None) -> Starl
         finally:
             await presence.stop()
             await mailer.stop()
+            await live.stop()
             await sweeper.stop()
             await dispatcher.stop()
             await bus.disconnect()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.model import Counsellor, PrimaryCounsellorChange, Request
+from domain.model import Counsellor, PrimaryCounsellorChange, Request, Settings
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,19 @@ class PrimaryCounsellorChanged:
 
 @dataclass(frozen=True)
 class SessionsEnded:
-    """Every session of an account ended (password change, deactivation): close its subscriptions."""
+    """Sessions of an account ended: every one (password change, deactivation, erasure), or only
+    the one of `token_id` (logout). Open subscriptions of those sessions close."""
 
     counsellor_id: int | None = None
     client_id: int | None = None
+    token_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SettingsChanged:
+    """The routing settings changed (availability depends on the fallback and the primary's wait)."""
+
+    settings: Settings
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,14 @@ class StateMayBeStale:
     since: datetime | None = None
 
 
-Event = CounsellorStateChanged | RequestChanged | PrimaryCounsellorChanged | SessionsEnded | StateMayBeStale
+Event = (
+    CounsellorStateChanged
+    | RequestChanged
+    | PrimaryCounsellorChanged
+    | SessionsEnded
+    | SettingsChanged
+    | StateMayBeStale
+)
 
 
 def occurred_at(event: Event) -> datetime | None:

@@ -33,6 +33,7 @@ class AppState:
     # Signs document download links; the composition root derives its key from STAMM_SECRET_KEY.
     links: FileLinks = field(default_factory=lambda: FileLinks(secrets.token_bytes(32)))
     observer: Any = None  # graph.metrics.PrometheusObserver, when the app serves /metrics
+    live: Any = None  # graph.live.LiveView; made on first use when the composition root made none
 
 
 class Loaders:
@@ -98,17 +99,23 @@ class Context:
         self.state = state
         self.request = request
         self.connection_params: dict[str, Any] | None = None
-        self.loaders = Loaders(state.deps)
+        self._loaders: Loaders | None = None
         self._viewer: Viewer | None = None
 
     @property
     def deps(self) -> Deps:
         return self.state.deps
 
-    def fresh_loaders(self) -> Loaders:
+    @property
+    def loaders(self) -> Loaders:
+        """Made when first used: most subscription events need none."""
+        if self._loaders is None:
+            self._loaders = Loaders(self.state.deps)
+        return self._loaders
+
+    def fresh_loaders(self) -> None:
         """New loaders for one subscription event (the connection's context lives long)."""
-        self.loaders = Loaders(self.state.deps)
-        return self.loaders
+        self._loaders = None
 
     def _authorization(self) -> object:
         if isinstance(self.request, WebSocket):

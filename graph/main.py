@@ -25,7 +25,16 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     # The app writes its own access log, without query strings (graph/access_log.py).
-    uvicorn.run(app, host=config.host, port=config.port, log_level="info", access_log=False)
+    # No per-message compression: the messages are small JSON that hardly shrink, and a deflate
+    # context per websocket costs CPU for every message fanned out and memory for every widget.
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level="info",
+        access_log=False,
+        ws_per_message_deflate=False,
+    )
 
 
 if __name__ == "__main__":

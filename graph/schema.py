@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 
 from graph.errors import ErrorCodes, annotate, is_expected
 from graph.hardening import ApiLimits
+from graph.live import SharingExecutor
 from graph.metrics import OperationMetrics
 from graph.mutations import Mutation
 from graph.queries import Query
@@ -57,6 +58,7 @@ def build_schema(limits: ApiLimits | None = None, **options: Any) -> StammSchema
         subscription=Subscription,
         types=[Counsellor, Client, Request, Note, MonitoringTopic, MonitoringEntry, Document],
         extensions=extensions,
+        execution_context_class=SharingExecutor,
         **options,
     )
 

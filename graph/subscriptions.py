@@ -1,9 +1,13 @@
 """Subscriptions: current state first where the contract says so, then each visible change.
 
 Each subscriber listens on the bus before reading the current state (so no change falls in
-between) and re-checks its token on every event and when it expires. After a bus gap, and first
-when given `since`, requestAssigned, requestUpdated and primaryCounsellorChanged catch up from the
-database (domain/use_cases/catch_up.py); the state feeds send their current state again.
+between). Sessions are pushed, not polled: an event that ends the viewer's session (logout,
+password change, deactivation, erasure) or the token's expiry ends the subscription, and nothing
+is read from the database per event but what the subscriber is about to send. Availability comes
+from the process's live view (graph/live.py), computed once per change for everyone alike. After a
+bus gap, and first when given `since`, requestAssigned, requestUpdated and primaryCounsellorChanged
+catch up from the database (domain/use_cases/catch_up.py); the state feeds send their current state
+again.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
 
 import strawberry
@@ -26,15 +31,18 @@ from domain.events import (
     RequestChanged,
     StateMayBeStale,
 )
+from domain.live import Answer, AvailabilityBoard, session_after
 from domain.model import Counsellor as DomainCounsellor
 from domain.model import Request as DomainRequest
 from domain.model import RequestStatus, Viewer
+from domain.use_cases import Deps, catch_up, clients, counsellors, reads, requests
 from domain.use_cases import availability as availability_use_case
-from domain.use_cases import catch_up, clients, counsellors, requests
+from domain.use_cases.availability import AvailabilityView, Standing
 from domain.visibility import require_authenticated, require_staff
 from graph import ids
 from graph.context import GraphInfo
 from graph.errors import domain_error
+from graph.live import LiveView, live_view
 from graph.queries import availability_of
 from graph.types.availability import Availability
 from graph.types.counsellor import Counsellor
@@ -56,7 +64,8 @@ def _seconds_left(viewer: Viewer, now: datetime) -> float | None:
 async def changes(
     info: GraphInfo, viewer: Viewer, events: AsyncIterator[Event]
 ) -> AsyncIterator[tuple[Viewer, Event]]:
-    """Events with the viewer re-checked for each; ends with UNAUTHENTICATED when the token lapses.
+    """Events with the viewer as the events left it; ends when its session ends (closing the
+    websocket with 4401) or its token lapses.
 
     While it runs, a counsellor's subscription counts as a sign of life of their session.
     """
@@ -70,7 +79,10 @@ async def changes(
 async def _checked(
     info: GraphInfo, viewer: Viewer, events: AsyncIterator[Event]
 ) -> AsyncIterator[tuple[Viewer, Event]]:
-    while True:
+    # The session may have ended between reading it and listening: read it once more, listening.
+    current: Viewer | None = await _session(info, viewer)
+    while current is not None:
+        viewer = current
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow an unsubscribe.
             async with asyncio.timeout(_seconds_left(viewer, datetime.now(UTC))):
@@ -80,14 +92,27 @@ async def _checked(
             return
         except StopAsyncIteration:
             return
-        if not viewer.is_anonymous:
-            try:
-                viewer = await info.context.viewer()
-            except Unauthenticated as exc:
-                await _end_session(info, exc)
-                return
-        info.context.fresh_loaders()
-        yield viewer, event
+        if isinstance(event, StateMayBeStale):
+            # Events were lost, perhaps one that ended this session: read it, once per gap.
+            current = await _session(info, viewer)
+        else:
+            current = session_after(viewer, event)
+            if current is None:
+                await _end_session(info, Unauthenticated("The session has ended; sign in again."))
+        if current is not None:
+            info.context.fresh_loaders()
+            yield current, event
+
+
+async def _session(info: GraphInfo, viewer: Viewer) -> Viewer | None:
+    """The viewer as the database has it now (None, the websocket closed, if the session ended)."""
+    if viewer.is_anonymous:
+        return viewer
+    try:
+        return await info.context.viewer()
+    except Unauthenticated as exc:
+        await _end_session(info, exc)
+        return None
 
 
 async def _end_session(info: GraphInfo, reason: Unauthenticated) -> None:
@@ -98,6 +123,49 @@ async def _end_session(info: GraphInfo, reason: Unauthenticated) -> None:
         raise domain_error(reason)
     with contextlib.suppress(Exception):
         await socket.close(code=4401, reason="Unauthorized")
+
+
+def _availability(answer: Answer, mine: Standing) -> AvailabilityView:
+    return AvailabilityView(
+        answer.chat_available, answer.mail_available, answer.primary, mine.queued, mine.queue
+    )
+
+
+def _availability_payload(
+    live: LiveView, board: AvailabilityBoard, answer: Answer, mine: Standing, viewer: Viewer
+) -> Availability:
+    """Shared by everyone with the same answer and no queued request; else the viewer's own."""
+    if mine.queued is None:
+        return live.shared(board, answer)
+    return availability_of(_availability(answer, mine), viewer)
+
+
+def _moves_standing(event: Event, viewer: Viewer, mine: Standing) -> bool:
+    """Whether `event` may change the client's primary, queued request or its place in the queue
+    (the only parts of availability that are the client's own, read for them alone)."""
+    if not viewer.is_client:
+        return False
+    if isinstance(event, StateMayBeStale):
+        return True
+    if isinstance(event, PrimaryCounsellorChanged):
+        return event.change.client_id == viewer.client_id
+    if not isinstance(event, RequestChanged):
+        return False
+    request = event.request
+    if request.client_id == viewer.client_id:
+        return True
+    # Someone else's request: it moves ours when it leaves the queue (or an assignment changes
+    # the rate the wait is estimated from) in the same channel.
+    queued = mine.queued
+    return (
+        queued is not None
+        and request.channel is queued.channel
+        and request.status is not RequestStatus.QUEUED
+    )
+
+
+async def _exists(deps: Deps, client_id: int) -> bool:
+    return client_id in await reads.clients_by_id(deps, [client_id])
 
 
 async def _with_texts(info: GraphInfo, viewer: Viewer, snapshot: DomainRequest) -> DomainRequest | None:
@@ -156,6 +224,7 @@ class Subscription:
     ) -> AsyncGenerator[Counsellor, None]:
         viewer = await _viewer(info)
         deps = info.context.deps
+        live = live_view(info.context.state)
         try:
             require_staff(viewer)
             target = ids.decode_optional(counsellor_id, "Counsellor", "counsellorId")
@@ -170,7 +239,9 @@ class Subscription:
                     yield Counsellor.of(counsellor, viewer)
                 async for viewer_now, event in changes(info, viewer, events):
                     if isinstance(event, StateMayBeStale):  # events were lost: send the state again
-                        for counsellor in await current(viewer_now):
+                        # Staff see every counsellor: one read per gap serves every subscriber.
+                        again = await live.per_event.once(event, target, partial(current, viewer_now))
+                        for counsellor in again:
                             yield Counsellor.of(counsellor, viewer_now)
                     elif isinstance(event, CounsellorStateChanged) and target in (None, event.counsellor.id):
                         yield Counsellor.of(event.counsellor, viewer_now)
@@ -183,17 +254,26 @@ class Subscription:
     async def availability_changed(self, info: GraphInfo) -> AsyncGenerator[Availability, None]:
         viewer = await _viewer(info)
         deps = info.context.deps
+        live = live_view(info.context.state)
         try:
             async with info.context.state.bus.subscribe() as events:
-                last = await availability_use_case.availability(deps, viewer)
-                yield availability_of(last, viewer)
+                mine = await availability_use_case.standing(deps, viewer)
+                board = await live.board()
+                answer = board.answer(mine.primary_id, deps.clock.now())
+                last = _availability(answer, mine)
+                yield _availability_payload(live, board, answer, mine, viewer)
                 async for viewer_now, event in changes(info, viewer, events):
-                    if isinstance(event, RequestChanged) and not viewer_now.is_client:
-                        continue  # loads change through CounsellorStateChanged; queues matter to clients
-                    now = await availability_use_case.availability(deps, viewer_now)
+                    standing = mine
+                    if _moves_standing(event, viewer_now, mine):
+                        mine = await availability_use_case.standing(deps, viewer_now)
+                    board = await live.board()
+                    answer_now = board.answer(mine.primary_id, deps.clock.now())
+                    if answer_now is answer and mine is standing:
+                        continue  # the common case, for every idle widget: the same answer object
+                    answer, now = answer_now, _availability(answer_now, mine)
                     if now != last:
                         last = now
-                        yield availability_of(now, viewer_now)
+                        yield _availability_payload(live, board, answer, mine, viewer_now)
         except DomainError as exc:
             raise domain_error(exc) from exc
 
@@ -236,6 +316,8 @@ class Subscription:
         since: Annotated[datetime | None, strawberry.argument(description=SINCE)] = None,
     ) -> AsyncGenerator[PrimaryCounsellorChange, None]:
         viewer = await _viewer(info)
+        deps = info.context.deps
+        live = live_view(info.context.state)
         try:
             me = require_staff(viewer)
             target = ids.decode_optional(client_id, "Client", "clientId")
@@ -258,7 +340,8 @@ class Subscription:
                         event.change.client_id,
                     ):
                         continue
-                    known = await info.context.loaders.client.load(event.change.client_id) is not None
+                    whose = event.change.client_id
+                    known = await live.per_event.once(event, whose, partial(_exists, deps, whose))
                     visible = viewer_now.is_admin or me in event.visible_to
                     if known and visible and seen.delivered.change(event.change):
                         yield PrimaryCounsellorChange.of(event.change, viewer_now)

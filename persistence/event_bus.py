@@ -24,7 +24,7 @@ import itertools
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -119,6 +119,7 @@ class EventBus:
         self._sending = False
         # The oldest change whose event this process failed to publish, until every process is told.
         self._lost_since: datetime | None = None
+        self._observers: list[Callable[[Event], None]] = []
 
     async def connect(self) -> None:
         await self._broadcast.connect()
@@ -223,8 +224,23 @@ class EventBus:
                     self._observer.bus_gap("reconnect")
                 else:
                     self._observer.event_received(type(event).__name__)
+                for observe in list(self._observers):
+                    try:
+                        observe(event)
+                    except Exception:
+                        log.exception("an event observer failed")
                 for queue in list(self._queues):
                     queue.put(event)
+
+    def observe(self, observer: Callable[[Event], None]) -> None:
+        """Call `observer` with every event received, in order, before any subscriber gets it
+        (a process-wide view kept current by the events is then current when subscribers read it).
+        It must not block: it runs in the relay."""
+        self._observers.append(observer)
+
+    def unobserve(self, observer: Callable[[Event], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._observers.remove(observer)
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[AsyncIterator[Event]]:

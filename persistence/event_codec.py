@@ -15,6 +15,7 @@ from domain.events import (
     PrimaryCounsellorChanged,
     RequestChanged,
     SessionsEnded,
+    SettingsChanged,
     StateMayBeStale,
 )
 
@@ -46,7 +47,14 @@ def encode(event: Event) -> str:
     elif isinstance(event, PrimaryCounsellorChanged):
         body = {"kind": "primary", "change": _fields(event.change), "visible_to": sorted(event.visible_to)}
     elif isinstance(event, SessionsEnded):
-        body = {"kind": "sessions", "counsellor_id": event.counsellor_id, "client_id": event.client_id}
+        body = {
+            "kind": "sessions",
+            "counsellor_id": event.counsellor_id,
+            "client_id": event.client_id,
+            "token_id": event.token_id,
+        }
+    elif isinstance(event, SettingsChanged):
+        body = {"kind": "settings", "settings": _fields(event.settings)}
     else:
         body = {"kind": "stale", "since": _plain(event.since)}
     return json.dumps(body, separators=(",", ":"))
@@ -100,6 +108,8 @@ def decode(text: str) -> Event:
         since = body.get("since")
         return StateMayBeStale(datetime.fromisoformat(since) if since else None)
     if body["kind"] == "sessions":
-        return SessionsEnded(body["counsellor_id"], body["client_id"])
+        return SessionsEnded(body["counsellor_id"], body["client_id"], body.get("token_id"))
+    if body["kind"] == "settings":
+        return SettingsChanged(_build(model.Settings, body["settings"]))
     change = _build(model.PrimaryCounsellorChange, body["change"])
     return PrimaryCounsellorChanged(change, frozenset(body["visible_to"]))

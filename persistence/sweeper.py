@@ -13,7 +13,13 @@ import logging
 import time
 
 from domain.errors import ServiceUnavailable
-from domain.events import CounsellorStateChanged, PrimaryCounsellorChanged, RequestChanged, StateMayBeStale
+from domain.events import (
+    CounsellorStateChanged,
+    PrimaryCounsellorChanged,
+    RequestChanged,
+    SettingsChanged,
+    StateMayBeStale,
+)
 from domain.model import RequestStatus
 from domain.stopping import cancel_and_wait
 from domain.throttling import forget_old_attempts
@@ -116,4 +122,6 @@ class QueueSweeper:
 def _may_free_capacity(event: object) -> bool:
     if isinstance(event, RequestChanged):
         return event.request.status in (RequestStatus.CLOSED, RequestStatus.CANCELLED)
-    return isinstance(event, (CounsellorStateChanged, PrimaryCounsellorChanged, StateMayBeStale))
+    return isinstance(
+        event, (CounsellorStateChanged, PrimaryCounsellorChanged, SettingsChanged, StateMayBeStale)
+    )

@@ -220,8 +220,8 @@ async def logout(deps: Deps, viewer: Viewer) -> bool:
         raise Unauthenticated("Sign in first.")
     async with deps.uow() as uow:
         await uow.tokens.revoke(viewer.token_id, viewer.expires_at)
-        # Subscriptions of the account re-check their tokens: the revoked one ends at once.
-        uow.record(SessionsEnded(viewer.counsellor_id, viewer.client_id))
+        # Only this session's subscriptions close; the account's other sessions go on.
+        uow.record(SessionsEnded(viewer.counsellor_id, viewer.client_id, viewer.token_id))
         await uow.commit()
     if viewer.counsellor_id is not None:
         await sign_off(deps, viewer.counsellor_id)

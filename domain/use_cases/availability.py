@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from domain.model import Channel, Counsellor, Request, RequestStatus, Viewer
+from domain.model import Channel, Counsellor, Request, RequestStatus, Settings, Viewer
 from domain.policy import may_take, primary_takes, route_request
 from domain.ports import UnitOfWork
 from domain.use_cases import Deps
@@ -42,6 +44,22 @@ def presence(counsellor: Counsellor, primary_id: int | None) -> Presence:
     return Presence(counsellor, takes(Channel.CHAT), takes(Channel.MAIL))
 
 
+def delivers(
+    channel: Channel,
+    primary: Counsellor | None,
+    candidates: Sequence[Counsellor],
+    fallback: Counsellor | None,
+    settings: Settings,
+    now: datetime,
+) -> bool:
+    """Whether a new request on `channel` would be delivered now: a probe request that is not stored,
+    routed by the policy itself. `candidates` may hold anyone: the policy picks who is free."""
+    probe = Request(
+        id=0, client_id=0, channel=channel, status=RequestStatus.QUEUED, message=None, created_at=now
+    )
+    return route_request(probe, primary, candidates, fallback, settings, now).assigns
+
+
 async def _would_deliver(uow: UnitOfWork, deps: Deps, channel: Channel, primary: Counsellor | None) -> bool:
     settings = await uow.settings.get()
     primary_id = primary.id if primary else None
@@ -49,11 +67,7 @@ async def _would_deliver(uow: UnitOfWork, deps: Deps, channel: Channel, primary:
     fallback = None
     if channel is Channel.MAIL and settings.fallback_counsellor_id is not None:
         fallback = await uow.counsellors.get(settings.fallback_counsellor_id)
-    now = deps.clock.now()
-    probe = Request(
-        id=0, client_id=0, channel=channel, status=RequestStatus.QUEUED, message=None, created_at=now
-    )
-    return route_request(probe, primary, candidates, fallback, settings, now).assigns
+    return delivers(channel, primary, candidates, fallback, settings, deps.clock.now())
 
 
 async def availability(deps: Deps, viewer: Viewer) -> AvailabilityView:
@@ -69,3 +83,30 @@ async def availability(deps: Deps, viewer: Viewer) -> AvailabilityView:
         queued = await uow.requests.oldest_queued_of(viewer.client_id) if viewer.client_id else None
     status = await queue_status(deps, queued) if queued else None
     return AvailabilityView(chat, mail, presence(primary, primary.id) if primary else None, queued, status)
+
+
+async def everyone_and_settings(deps: Deps) -> tuple[list[Counsellor], Settings]:
+    """Every counsellor and the settings: what a process's availability board starts from."""
+    async with deps.uow(write=False) as uow:
+        return await uow.counsellors.filtered(None, None), await uow.settings.get()
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What availability depends on that is the client's own: their primary and queued request."""
+
+    primary_id: int | None = None
+    queued: Request | None = None
+    queue: QueueStatus | None = None
+
+
+async def standing(deps: Deps, viewer: Viewer) -> Standing:
+    """The viewer's primary and oldest QUEUED request with its place (nothing for non-clients)."""
+    if not viewer.is_client or viewer.client_id is None:
+        return Standing()
+    async with deps.uow(write=False) as uow:
+        client = await uow.clients.get(viewer.client_id)
+        queued = await uow.requests.oldest_queued_of(viewer.client_id)
+    primary_id = client.primary_counsellor_id if client is not None else None
+    status = await queue_status(deps, queued) if queued else None
+    return Standing(primary_id, queued, status)

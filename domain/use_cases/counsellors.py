@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from domain import validation
 from domain.errors import BadUserInput, Conflict
-from domain.events import CounsellorStateChanged, Event, SessionsEnded
+from domain.events import CounsellorStateChanged, Event, SessionsEnded, SettingsChanged
 from domain.model import (
     AccountKind,
     Counsellor,
@@ -273,6 +273,7 @@ async def set_fallback_counsellor(deps: Deps, viewer: Viewer, counsellor_id: int
         settings = await uow.settings.lock()
         settings.fallback_counsellor_id = counsellor_id
         await uow.settings.save(settings)
+        uow.record(SettingsChanged(settings))
         await uow.commit()
     await deps.dispatch()
     return settings
@@ -326,6 +327,7 @@ async def update_settings(deps: Deps, viewer: Viewer, update: SettingsUpdate) ->
             await _check_fallback(uow, fallback_id, "input.fallbackCounsellorId")
             settings.fallback_counsellor_id = fallback_id
         await uow.settings.save(settings)
+        uow.record(SettingsChanged(settings))
         await uow.commit()
     await deps.dispatch()
     return settings

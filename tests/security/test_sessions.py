@@ -125,6 +125,20 @@ async def test_logout_revokes_only_the_token_it_is_sent_with(servers: Servers) -
     assert await me_codes(live, second) == []
 
 
+async def test_logout_closes_the_subscriptions_of_its_session_only(servers: Servers) -> None:
+    live = servers.start()
+    counsellor = await create_counsellor(live, await live.admin_token(), "AbmeldungOffen", login_now=False)
+    leaving = await token_of(live, counsellor.email)
+    staying = await token_of(live, counsellor.email)
+    async with raw_ws(live, token=leaving) as leaving_ws, raw_ws(live, token=staying) as staying_ws:
+        for ws in (leaving_ws, staying_ws):
+            await subscribe(ws, "1", COUNSELLOR_STATE, {"id": counsellor.id})
+            assert (await receive(ws))["type"] == "next"
+        assert await call(live, leaving, LOGOUT) == {"logout": True}
+        assert await close_code(leaving_ws, within=CLOSE_WITHIN) == 4401
+        await assert_open(staying_ws)
+
+
 # Password change and deactivation end every session -------------------------------------------
 
 
