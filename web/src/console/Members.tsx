@@ -5,6 +5,7 @@ import { fill } from "../shared/i18n";
 import { BlockClient, DeleteClient, InviteClient, Members as MembersQuery, RestoreClient, UnblockClient } from "./ops";
 import { useStamm } from "./session";
 import { t } from "./texts";
+import { ChoiceSelect, ListTable, Pager, SearchField, usePaging } from "./listing";
 import { Confirm, Notice, useLoad, when } from "./util";
 
 const PAGE = 25;
@@ -18,13 +19,12 @@ export function Members() {
   const [account, setAccount] = useState<AccountStatus | "">("");
   const [invitation, setInvitation] = useState<InvitationStatus | "">("");
   const [orderBy, setOrderBy] = useState<ClientOrder>("DISPLAY_NAME");
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const paging = usePaging();
+  const { after, restart } = paging;
   const [error, setError] = useState<unknown>(null);
   const [ok, setOk] = useState<string | null>(null);
-  const after = cursors[cursors.length - 1];
   const filter = { search: search.trim() || null, accountStatus: account || null, invitationStatus: invitation || null };
   const { data, error: loadError, reload } = useLoad(() => call(MembersQuery, { filter, first: PAGE, after, orderBy }), [search, account, invitation, orderBy, after]);
-  const restart = <T,>(set: (value: T) => void) => (value: T) => (set(value), setCursors([null]));
   const act = (done: string, run: () => Promise<unknown>) =>
     run().then(
       () => (setError(null), setOk(done), reload()),
@@ -35,72 +35,28 @@ export function Members() {
       <h1>{t.navMembers}</h1>
       <form class="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <div>
-          <label for="member-search">{t.search}</label>
-          <input id="member-search" type="search" placeholder={t.searchHint} value={search} onInput={(e) => restart(setSearch)(e.currentTarget.value)} />
+          <SearchField id="member-search" value={search} onInput={restart(setSearch)} />
         </div>
         <div>
-          <label for="member-account">{t.accountStatus}</label>
-          <select id="member-account" value={account} onChange={(e) => restart(setAccount)(e.currentTarget.value as AccountStatus | "")}>
-            <option value="">{t.any}</option>
-            {ACCOUNT.map((status) => (
-              <option key={status} value={status}>
-                {t[`account${status}`]}
-              </option>
-            ))}
-          </select>
+          <ChoiceSelect id="member-account" label={t.accountStatus} value={account} choices={ACCOUNT} labelOf={(s) => t[`account${s}`]} any onChange={restart(setAccount)} />
         </div>
         <div>
-          <label for="member-invitation">{t.invitation}</label>
-          <select id="member-invitation" value={invitation} onChange={(e) => restart(setInvitation)(e.currentTarget.value as InvitationStatus | "")}>
-            <option value="">{t.any}</option>
-            {INVITATION.map((status) => (
-              <option key={status} value={status}>
-                {t[`invite${status}`]}
-              </option>
-            ))}
-          </select>
+          <ChoiceSelect id="member-invitation" label={t.invitation} value={invitation} choices={INVITATION} labelOf={(s) => t[`invite${s}`]} any onChange={restart(setInvitation)} />
         </div>
         <div>
-          <label for="member-order">{t.sortBy}</label>
-          <select id="member-order" value={orderBy} onChange={(e) => restart(setOrderBy)(e.currentTarget.value as ClientOrder)}>
-            {ORDERS.map((order) => (
-              <option key={order} value={order}>
-                {t[`order${order}`]}
-              </option>
-            ))}
-          </select>
+          <ChoiceSelect id="member-order" label={t.sortBy} value={orderBy} choices={ORDERS} labelOf={(o) => t[`order${o}`]} onChange={restart(setOrderBy)} />
         </div>
       </form>
       <Notice error={error || loadError} ok={ok} />
       {data && (
         <>
           <p>{fill(t.results, { count: data.clients.totalCount })}</p>
-          <table class="list" data-testid="members">
-            <thead>
-              <tr>
-                <th scope="col">{t.name}</th>
-                <th scope="col">{t.accountStatus}</th>
-                <th scope="col">{t.invitation}</th>
-                <th scope="col">{t.lastLogin}</th>
-                <th scope="col">{t.requests}</th>
-                <th scope="col">{t.primary}</th>
-                <th scope="col">{t.actions}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.clients.edges.map(({ node }) => (
-                <MemberRow key={node.id} member={node} act={act} />
-              ))}
-            </tbody>
-          </table>
-          <nav class="pager" aria-label={t.navMembers}>
-            <button type="button" disabled={cursors.length < 2} onClick={() => setCursors((c) => c.slice(0, -1))}>
-              {t.previous}
-            </button>
-            <button type="button" disabled={!data.clients.pageInfo.hasNextPage} onClick={() => setCursors((c) => [...c, data.clients.pageInfo.endCursor ?? null])}>
-              {t.next}
-            </button>
-          </nav>
+          <ListTable headers={[t.name, t.accountStatus, t.invitation, t.lastLogin, t.requests, t.primary, t.actions]} testId="members">
+            {data.clients.edges.map(({ node }) => (
+              <MemberRow key={node.id} member={node} act={act} />
+            ))}
+          </ListTable>
+          <Pager label={t.navMembers} paging={paging} pageInfo={data.clients.pageInfo} />
         </>
       )}
     </div>
