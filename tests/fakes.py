@@ -14,7 +14,7 @@ import copy
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from domain.errors import EmailTaken
 from domain.events import Event
@@ -119,6 +119,65 @@ def _unique_email(accounts: Iterable[Client | Counsellor], email: str | None, ow
         raise EmailTaken()
 
 
+def _accept_invitation(account: Client | Counsellor, password_hash: str, at: datetime) -> int:
+    """Sets the first password and signs in; like the SQL adapter, ends every older session."""
+    account.password_hash, account.invitation_status, account.last_login_at = (
+        password_hash,
+        InvitationStatus.REGISTERED,
+        at,
+    )
+    account.session_generation += 1
+    return account.session_generation
+
+
+def _replace_password(account: Client | Counsellor, verified_hash: str, new_hash: str) -> int | None:
+    """Only over the hash the caller verified (None if it changed meanwhile); ends older sessions."""
+    if account.password_hash != verified_hash:
+        return None
+    account.password_hash = new_hash
+    account.session_generation += 1
+    return account.session_generation
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+R = TypeVar("R", bound=_Row)
+
+
+def _copy_of(rows: dict[int, R], row_id: int) -> R | None:
+    """A row read back: a copy the caller may change without writing it."""
+    found = rows.get(row_id)
+    return copy.copy(found) if found else None
+
+
+def _insert(rows: dict[int, R], added: R) -> R:
+    """Stores a new row (its id already drawn) and hands back a copy, like `_copy_of`."""
+    rows[added.id] = added
+    return copy.copy(added)
+
+
+def _write_keeping(rows: dict[int, R], row: R, kept: Sequence[str], **changes: Any) -> R:
+    """Writes `row` whole but for the `kept` columns (other writes own them); returns the row
+    as it was stored before."""
+    stored = rows[row.id]
+    rows[row.id] = replace(row, **{name: getattr(stored, name) for name in kept}, **changes)  # type: ignore[type-var]
+    return stored
+
+
+def _erase_texts(rows: Iterable[Request | MonitoringEntry], client_id: int, *texts: str) -> int:
+    """Blanks the personal `texts` of the client's rows; counts the rows it touched."""
+    erased = 0
+    for row in rows:
+        if row.client_id == client_id:
+            for name in texts:
+                setattr(row, name, None)
+            erased += 1
+    return erased
+
+
 class _Repo:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
@@ -135,8 +194,7 @@ class _Repo:
 
 class FakeCounsellorRepository(_Repo):
     async def get(self, counsellor_id: int) -> Counsellor | None:
-        found = self._store.counsellors.get(counsellor_id)
-        return copy.copy(found) if found else None
+        return _copy_of(self._store.counsellors, counsellor_id)
 
     async def get_many(self, ids: Sequence[int]) -> dict[int, Counsellor]:
         return {i: copy.copy(c) for i in ids if (c := self._store.counsellors.get(i)) is not None}
@@ -148,22 +206,20 @@ class FakeCounsellorRepository(_Repo):
     async def add(self, counsellor: Counsellor) -> Counsellor:
         _unique_email(self._store.counsellors.values(), counsellor.email, 0)
         added = replace(counsellor, id=self._store.next_id("counsellor"))
-        self._store.counsellors[added.id] = added
-        return copy.copy(added)
+        return _insert(self._store.counsellors, added)
 
     async def save(self, counsellor: Counsellor) -> None:
         """Everything but the loads and last assignments (only claim/release change them) and the
         last sign of life (only touch changes it); like the SQL adapter, reports the stored loads."""
         self._require_lock(counsellor.id)
-        stored = self._store.counsellors[counsellor.id]
-        self._store.counsellors[counsellor.id] = replace(
-            counsellor,
-            active_chat_count=stored.active_chat_count,
-            open_mail_count=stored.open_mail_count,
-            last_chat_assigned_at=stored.last_chat_assigned_at,
-            last_mail_assigned_at=stored.last_mail_assigned_at,
-            last_seen_at=stored.last_seen_at,
+        kept = (
+            "active_chat_count",
+            "open_mail_count",
+            "last_chat_assigned_at",
+            "last_mail_assigned_at",
+            "last_seen_at",
         )
+        stored = _write_keeping(self._store.counsellors, counsellor, kept)
         counsellor.active_chat_count = stored.active_chat_count
         counsellor.open_mail_count = stored.open_mail_count
 
@@ -179,13 +235,7 @@ class FakeCounsellorRepository(_Repo):
         found = self._store.counsellors.get(counsellor_id)
         if found is None or not found.active:
             return None
-        found.password_hash, found.invitation_status, found.last_login_at = (
-            password_hash,
-            InvitationStatus.REGISTERED,
-            at,
-        )
-        found.session_generation += 1
-        return found.session_generation
+        return _accept_invitation(found, password_hash, at)
 
     async def lock_active_admins(self) -> list[int]:
         found = sorted(
@@ -207,11 +257,9 @@ class FakeCounsellorRepository(_Repo):
 
     async def replace_password(self, counsellor_id: int, verified_hash: str, new_hash: str) -> int | None:
         counsellor = self._store.counsellors.get(counsellor_id)
-        if counsellor is None or not counsellor.active or counsellor.password_hash != verified_hash:
+        if counsellor is None or not counsellor.active:
             return None
-        counsellor.password_hash = new_hash
-        counsellor.session_generation += 1
-        return counsellor.session_generation
+        return _replace_password(counsellor, verified_hash, new_hash)
 
     async def filtered(self, online_status: OnlineStatus | None, active: bool | None) -> list[Counsellor]:
         rows = [
@@ -276,8 +324,7 @@ class FakeCounsellorRepository(_Repo):
 
 class FakeClientRepository(_Repo):
     async def get(self, client_id: int) -> Client | None:
-        found = self._store.clients.get(client_id)
-        return copy.copy(found) if found else None
+        return _copy_of(self._store.clients, client_id)
 
     async def get_many(self, ids: Sequence[int]) -> dict[int, Client]:
         return {i: copy.copy(c) for i in ids if (c := self._store.clients.get(i)) is not None}
@@ -303,13 +350,7 @@ class FakeClientRepository(_Repo):
         found = self._store.clients.get(client_id)
         if found is None or found.account_status is not AccountStatus.ACTIVE:
             return None
-        found.password_hash, found.invitation_status, found.last_login_at = (
-            password_hash,
-            InvitationStatus.REGISTERED,
-            at,
-        )
-        found.session_generation += 1
-        return found.session_generation
+        return _accept_invitation(found, password_hash, at)
 
     async def erasure_due(self, now: datetime, limit: int) -> list[int]:
         due = [
@@ -338,8 +379,7 @@ class FakeClientRepository(_Repo):
     async def add(self, client: Client) -> Client:
         _unique_email(self._store.clients.values(), client.email, 0)
         added = replace(client, id=self._store.next_id("client"))
-        self._store.clients[added.id] = added
-        return copy.copy(added)
+        return _insert(self._store.clients, added)
 
     async def record_login(self, client_id: int, at: datetime) -> bool:
         client = self._store.clients.get(client_id)
@@ -360,15 +400,9 @@ class FakeClientRepository(_Repo):
 
     async def replace_password(self, client_id: int, verified_hash: str, new_hash: str) -> int | None:
         client = self._store.clients.get(client_id)
-        if (
-            client is None
-            or client.account_status is not AccountStatus.ACTIVE
-            or client.password_hash != verified_hash
-        ):
+        if client is None or client.account_status is not AccountStatus.ACTIVE:
             return None
-        client.password_hash = new_hash
-        client.session_generation += 1
-        return client.session_generation
+        return _replace_password(client, verified_hash, new_hash)
 
     async def set_primary(self, client_id: int, new_id: int | None, expected: int | None) -> bool:
         stored = self._store.clients[client_id]
@@ -447,13 +481,11 @@ def _matches_client(client: Client, query: ClientQuery, store: Store) -> bool:
 
 class FakeRequestRepository(_Repo):
     async def get(self, request_id: int) -> Request | None:
-        found = self._store.requests.get(request_id)
-        return copy.copy(found) if found else None
+        return _copy_of(self._store.requests, request_id)
 
     async def add(self, request: Request) -> Request:
         added = replace(request, id=self._store.next_id("request"), updated_at=request.last_changed_at)
-        self._store.requests[added.id] = added
-        return copy.copy(added)
+        return _insert(self._store.requests, added)
 
     async def save_transition(self, request: Request) -> None:
         """Like the SQL adapter: the transition's columns only, never texts, client or channel."""
@@ -520,12 +552,7 @@ class FakeRequestRepository(_Repo):
         return [copy.copy(r) for r in sorted(rows, key=lambda r: r.id)]
 
     async def erase_texts(self, client_id: int) -> int:
-        erased = 0
-        for request in self._store.requests.values():
-            if request.client_id == client_id:
-                request.subject = request.message = None
-                erased += 1
-        return erased
+        return _erase_texts(self._store.requests.values(), client_id, "subject", "message")
 
     async def stop_waiting_for(self, counsellor_id: int) -> int:
         """Like the SQL: clears `waiting_for_id` of the queued requests waiting for them."""
@@ -799,12 +826,10 @@ class FakeAuditLog(_Repo):
 class FakeNoteRepository(_Repo):
     async def add(self, note: Note) -> Note:
         added = replace(note, id=self._store.next_id("note"))
-        self._store.notes[added.id] = added
-        return copy.copy(added)
+        return _insert(self._store.notes, added)
 
     async def get(self, note_id: int) -> Note | None:
-        found = self._store.notes.get(note_id)
-        return copy.copy(found) if found else None
+        return _copy_of(self._store.notes, note_id)
 
     async def lock(self, note_id: int) -> Note | None:
         return await self.get(note_id)
@@ -838,13 +863,11 @@ class FakeMonitoringRepository(_Repo):
 
     async def add_topic(self, topic: MonitoringTopic) -> MonitoringTopic:
         added = replace(topic, id=self._store.next_id("topic"))
-        self._store.topics[added.id] = added
-        return copy.copy(added)
+        return _insert(self._store.topics, added)
 
     async def lock_topic(self, topic_id: int) -> MonitoringTopic | None:
         self._locked.add(-topic_id)  # topics and entries share the lock set: topics negative
-        found = self._store.topics.get(topic_id)
-        return copy.copy(found) if found else None
+        return _copy_of(self._store.topics, topic_id)
 
     async def update_topic(self, topic: MonitoringTopic) -> None:
         self._require_lock(-topic.id)
@@ -853,12 +876,10 @@ class FakeMonitoringRepository(_Repo):
 
     async def add_entry(self, entry: MonitoringEntry) -> MonitoringEntry:
         added = replace(entry, id=self._store.next_id("entry"), topic_ids=tuple(sorted(entry.topic_ids)))
-        self._store.entries[added.id] = added
-        return copy.copy(added)
+        return _insert(self._store.entries, added)
 
     async def get_entry(self, entry_id: int) -> MonitoringEntry | None:
-        found = self._store.entries.get(entry_id)
-        return copy.copy(found) if found else None
+        return _copy_of(self._store.entries, entry_id)
 
     async def lock_entry(self, entry_id: int) -> MonitoringEntry | None:
         self._locked.add(entry_id)
@@ -866,14 +887,8 @@ class FakeMonitoringRepository(_Repo):
 
     async def update_entry(self, entry: MonitoringEntry) -> None:
         self._require_lock(entry.id)
-        stored = self._store.entries[entry.id]
-        self._store.entries[entry.id] = replace(
-            entry,
-            client_id=stored.client_id,
-            counsellor_id=stored.counsellor_id,
-            created_at=stored.created_at,
-            topic_ids=tuple(sorted(entry.topic_ids)),
-        )
+        kept = ("client_id", "counsellor_id", "created_at")
+        _write_keeping(self._store.entries, entry, kept, topic_ids=tuple(sorted(entry.topic_ids)))
 
     async def delete_entry(self, entry_id: int) -> bool:
         return self._store.entries.pop(entry_id, None) is not None
@@ -884,12 +899,7 @@ class FakeMonitoringRepository(_Repo):
         return _page(rows, lambda e: e.id, first, after)
 
     async def erase_texts(self, client_id: int) -> int:
-        erased = 0
-        for entry in self._store.entries.values():
-            if entry.client_id == client_id:
-                entry.outcome = entry.note = None
-                erased += 1
-        return erased
+        return _erase_texts(self._store.entries.values(), client_id, "outcome", "note")
 
     async def counts(self, start: datetime, end: datetime, by_counsellor: bool) -> list[ContactCount]:
         """Like the SQL: grouped by month (UTC), channel, topic (and counsellor)."""
