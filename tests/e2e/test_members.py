@@ -6,12 +6,9 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator
-from email import message_from_bytes
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope, Session
 
 from tests.e2e.conftest import _database
 from tests.e2e.support import (
@@ -24,35 +21,17 @@ from tests.e2e.support import (
     unique_email,
 )
 from tests.services import backends
+from tests.support.smtp import Inbox, local_smtp
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 PUBLIC_URL = "https://beratung.example.org"
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server: object, session: Session, envelope: Envelope) -> str:
-        assert isinstance(envelope.content, bytes)
-        self.messages.append(envelope.content)
-        return "250 OK"
-
-    def to(self, address: str) -> list[str]:
-        found = [message_from_bytes(m) for m in self.messages]
-        return [m.get_payload(decode=True).decode() for m in found if m["To"] == address]  # type: ignore[union-attr]
-
-
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
-    found, port = Inbox(), free_port()
-    controller = Controller(found, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield found, port
-    finally:
-        controller.stop()
+    with local_smtp() as found:
+        yield found
 
 
 @pytest.fixture(params=backends())

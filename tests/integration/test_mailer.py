@@ -10,15 +10,13 @@ from email import message_from_bytes
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope, Session
 
 from domain.model import OutgoingMail
 from domain.use_cases.clients import ClientProfile, create_client, invite_client
 from domain.use_cases.mailing import backoff_seconds, deliver_due_mails
 from persistence.mailer import FileTransport, SmtpServer, SmtpTransport
 from tests.integration.conftest import Process, World
-from tests.support.server import free_port
+from tests.support.smtp import Inbox, local_smtp
 
 
 class Recording:
@@ -72,25 +70,10 @@ async def test_two_processes_sending_at_once_send_each_mail_exactly_once(
     assert len(sent) == 12 and set(sent.values()) == {1}
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server: object, session: Session, envelope: Envelope) -> str:
-        assert isinstance(envelope.content, bytes)
-        self.messages.append(envelope.content)
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+    with local_smtp() as found:
+        yield found
 
 
 async def test_an_invitation_is_delivered_over_smtp(world: World, smtp: tuple[Inbox, int]) -> None:
