@@ -26,6 +26,18 @@ from graph.types.node import Node
 from graph.types.note import Note
 
 
+def _entry_input(input: AddMonitoringEntryInput | UpdateMonitoringEntryInput) -> EntryInput:
+    """What an add or an update of a monitoring entry gives (an update: None leaves a field)."""
+    return EntryInput(
+        input.contact_at,
+        input.channel,
+        input.duration_minutes,
+        _topic_ids(input.topic_ids),
+        input.outcome,
+        input.note,
+    )
+
+
 def _topic_ids(given: list[strawberry.ID] | None) -> list[int] | None:
     if given is None:
         return None
@@ -117,14 +129,7 @@ class FolderMutations:
     async def add_monitoring_entry(self, info: GraphInfo, input: AddMonitoringEntryInput) -> MonitoringEntry:
         viewer = await info.context.viewer()
         client_id = ids.decode(input.client_id, "Client", "input.clientId")
-        given = EntryInput(
-            input.contact_at,
-            input.channel,
-            input.duration_minutes,
-            _topic_ids(input.topic_ids),
-            input.outcome,
-            input.note,
-        )
+        given = _entry_input(input)
         entry, catalogue = await monitoring.add_monitoring_entry(info.context.deps, viewer, client_id, given)
         return MonitoringEntry.of(entry, catalogue, viewer)
 
@@ -134,14 +139,7 @@ class FolderMutations:
     ) -> MonitoringEntry:
         viewer = await info.context.viewer()
         entry_id = ids.decode(input.id, "MonitoringEntry", "input.id")
-        given = EntryInput(
-            input.contact_at,
-            input.channel,
-            input.duration_minutes,
-            _topic_ids(input.topic_ids),
-            input.outcome,
-            input.note,
-        )
+        given = _entry_input(input)
         entry, catalogue = await monitoring.update_monitoring_entry(
             info.context.deps, viewer, entry_id, given
         )
