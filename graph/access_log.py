@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,19 +29,31 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # what the client gets when the app fails before it answers
 
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
+        def logged(status: int) -> None:
             elapsed_ms = (time.perf_counter() - started) * 1000
             log.info("%s %s %d %.1f ms", scope["method"], logged_path(scope["path"]), status, elapsed_ms)
+
+        await answered(self.app, scope, receive, send, logged)
+
+
+async def answered(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, then: Callable[[int], None]
+) -> None:
+    """Run `app` on an HTTP request, then tell `then` the status the client got (500 when the
+    app failed before it answered), also when it failed."""
+    status = 500
+
+    async def sending(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        await send(message)
+
+    try:
+        await app(scope, receive, sending)
+    finally:
+        then(status)
 
 
 def logged_path(path: str) -> str:

@@ -26,7 +26,7 @@ from prometheus_client import (
 )
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -40,6 +40,7 @@ from domain.events import (
 )
 from domain.model import Channel, RequestStatus, RoutingReason
 from domain.use_cases.queue import queue_now
+from graph.access_log import answered
 
 log = logging.getLogger(__name__)
 
@@ -357,18 +358,8 @@ class TrafficMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 500  # what the client gets when the app fails before it answers
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            self.observer.response(scope["path"], status)
+        path = scope["path"]
+        await answered(self.app, scope, receive, send, lambda status: self.observer.response(path, status))
 
 
 def metrics_endpoint(
