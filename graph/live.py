@@ -1,5 +1,6 @@
 """The process's live view: one availability board for every subscription of this process, fed by
-the bus, reloaded from the database at start and after a bus gap; and the payloads many
+the bus, reloaded from the database at start and after a bus gap; the widgets grouped by the
+primary their answer depends on, told only when their group's answer moved; and the payloads many
 subscribers share, built once per change.
 """
 
@@ -9,26 +10,37 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from graphql import ExecutionResult
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from domain.events import Event, StateMayBeStale
-from domain.live import Answer, AvailabilityBoard
-from domain.model import ANONYMOUS
+from domain.live import EVERYONE, Answer, AvailabilityBoard, Moved
+from domain.model import ANONYMOUS, Counsellor, Role, Viewer
 from domain.stopping import cancel_and_wait
 from domain.use_cases import Deps
 from domain.use_cases.availability import AvailabilityView, everyone_and_settings
+from graph import outlets
 from graph.context import AppState
 from graph.queries import availability_of
 from graph.types.availability import Availability
+from graph.types.counsellor import Counsellor as CounsellorType
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 P = TypeVar("P")
 # After a failed load (the database is away), the next try comes this much later.
 RETRY_SECONDS = 1.0
+# Who a shared counsellor payload is built for: any staff member reads the same fields of it
+# (graph/feeds/ shares it only for documents that select no field depending on who reads).
+STAFF = Viewer(role=Role.COUNSELLOR)
+
+
+class Watcher(Protocol):
+    """A subscription whose availability follows a primary's answer (graph/feeds/)."""
+
+    def answer_moved(self, answer: Answer) -> None: ...
 
 
 class LiveView:
@@ -42,8 +54,12 @@ class LiveView:
         # Events received while a load is under way, applied after it in order.
         self._pending: list[Event] = []
         self._loading: asyncio.Task[None] | None = None
-        self._payloads: dict[int, tuple[Answer, Availability]] = {}
-        self._payloads_of = -1
+        # Watchers by the primary their answer depends on (None: nobody's), and the answer each
+        # group was last told.
+        self._groups: dict[int | None, set[Watcher]] = {}
+        self._told: dict[int | None, Answer] = {}
+        self._payloads: dict[Answer, Availability] = {}
+        self._colleagues: dict[int, tuple[Counsellor, CounsellorType]] = {}
         self.per_event = PerEvent()
         self._started = False
 
@@ -64,13 +80,46 @@ class LiveView:
         assert self._board is not None
         return self._board
 
+    def join(self, watcher: Watcher, primary_id: int | None, answer: Answer) -> None:
+        """`watcher` follows the answers of `primary_id`'s clients from `answer` (read just now)."""
+        group = self._groups.setdefault(primary_id, set())
+        if not group:
+            self._told[primary_id] = answer
+        group.add(watcher)
+
+    def leave(self, watcher: Watcher, primary_id: int | None) -> None:
+        group = self._groups.get(primary_id)
+        if group is not None:
+            group.discard(watcher)
+            if not group:
+                del self._groups[primary_id]
+                self._told.pop(primary_id, None)
+
     def _take(self, event: Event) -> None:
         if isinstance(event, StateMayBeStale):
             self._load_again()
         elif not self._current.is_set():
             self._pending.append(event)
         elif self._board is not None:
-            self._board.apply(event)
+            moved = self._board.apply(event)
+            if moved is not None:
+                self._tell(moved)
+
+    def _tell(self, moved: Moved) -> None:
+        """Tell every group whose answer moved, and only those."""
+        assert self._board is not None
+        primaries = list(self._groups) if moved.everyone else moved.primaries & self._groups.keys()
+        now = self._deps.clock.now()
+        for primary_id in primaries:
+            answer = self._board.answer(primary_id, now)
+            if self._told.get(primary_id) == answer:
+                continue
+            self._told[primary_id] = answer
+            for watcher in list(self._groups.get(primary_id, ())):
+                try:
+                    watcher.answer_moved(answer)
+                except Exception:
+                    log.exception("a widget failed to take an availability change")
 
     def _load_again(self) -> None:
         """Load anew; a load under way may have read before the gap, so it starts over."""
@@ -95,18 +144,27 @@ class LiveView:
         for event in pending:
             self._board.apply(event)
         self._current.set()
+        self._tell(EVERYONE)
 
-    def shared(self, board: AvailabilityBoard, answer: Answer) -> Availability:
+    def shared(self, answer: Answer) -> Availability:
         """The payload of everyone whose availability is `answer` and who has no queued request:
-        built once per change of the board (the same document executes on the same object)."""
-        if self._payloads_of != board.version:
-            self._payloads, self._payloads_of = {}, board.version
-        found = self._payloads.get(id(answer))
-        if found is None or found[0] is not answer:
+        built once per answer (the same document executes once on the same object)."""
+        found = self._payloads.get(answer)
+        if found is None:
+            if len(self._payloads) > 256:
+                self._payloads.clear()
             view = AvailabilityView(answer.chat_available, answer.mail_available, answer.primary)
             # No queued request: nothing in it depends on who receives it.
-            found = (answer, shared_payload(availability_of(view, ANONYMOUS)))
-            self._payloads[id(answer)] = found
+            found = self._payloads[answer] = shared_payload(availability_of(view, ANONYMOUS))
+        return found
+
+    def colleague(self, counsellor: Counsellor) -> CounsellorType:
+        """The payload of every staff member watching `counsellor` (this snapshot of them), for
+        documents that select only what every staff member reads alike."""
+        found = self._colleagues.get(counsellor.id)
+        if found is None or found[0] is not counsellor:
+            found = (counsellor, shared_payload(CounsellorType.of(counsellor, STAFF)))
+            self._colleagues[counsellor.id] = found
         return found[1]
 
 
@@ -163,30 +221,29 @@ def shared_payload(payload: P) -> P:
     """Mark `payload` as the same for every subscriber that receives it: its result for one
     document and variables is computed once (its fields must not depend on who receives it)."""
     object.__setattr__(payload, _RESULTS, {})
+    outlets.mark_shared(payload)
     return payload
 
 
 class SharingExecutor(StrawberryGraphQLCoreExecutionContext):
     """Executes a subscription event once per shared payload, document and variables; every
-    other execution as graphql-core does."""
+    other execution as graphql-core does. A subscription's executor is noted by its operation's
+    direct outlet (graph/outlets.py), which executes its later results."""
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        outlet = outlets.current()
+        if outlet is not None:
+            outlet.note_executor(self)
+        return super().build_per_event_executor(payload)
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         results: dict[Hashable, Any] | None = getattr(self.root_value, _RESULTS, None)
         if results is None:
             return super().execute_operation(serially)
-        source = self.operation.loc.source.body if self.operation.loc else id(self.operation)
-        key = (
-            source,
-            self.operation.name.value if self.operation.name else None,
-            _frozen(self.variable_values.coerced),
-        )
+        key = outlets.document_key(self)
         found = results.get(key)
         if found is None:
             found = super().execute_operation(serially)
             if isinstance(found, ExecutionResult) and not found.errors:
                 results[key] = found
         return found
-
-
-def _frozen(values: dict[str, Any] | None) -> Hashable:
-    return repr(sorted(values.items())) if values else None

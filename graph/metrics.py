@@ -13,6 +13,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 
 from graphql import FieldNode, OperationDefinitionNode
@@ -40,6 +41,7 @@ from domain.events import (
 )
 from domain.model import Channel, RequestStatus, RoutingReason
 from domain.use_cases.queue import queue_now
+from graph import outlets
 from graph.access_log import answered
 
 log = logging.getLogger(__name__)
@@ -318,7 +320,11 @@ class OperationMetrics(SchemaExtension):
             return
         kind = _operation_type(context)
         if self._field is not None:
-            observer.subscription_closed(self._field)
+            outlet = outlets.current()
+            if outlet is not None and outlet.handed_over:  # it runs on in its outlet
+                outlet.when_closed(partial(observer.subscription_closed, self._field))
+            else:
+                observer.subscription_closed(self._field)
         if kind == OTHER or not self._executed:
             outcome = "invalid"
         elif kind == "subscription":

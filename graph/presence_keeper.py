@@ -31,14 +31,21 @@ class PresenceKeeper:
         if counsellor_id is None:
             yield
             return
-        self._open[counsellor_id] += 1
         try:
-            await keep_alive(self._deps, [counsellor_id])
+            await self.hold(counsellor_id)
             yield
         finally:
-            self._open[counsellor_id] -= 1
-            if self._open[counsellor_id] <= 0:
-                del self._open[counsellor_id]
+            self.release(counsellor_id)
+
+    async def hold(self, counsellor_id: int) -> None:
+        """One more open subscription of the counsellor's (each `hold` is `release`d once)."""
+        self._open[counsellor_id] += 1
+        await keep_alive(self._deps, [counsellor_id])
+
+    def release(self, counsellor_id: int) -> None:
+        self._open[counsellor_id] -= 1
+        if self._open[counsellor_id] <= 0:
+            del self._open[counsellor_id]
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._report())

@@ -21,29 +21,34 @@ from functools import partial
 from typing import Annotated
 
 import strawberry
-from starlette.websockets import WebSocket
 
 from domain.errors import DomainError, NotFound, Unauthenticated
 from domain.events import (
-    CounsellorStateChanged,
     Event,
     PrimaryCounsellorChanged,
     RequestChanged,
     StateMayBeStale,
 )
-from domain.live import Answer, AvailabilityBoard, session_after
-from domain.model import Counsellor as DomainCounsellor
+from domain.live import (
+    EVERY_PRIMARY_CHANGE,
+    EVERY_REQUEST,
+    Topic,
+    assigned_topic,
+    client_topic,
+    primary_seen_topic,
+    request_topic,
+    session_after,
+    session_topics,
+)
 from domain.model import Request as DomainRequest
 from domain.model import RequestStatus, Viewer
-from domain.use_cases import Deps, catch_up, clients, counsellors, reads, requests
-from domain.use_cases import availability as availability_use_case
-from domain.use_cases.availability import AvailabilityView, Standing
+from domain.use_cases import Deps, catch_up, clients, reads, requests
 from domain.visibility import require_authenticated, require_staff
 from graph import ids
 from graph.context import GraphInfo
 from graph.errors import domain_error
-from graph.live import LiveView, live_view
-from graph.queries import availability_of
+from graph.feeds import ENDED_SESSION, EXPIRED, AvailabilityFeed, ColleagueFeed, end_session
+from graph.live import live_view
 from graph.types.availability import Availability
 from graph.types.counsellor import Counsellor
 from graph.types.history import PrimaryCounsellorChange
@@ -88,7 +93,7 @@ async def _checked(
             async with asyncio.timeout(_seconds_left(viewer, datetime.now(UTC))):
                 event = await anext(events)
         except TimeoutError:
-            await _end_session(info, Unauthenticated("The token has expired."))
+            await end_session(info, EXPIRED)
             return
         except StopAsyncIteration:
             return
@@ -98,7 +103,7 @@ async def _checked(
         else:
             current = session_after(viewer, event)
             if current is None:
-                await _end_session(info, Unauthenticated("The session has ended; sign in again."))
+                await end_session(info, ENDED_SESSION)
         if current is not None:
             info.context.fresh_loaders()
             yield current, event
@@ -111,57 +116,8 @@ async def _session(info: GraphInfo, viewer: Viewer) -> Viewer | None:
     try:
         return await info.context.viewer()
     except Unauthenticated as exc:
-        await _end_session(info, exc)
+        await end_session(info, exc.message)
         return None
-
-
-async def _end_session(info: GraphInfo, reason: Unauthenticated) -> None:
-    """The token expired or its session ended: on a websocket, close it (4401) and end quietly;
-    elsewhere fail the operation with UNAUTHENTICATED."""
-    socket = info.context.request
-    if not isinstance(socket, WebSocket):
-        raise domain_error(reason)
-    with contextlib.suppress(Exception):
-        await socket.close(code=4401, reason="Unauthorized")
-
-
-def _availability(answer: Answer, mine: Standing) -> AvailabilityView:
-    return AvailabilityView(
-        answer.chat_available, answer.mail_available, answer.primary, mine.queued, mine.queue
-    )
-
-
-def _availability_payload(
-    live: LiveView, board: AvailabilityBoard, answer: Answer, mine: Standing, viewer: Viewer
-) -> Availability:
-    """Shared by everyone with the same answer and no queued request; else the viewer's own."""
-    if mine.queued is None:
-        return live.shared(board, answer)
-    return availability_of(_availability(answer, mine), viewer)
-
-
-def _moves_standing(event: Event, viewer: Viewer, mine: Standing) -> bool:
-    """Whether `event` may change the client's primary, queued request or its place in the queue
-    (the only parts of availability that are the client's own, read for them alone)."""
-    if not viewer.is_client:
-        return False
-    if isinstance(event, StateMayBeStale):
-        return True
-    if isinstance(event, PrimaryCounsellorChanged):
-        return event.change.client_id == viewer.client_id
-    if not isinstance(event, RequestChanged):
-        return False
-    request = event.request
-    if request.client_id == viewer.client_id:
-        return True
-    # Someone else's request: it moves ours when it leaves the queue (or an assignment changes
-    # the rate the wait is estimated from) in the same channel.
-    queued = mine.queued
-    return (
-        queued is not None
-        and request.channel is queued.channel
-        and request.status is not RequestStatus.QUEUED
-    )
 
 
 async def _exists(deps: Deps, client_id: int) -> bool:
@@ -175,6 +131,29 @@ async def _with_texts(info: GraphInfo, viewer: Viewer, snapshot: DomainRequest) 
     except NotFound:
         return None
     return replace(snapshot, message=stored.message, subject=stored.subject, trace=stored.trace)
+
+
+def _primary_topics(viewer: Viewer, target: int | None) -> tuple[Topic, ...]:
+    """One client's changes; else all for admins, those of clients they could see for counsellors."""
+    if target is not None:
+        found = client_topic(target)
+    elif viewer.is_admin:
+        found = EVERY_PRIMARY_CHANGE
+    else:
+        assert viewer.counsellor_id is not None
+        found = primary_seen_topic(viewer.counsellor_id)
+    return (found, *session_topics(viewer))
+
+
+def _request_topics(viewer: Viewer, target: int | None) -> tuple[Topic, ...]:
+    """One request's changes; else a client's own, or every request for staff (then filtered)."""
+    if target is not None:
+        found = request_topic(target)
+    elif viewer.client_id is not None:
+        found = client_topic(viewer.client_id)
+    else:
+        found = EVERY_REQUEST
+    return (found, *session_topics(viewer))
 
 
 SINCE = (
@@ -223,28 +202,11 @@ class Subscription:
         self, info: GraphInfo, counsellor_id: strawberry.ID | None = None
     ) -> AsyncGenerator[Counsellor, None]:
         viewer = await _viewer(info)
-        deps = info.context.deps
-        live = live_view(info.context.state)
         try:
             require_staff(viewer)
             target = ids.decode_optional(counsellor_id, "Counsellor", "counsellorId")
-
-            async def current(seen_by: Viewer) -> list[DomainCounsellor]:
-                if target is not None:
-                    return [await counsellors.get_counsellor(deps, seen_by, target)]
-                return await counsellors.list_counsellors(deps, seen_by, None, None)
-
-            async with info.context.state.bus.subscribe() as events:
-                for counsellor in await current(viewer):
-                    yield Counsellor.of(counsellor, viewer)
-                async for viewer_now, event in changes(info, viewer, events):
-                    if isinstance(event, StateMayBeStale):  # events were lost: send the state again
-                        # Staff see every counsellor: one read per gap serves every subscriber.
-                        again = await live.per_event.once(event, target, partial(current, viewer_now))
-                        for counsellor in again:
-                            yield Counsellor.of(counsellor, viewer_now)
-                    elif isinstance(event, CounsellorStateChanged) and target in (None, event.counsellor.id):
-                        yield Counsellor.of(event.counsellor, viewer_now)
+            async for counsellor in ColleagueFeed(info, viewer, target).follow():
+                yield counsellor
         except DomainError as exc:
             raise domain_error(exc) from exc
 
@@ -253,27 +215,9 @@ class Subscription:
     )
     async def availability_changed(self, info: GraphInfo) -> AsyncGenerator[Availability, None]:
         viewer = await _viewer(info)
-        deps = info.context.deps
-        live = live_view(info.context.state)
         try:
-            async with info.context.state.bus.subscribe() as events:
-                mine = await availability_use_case.standing(deps, viewer)
-                board = await live.board()
-                answer = board.answer(mine.primary_id, deps.clock.now())
-                last = _availability(answer, mine)
-                yield _availability_payload(live, board, answer, mine, viewer)
-                async for viewer_now, event in changes(info, viewer, events):
-                    standing = mine
-                    if _moves_standing(event, viewer_now, mine):
-                        mine = await availability_use_case.standing(deps, viewer_now)
-                    board = await live.board()
-                    answer_now = board.answer(mine.primary_id, deps.clock.now())
-                    if answer_now is answer and mine is standing:
-                        continue  # the common case, for every idle widget: the same answer object
-                    answer, now = answer_now, _availability(answer_now, mine)
-                    if now != last:
-                        last = now
-                        yield _availability_payload(live, board, answer, mine, viewer_now)
+            async for availability in AvailabilityFeed(info, viewer).follow():
+                yield availability
         except DomainError as exc:
             raise domain_error(exc) from exc
 
@@ -287,7 +231,8 @@ class Subscription:
         try:
             me = require_staff(viewer)
             seen = _CatchUp(info, since)
-            async with info.context.state.bus.subscribe() as events:
+            topics = (assigned_topic(me), *session_topics(viewer))
+            async with info.context.state.bus.subscribe(topics) as events:
                 if seen.since is not None:
                     for missed in await _assigned_since(info, viewer, seen.since, seen):
                         yield missed
@@ -324,11 +269,13 @@ class Subscription:
             seen = _CatchUp(info, since)
             if target is not None:
                 await clients.get_client(info.context.deps, viewer, target)
-            async with info.context.state.bus.subscribe() as events:
+            async with info.context.state.bus.subscribe(_primary_topics(viewer, target)) as events:
                 if seen.since is not None:
                     for missed in await _primaries_since(info, viewer, seen.since, seen, target):
                         yield missed
                 async for viewer_now, event in changes(info, viewer, events):
+                    if target is None and viewer_now.is_admin:  # promoted on the way: sees all now
+                        events.listen(EVERY_PRIMARY_CHANGE)
                     if isinstance(event, StateMayBeStale):
                         for missed in await _primaries_since(
                             info, viewer_now, seen.after(event), seen, target
@@ -363,7 +310,7 @@ class Subscription:
             require_authenticated(viewer)
             target = ids.decode_optional(id, "Request", "id")
             seen = _CatchUp(info, since)
-            async with info.context.state.bus.subscribe() as events:
+            async with info.context.state.bus.subscribe(_request_topics(viewer, target)) as events:
                 if target is not None:  # its current state covers any `since`
                     current = await requests.get_request(deps, viewer, target)
                     seen.delivered.request(current)

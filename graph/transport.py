@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import logging
+from contextlib import aclosing
 from typing import Any
 
 from cross_web import HTTPException
@@ -13,14 +14,19 @@ from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.exceptions import WebSocketDisconnected as StrawberryDisconnected
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+    _OperationStreamClosed,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import CompleteMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -28,6 +34,8 @@ from strawberry.types.graphql import OperationType
 from graph.context import Context
 from graph.errors import refusal
 from graph.media_types import GRAPHQL_RESPONSE_JSON, JSON, response_media_type
+from graph.metrics import observer_of
+from graph.outlets import DirectOutlet
 
 
 class _NoFrames(logging.Filter):
@@ -76,7 +84,61 @@ def _valid_subscribe(payload: object) -> bool:
 
 
 class StammTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws that closes with 4400 on malformed messages instead of crashing."""
+    """graphql-transport-ws that closes with 4400 on malformed messages instead of crashing, and
+    whose operations a state feed may hand itself over to (graph/outlets.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._outlets: dict[str, DirectOutlet] = {}
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """Strawberry's, run with the operation's direct outlet as the current one; an operation
+        handed over is not completed when its generator ends (its outlet carries it on)."""
+        observer = observer_of(self.context)
+        socket = self.context.request
+        assert isinstance(socket, WebSocket)  # this handler serves websockets only
+        outlet = DirectOutlet(socket, operation.id, self.schema, observer.delivered if observer else _ignore)
+        self._outlets[operation.id] = outlet
+        try:
+            with outlet.running():
+                await self._run_streamed(operation, outlet)
+        finally:
+            if not outlet.handed_over:
+                self._outlets.pop(operation.id, None)
+
+    async def _run_streamed(self, operation: Operation[Context, None], outlet: DirectOutlet) -> None:
+        try:
+            result_source = await self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=self.context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+            async with aclosing(result_source):
+                await self._send_result_stream(operation, result_source)
+            if not outlet.handed_over:
+                await operation.send_operation_message(CompleteMessage(id=operation.id, type="complete"))
+        except _OperationStreamClosed:
+            return
+        except Exception as error:
+            await self.handle_task_exception(error)
+            with contextlib.suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+            raise
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        outlet = self._outlets.pop(operation_id, None)
+        if outlet is not None:
+            outlet.close()
+        await super().cleanup_operation(operation_id)
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        # Strawberry cancels its init timer here but keeps the task, and with the task's
+        # CancelledError the frames it ran in, for the life of the connection.
+        self.connection_init_timeout_task = None
 
     async def send_message(self, message: Any) -> None:
         # A subscription whose session ended closed the socket itself (4401): nothing left to send.
@@ -113,6 +175,10 @@ class StammTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             and limit is not None
             and len(self.operations) >= limit
         )
+
+
+def _ignore(seconds: float) -> None:
+    pass
 
 
 class StammLegacyWSHandler(BaseGraphQLWSHandler[Context, None]):

@@ -1,9 +1,11 @@
 """The event bus: broadcaster behind a small interface (memory:// here, redis:// in production).
 
-One broadcaster subscription per process feeds every local subscriber through a bounded
-queue of its own; a slow subscriber loses old events (and is told to re-read the state)
-instead of growing memory. Availability changes of one counsellor coalesce: a subscriber
-that falls behind gets the latest state, not every intermediate one.
+One broadcaster subscription per process feeds the local subscribers. Each listens to topics
+(domain/live.py: a counsellor, a client, a request, ...) and gets only the events of those topics,
+so an event costs in proportion to who may care about it. A subscriber reads its events through a
+bounded queue of its own (a slow one loses old events, and is told to re-read the state, instead
+of growing memory; availability changes of one counsellor coalesce), or takes them at once in a
+callback that must not block (`listen`).
 
 Publishing only queues the event: one sender task per process sends them in order, each with a
 timeout, so a Redis that hangs delays no request and a full outbox drops its oldest event (logged).
@@ -24,13 +26,15 @@ import itertools
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from broadcaster import Broadcast
 
 from domain.events import CounsellorStateChanged, Event, StateMayBeStale, occurred_at
+from domain.live import Topic, topics_of
 from domain.observer import NULL_OBSERVER, BusObserver
 from domain.stopping import cancel_and_wait
 from persistence import event_codec
@@ -66,6 +70,9 @@ class EventQueue:
         self._wake = asyncio.Event()
         # Set when an event was dropped: the oldest change whose event was dropped.
         self._gap_began: datetime | None = None
+
+    def take(self, event: Event) -> None:
+        self.put(event)
 
     def put(self, event: Event) -> None:
         key: Hashable = next(self._numbers)
@@ -110,7 +117,7 @@ class EventBus:
         self._backend = ResilientRedisBackend(url) if url.startswith(("redis://", "rediss://")) else None
         self._broadcast = Broadcast(backend=self._backend) if self._backend else Broadcast(url)
         self._queue_limit = queue_limit
-        self._queues: set[EventQueue] = set()
+        self._topics = Topics()
         self._relay: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._outbox: deque[tuple[str, str, datetime]] = deque()
@@ -142,7 +149,7 @@ class EventBus:
     @property
     def listeners(self) -> int:
         """Local subscribers now (tests wait for a subscription to listen before they act)."""
-        return len(self._queues)
+        return self._topics.receivers
 
     @property
     def healthy(self) -> bool:
@@ -229,8 +236,7 @@ class EventBus:
                         observe(event)
                     except Exception:
                         log.exception("an event observer failed")
-                for queue in list(self._queues):
-                    queue.put(event)
+                self._topics.deliver(event)
 
     def observe(self, observer: Callable[[Event], None]) -> None:
         """Call `observer` with every event received, in order, before any subscriber gets it
@@ -243,19 +249,128 @@ class EventBus:
             self._observers.remove(observer)
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[AsyncIterator[Event]]:
-        """Events published from now on, as long as the context is open."""
+    async def subscribe(self, topics: Iterable[Topic] | None = None) -> AsyncIterator[EventStream]:
+        """Events published from now on, as long as the context is open: of `topics` (more can be
+        listened to on the way), or every event when None."""
         queue = EventQueue(self._queue_limit, self._observer)
-        self._queues.add(queue)
-
-        async def events() -> AsyncIterator[Event]:
-            while True:
-                event = await queue.get()
-                yield event
-                # The subscriber asks for the next event once it has handled (sent or skipped) this one.
-                self._observer.delivered(time.monotonic() - queue.arrived)
-
+        listening = self._topics.add(queue, topics)
         try:
-            yield events()
+            yield EventStream(queue, listening, self._observer)
         finally:
-            self._queues.discard(queue)
+            listening.close()
+
+    def listen(self, topics: Iterable[Topic] | None, receiver: Receiver) -> Listening:
+        """Call `receiver.take` with each event of `topics` (every event when None) until closed.
+        It runs in the relay, so it must not block; events that say events were lost reach it
+        whatever it listens to."""
+        return self._topics.add(receiver, topics)
+
+
+class Receiver(Protocol):
+    """What listens to topics: takes each event at once, in the relay."""
+
+    def take(self, event: Event) -> None: ...
+
+
+class Topics:
+    """Who listens to which topic; delivers each event to the listeners of its topics."""
+
+    def __init__(self) -> None:
+        self._by_topic: dict[Topic, set[Any]] = {}
+        self._everything: set[Any] = set()
+        self._all: set[Any] = set()
+
+    @property
+    def receivers(self) -> int:
+        return len(self._all)
+
+    def add(self, receiver: Any, topics: Iterable[Topic] | None) -> Listening:
+        self._all.add(receiver)
+        listening = Listening(self, receiver)
+        if topics is None:
+            self._everything.add(receiver)
+        else:
+            for topic in topics:
+                listening.listen(topic)
+        return listening
+
+    def deliver(self, event: Event) -> None:
+        if isinstance(event, StateMayBeStale):
+            found: Iterable[Any] = list(self._all)
+        else:
+            found = set(self._everything)
+            for topic in topics_of(event):
+                found.update(self._by_topic.get(topic, ()))
+        for receiver in found:
+            try:
+                receiver.take(event)
+            except Exception:
+                log.exception("a subscriber failed to take an event")
+
+    def subscribe(self, topic: Topic, receiver: Any) -> None:
+        self._by_topic.setdefault(topic, set()).add(receiver)
+
+    def unsubscribe(self, topic: Topic, receiver: Any) -> None:
+        listeners = self._by_topic.get(topic)
+        if listeners is not None:
+            listeners.discard(receiver)
+            if not listeners:
+                del self._by_topic[topic]
+
+    def remove(self, receiver: Any, topics: Iterable[Topic]) -> None:
+        for topic in topics:
+            self.unsubscribe(topic, receiver)
+        self._everything.discard(receiver)
+        self._all.discard(receiver)
+
+
+class Listening:
+    """One receiver's topics; `close` stops its events."""
+
+    __slots__ = ("_receiver", "_topics", "_where")
+
+    def __init__(self, where: Topics, receiver: Any) -> None:
+        self._where = where
+        self._receiver = receiver
+        self._topics: set[Topic] = set()
+
+    def listen(self, topic: Topic) -> None:
+        if topic not in self._topics:
+            self._topics.add(topic)
+            self._where.subscribe(topic, self._receiver)
+
+    def ignore(self, topic: Topic) -> None:
+        if topic in self._topics:
+            self._topics.discard(topic)
+            self._where.unsubscribe(topic, self._receiver)
+
+    def close(self) -> None:
+        self._where.remove(self._receiver, self._topics)
+        self._topics = set()
+
+
+class EventStream:
+    """One subscriber's events, in order (an async iterator), and the topics it listens to."""
+
+    def __init__(self, queue: EventQueue, listening: Listening, observer: BusObserver) -> None:
+        self._queue = queue
+        self._listening = listening
+        self._observer = observer
+        self._returned = False
+
+    def listen(self, topic: Topic) -> None:
+        self._listening.listen(topic)
+
+    def ignore(self, topic: Topic) -> None:
+        self._listening.ignore(topic)
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        # The subscriber asks for the next event once it has handled (sent or skipped) the last one.
+        if self._returned:
+            self._observer.delivered(time.monotonic() - self._queue.arrived)
+        event = await self._queue.get()
+        self._returned = True
+        return event

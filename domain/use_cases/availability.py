@@ -6,19 +6,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.model import Channel, Counsellor, Request, RequestStatus, Settings, Viewer
+from domain.model import ANONYMOUS, Channel, Counsellor, Request, RequestStatus, Settings, Viewer
 from domain.policy import may_take, primary_takes, route_request
 from domain.ports import UnitOfWork
 from domain.use_cases import Deps
 from domain.use_cases.queue import QueueStatus, queue_status
 from domain.use_cases.routing import CANDIDATES
+from domain.visibility import CounsellorView, counsellor_view
 
 
 @dataclass(frozen=True)
 class Presence:
-    """What a client may know of one counsellor."""
+    """What a client may know of one counsellor (equal presences read the same to them)."""
 
-    counsellor: Counsellor
+    shown: CounsellorView
     chat_available: bool
     mail_available: bool
 
@@ -41,7 +42,7 @@ def presence(counsellor: Counsellor, primary_id: int | None) -> Presence:
             return primary_takes(counsellor, channel)
         return may_take(counsellor, channel, primary_id)
 
-    return Presence(counsellor, takes(Channel.CHAT), takes(Channel.MAIL))
+    return Presence(counsellor_view(ANONYMOUS, counsellor), takes(Channel.CHAT), takes(Channel.MAIL))
 
 
 def delivers(

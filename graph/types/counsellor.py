@@ -170,7 +170,7 @@ class CounsellorPresence:
 
     @classmethod
     def of(cls, presence: Presence) -> CounsellorPresence:
-        view = counsellor_view(model.ANONYMOUS, presence.counsellor)
+        view = presence.shown
         return cls(
             counsellor_id=ids.encode("Counsellor", view.id),
             display_name=view.display_name,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,6 +18,7 @@ from graphql import FieldNode, OperationDefinitionNode, parse
 from strawberry.types import ExecutionResult
 
 from domain.events import Event, SessionsEnded
+from domain.live import Topic, topics_of
 from domain.model import (
     Channel,
     MailAvailability,
@@ -202,34 +203,63 @@ GUARD_SECONDS = 30.0
 class WatchedBus:
     """The test's event bus, telling when a subscription listens to it and when a subscription has
     dealt with every event published so far: a test that expects a subscription to send nothing
-    first proves that the subscription saw the event."""
+    first proves that the subscription saw the event. Every subscription listens to the mark's
+    topic besides its own, so the mark reaches each in order after what was published before it."""
 
     # An event that concerns no account: every subscription passes over it without sending.
     MARK = SessionsEnded(counsellor_id=-1)
+    MARK_TOPICS = topics_of(MARK)
 
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
         self._listeners = 0
-        self._listening = asyncio.Condition()
         self._past_mark: set[int] = set()
-        self._marked = asyncio.Condition()
+        self._changed = asyncio.Condition()
+        self._marking: set[asyncio.Task[None]] = set()
+
+    def _with_mark(self, topics: Iterable[Topic] | None) -> list[Topic] | None:
+        return None if topics is None else [*topics, *self.MARK_TOPICS]
+
+    def _started(self) -> int:
+        self._listeners += 1
+        self._later(self._tell())
+        return self._listeners
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[AsyncIterator[Event]]:
-        async with self._bus.subscribe() as events:
-            async with self._listening:
-                self._listeners += 1
-                number = self._listeners
-                self._listening.notify_all()
-            yield self._watched(number, events)
+    async def subscribe(self, topics: Iterable[Topic] | None = None) -> AsyncIterator[AsyncIterator[Event]]:
+        async with self._bus.subscribe(self._with_mark(topics)) as events:
+            yield _Watched(self, self._started(), events)
 
-    async def _watched(self, number: int, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
-        async for event in events:
-            yield event
-            if event == self.MARK:  # asked for the next event: done with the mark and all before it
-                async with self._marked:
-                    self._past_mark.add(number)
-                    self._marked.notify_all()
+    def listen(self, topics: Iterable[Topic] | None, receiver: Any) -> Any:
+        """A state feed (graph/feeds/): done with the mark once it has settled after taking it."""
+        number = self._started()
+        bus = self
+
+        class Watched:
+            def take(self, event: Event) -> None:
+                receiver.take(event)
+                if event == bus.MARK:
+                    bus._later(bus._settled(number, receiver))
+
+        return self._bus.listen(self._with_mark(topics), Watched())
+
+    async def _settled(self, number: int, receiver: Any) -> None:
+        await receiver.settled()
+        await self.past(number)
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._marking.add(task)
+        task.add_done_callback(self._marking.discard)
+
+    async def _tell(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def past(self, number: int) -> None:
+        async with self._changed:
+            self._past_mark.add(number)
+            self._changed.notify_all()
 
     @property
     def started(self) -> int:
@@ -238,20 +268,47 @@ class WatchedBus:
 
     async def listening(self, count: int) -> None:
         """Until `count` subscriptions have started listening."""
-        async with self._listening:
-            await self._listening.wait_for(lambda: self._listeners >= count)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._listeners >= count)
 
     async def dealt_with_everything(self, number: int) -> None:
         """Publish the mark after everything published so far; return once subscription `number`
         (counted from 1 in the order they started) has dealt with it, and so with all before it."""
-        async with self._marked:
+        async with self._changed:
             self._past_mark.discard(number)
         await self._bus.publish(self.MARK)
-        async with self._marked:
-            await self._marked.wait_for(lambda: number in self._past_mark)
+        async with self._changed:
+            await self._changed.wait_for(lambda: number in self._past_mark)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._bus, name)
+
+
+class _Watched:
+    """A subscription's events; done with the mark once it asks for the event after it."""
+
+    def __init__(self, bus: WatchedBus, number: int, events: Any) -> None:
+        self._bus = bus
+        self._number = number
+        self._events = events
+        self._after_mark = False
+
+    def listen(self, topic: Topic) -> None:
+        self._events.listen(topic)
+
+    def ignore(self, topic: Topic) -> None:
+        self._events.ignore(topic)
+
+    def __aiter__(self) -> _Watched:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._after_mark:
+            self._after_mark = False
+            await self._bus.past(self._number)
+        event: Event = await anext(self._events)
+        self._after_mark = event == self._bus.MARK
+        return event
 
 
 def root_field(document: str) -> tuple[str, str]:

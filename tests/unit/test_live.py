@@ -138,9 +138,15 @@ async def test_a_board_fed_by_events_answers_as_the_policy_does_on_the_stored_st
     now = datetime.now(UTC)
     for name, step in STEPS:
         seen = len(factory.published)
+        before = {p: board.answer(p, now) for p in primaries}
         await step(deps, staff)
-        for event in factory.published[seen:]:
-            board.apply(event)
+        scopes = [board.apply(event) for event in factory.published[seen:]]
+        # Whoever a change did not name kept their answer: only the groups it names are told.
+        everyone = any(s is not None and s.everyone for s in scopes)
+        named = {p for s in scopes if s is not None for p in s.primaries}
+        for primary_id in primaries:
+            if not everyone and primary_id not in named:
+                assert board.answer(primary_id, now) == before[primary_id], (name, primary_id)
         for viewer, primary_id in zip(viewers, primaries, strict=True):
             stored = await availability(deps, viewer)
             answer = board.answer(primary_id, now)

@@ -304,7 +304,7 @@ async def test_lapsed_counsellor_keeps_assigned_chats_and_is_offered_nothing_new
     assert trace(factory, again)[0] == ("PRIMARY_SKIPPED", anna.id, "offline")
     view = await availability(deps, as_client(kim))
     assert view.primary is not None
-    assert (view.primary.counsellor.online_status, view.primary.chat_available) == (
+    assert (view.primary.shown.online_status, view.primary.chat_available) == (
         OnlineStatus.OFFLINE,
         False,
     )

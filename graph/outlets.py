@@ -1,0 +1,242 @@
+"""Where a subscription's results go once its first state is out.
+
+Strawberry runs every subscription as a task with an async generator, and each result passes its
+whole pipeline (graphql-core's per-event execution, the schema extensions, the transport). For the
+state feeds that thousands of widgets keep open, that costs more per delivery, and more memory per
+subscription, than the delivery itself. So once a feed (graph/feeds/) has sent its first state
+it hands itself over to the transport when the transport takes it (`DirectOutlet`, made by
+graph/transport.py for graphql-transport-ws): the operation's task ends without completing the
+operation, and later results are rendered here, once per shared payload and document, and written
+to the websocket as they come. Elsewhere (the legacy graphql-ws protocol, in-process callers) the
+feed's results stay in a `StreamOutlet` its generator yields from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Hashable
+from contextvars import ContextVar
+from typing import Any
+
+from graphql import ExecutionResult
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+log = logging.getLogger(__name__)
+
+# The operation being run in this task, when its transport takes hand-overs.
+_CURRENT: ContextVar[DirectOutlet | None] = ContextVar("stamm_outlet", default=None)
+# The rendered texts of a shared payload, kept on the payload itself (it lives for one change).
+_TEXTS = "_stamm_texts"
+
+
+def current() -> DirectOutlet | None:
+    """The direct outlet of the operation this task runs, if its transport takes hand-overs."""
+    return _CURRENT.get()
+
+
+class StreamOutlet:
+    """Results for the feed's own generator to yield, in order; coalesced per key (a newer state
+    of the same thing replaces one not yet taken)."""
+
+    __slots__ = ("_parked", "_pending", "_wake", "ended")
+
+    def __init__(self) -> None:
+        self._pending: dict[Hashable, Any] = {}
+        self._wake = asyncio.Event()
+        # Set while the generator waits with nothing pending: all it yielded was taken.
+        self._parked = asyncio.Event()
+        self.ended = False
+
+    def push(self, key: Hashable, payload: Any) -> None:
+        self._pending[key] = payload
+        self._parked.clear()
+        self._wake.set()
+
+    def end(self) -> None:
+        self.ended = True
+        self._wake.set()
+        self._parked.set()  # nothing more will be taken
+
+    def take_pending(self) -> dict[Hashable, Any]:
+        pending, self._pending = self._pending, {}
+        return pending
+
+    async def next(self) -> Any:
+        """The next result; ENDED once the stream has ended (what is pending then is dropped)."""
+        while not self._pending and not self.ended:
+            self._wake.clear()
+            self._parked.set()
+            await self._wake.wait()
+        self._parked.clear()
+        if self.ended:
+            return ENDED
+        key = next(iter(self._pending))
+        return self._pending.pop(key)
+
+    async def drained(self) -> None:
+        """Until the generator waits for more with nothing pending."""
+        await self._parked.wait()
+
+
+# What StreamOutlet.next returns once its stream has ended.
+ENDED = object()
+
+
+class DirectOutlet:
+    """One graphql-transport-ws operation's way to the websocket after its generator handed over.
+
+    `executor` is the operation's graphql-core executor (graph/live.py's SharingExecutor notes it
+    with the first result): each payload is executed by it as strawberry would, with the payload as
+    the root value. Results are queued per key (coalesced) and written by one short-lived task at a
+    time, so a slow client delays only itself and its queue never outgrows its keys."""
+
+    __slots__ = (
+        "_closed",
+        "_closers",
+        "_delivered",
+        "_drain",
+        "_pending",
+        "_prefix",
+        "_socket",
+        "executor",
+        "handed_over",
+        "schema",
+    )
+
+    def __init__(
+        self, socket: WebSocket, operation_id: str, schema: Any, delivered: Callable[[float], None]
+    ) -> None:
+        self._socket = socket
+        self._prefix = '{"id":' + json.dumps(operation_id) + ',"type":"next","payload":'
+        self.schema = schema
+        self._delivered = delivered
+        self.executor: Any = None
+        self.handed_over = False
+        self._pending: dict[Hashable, tuple[float, str | asyncio.Future[str]]] = {}
+        self._drain: asyncio.Task[None] | None = None
+        self._closers: list[Callable[[], None]] = []
+        self._closed = False
+
+    @contextlib.contextmanager
+    def running(self) -> Any:
+        """Run the operation with this outlet as the current one."""
+        token = _CURRENT.set(self)
+        try:
+            yield self
+        finally:
+            _CURRENT.reset(token)
+
+    def note_executor(self, executor: Any) -> None:
+        if self.executor is None:
+            self.executor = executor
+
+    @property
+    def takes_hand_over(self) -> bool:
+        return self.executor is not None and not self._closed
+
+    def take_over(self, closer: Callable[[], None]) -> None:
+        """From now on this outlet carries the operation; `closer` runs when it ends."""
+        self.handed_over = True
+        self._closers.append(closer)
+
+    def when_closed(self, closer: Callable[[], None]) -> None:
+        self._closers.append(closer)
+
+    def push(self, key: Hashable, payload: Any) -> None:
+        if self._closed:
+            return
+        self._pending[key] = (time.monotonic(), rendered(self.executor, self.schema, payload))
+        if self._drain is None:
+            self._drain = asyncio.get_running_loop().create_task(self._send_pending())
+
+    async def _send_pending(self) -> None:
+        try:
+            while self._pending and not self._closed:
+                key = next(iter(self._pending))
+                queued, text = self._pending.pop(key)
+                if not isinstance(text, str):
+                    text = await text
+                await self._socket.send_text(self._prefix + text + "}")
+                self._delivered(time.monotonic() - queued)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.close()  # the socket went away; its handler cleans up the operation
+        except Exception:
+            log.exception("a subscription result could not be sent")
+            self.close()
+        finally:
+            self._drain = None
+
+    def close(self) -> None:
+        """End the operation here (the client completed it, the socket closed, its session ended)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pending = {}
+        closers, self._closers = self._closers, []
+        for closer in closers:
+            try:
+                closer()
+            except Exception:
+                log.exception("closing a subscription failed")
+        if self._drain is not None and self._drain is not asyncio.current_task():
+            self._drain.cancel()
+
+    async def end_session(self) -> None:
+        """The subscriber's session ended: close the websocket as an ended session does (4401)."""
+        self.close()
+        with contextlib.suppress(Exception):
+            await self._socket.close(code=4401, reason="Unauthorized")
+
+
+def rendered(executor: Any, schema: Any, payload: Any) -> str | asyncio.Future[str]:
+    """The `payload` of a `next` message for this operation: executed once per shared payload and
+    document (graph/live.py marks shared payloads), else for this operation alone."""
+    texts: dict[Hashable, str | asyncio.Future[str]] | None = getattr(payload, _TEXTS, None)
+    key = document_key(executor) if texts is not None else None
+    if texts is not None and key in texts:
+        return texts[key]
+    text = _render(executor, schema, payload)
+    if texts is not None:
+        texts[key] = text
+    return text
+
+
+def mark_shared(payload: Any) -> None:
+    object.__setattr__(payload, _TEXTS, {})
+
+
+def document_key(executor: Any) -> Hashable:
+    """What a result depends on besides the payload: the document, operation and variables."""
+    operation = executor.operation
+    source = operation.loc.source.body if operation.loc else id(operation)
+    values = executor.variable_values.coerced
+    frozen = repr(sorted(values.items())) if values else None
+    return (source, operation.name.value if operation.name else None, frozen)
+
+
+def _render(executor: Any, schema: Any, payload: Any) -> str | asyncio.Future[str]:
+    context = executor.context_value
+    fresh = getattr(context, "fresh_loaders", None)
+    if fresh is not None:
+        fresh()  # loaders never outlive one result
+    result = executor.build_per_event_executor(payload).execute_operation(False)
+    if isinstance(result, ExecutionResult):
+        return _text(schema, result)
+    return asyncio.ensure_future(_later(schema, result))
+
+
+async def _later(schema: Any, result: Any) -> str:
+    return _text(schema, await result)
+
+
+def _text(schema: Any, result: ExecutionResult) -> str:
+    """The payload as strawberry's transport writes it (errors logged and coded by the schema)."""
+    payload: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        schema.process_errors(result.errors)
+        payload["errors"] = [error.formatted for error in result.errors]
+    return json.dumps(payload)
