@@ -13,6 +13,7 @@ import uvicorn
 
 from bootstrap.config import Config
 from bootstrap.wiring import banner, create_app
+from graph.websocket_protocol import LightWebSocketProtocol
 
 
 def main() -> None:
@@ -34,6 +35,8 @@ def main() -> None:
         log_level="info",
         access_log=False,
         ws_per_message_deflate=False,
+        # Idle chat widgets cost memory per connection, not CPU: see graph/websocket_protocol.py.
+        ws=LightWebSocketProtocol,
     )
 
 
