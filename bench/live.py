@@ -219,6 +219,7 @@ async def widget_fanout(
             result.rss_per_widget = (sum(rss_bytes(s.pid) for s in servers) - before) / live
         meter = run.meter(servers)
         meter.start()
+        run.profiler.start(f"widgets_{count}", list(servers))
         async with _http_client(2) as http:
             for k in range(toggles):
                 online = k % 2 == 0
@@ -236,6 +237,7 @@ async def widget_fanout(
         meter.stop()
         result.cpu = meter.summary()
     finally:
+        await run.profiler.stop()
         await widgets.close()
         await run.db.execute("UPDATE counsellors SET online_status = 'OFFLINE' WHERE id = $1", run.toggled_id)
     result.delivery, result.by_server = widgets.delivery, widgets.by_server
