@@ -1,20 +1,100 @@
 """uvicorn's sans-I/O websocket protocol, lighter on memory for connections that stay open.
 
 The default implementation runs a reader, a writer and a keep-alive task per connection; the
-sans-I/O one runs none of them. It still keeps the handshake's request and response (their
-headers, parsed twice over) for the whole life of the connection, though nothing reads them once
-the handshake is sent: a chat widget stays open for hours, so they go once it is.
+sans-I/O one runs none of them. A chat widget stays open for hours and mostly idle, so what it
+keeps counts: the handshake's request and response (their headers, parsed twice over), which
+nothing reads once the handshake is sent, go then; the receive queue and the writable flag,
+an asyncio.Queue and Event holding five empty deques between them (0.6 KiB each), are replaced by
+equivalents that allocate only while someone waits.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 
 class LightWebSocketProtocol(WebSocketsSansIOProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Flag()  # type: ignore[assignment]
+
     async def send(self, message: Any) -> None:
         await super().send(message)
         if self.handshake_complete and getattr(self, "response", None) is not None:
             self.request = self.response = None  # type: ignore[assignment]
+
+
+class _Waiters:
+    """Futures of the tasks waiting, made only while one waits."""
+
+    __slots__ = ("_waiting",)
+
+    def __init__(self) -> None:
+        self._waiting: list[asyncio.Future[None]] | None = None
+
+    def wake(self) -> None:
+        waiting, self._waiting = self._waiting, None
+        for future in waiting or ():
+            if not future.done():
+                future.set_result(None)
+
+    async def wait(self) -> None:
+        future = asyncio.get_running_loop().create_future()
+        if self._waiting is None:
+            self._waiting = []
+        self._waiting.append(future)
+        try:
+            await future
+        finally:
+            if self._waiting is not None and future in self._waiting:
+                self._waiting.remove(future)
+
+
+class Inbox(_Waiters):
+    """What uvicorn uses of asyncio.Queue (unbounded): put_nowait, get, empty."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._items: list[Any] = []
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        self.wake()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def get(self) -> Any:
+        while not self._items:
+            await self.wait()
+        return self._items.pop(0)
+
+
+class Flag(_Waiters):
+    """What uvicorn uses of asyncio.Event, set at first: set, clear, wait."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._set = True
+
+    def set(self) -> None:
+        self._set = True
+        self.wake()
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    async def wait(self) -> None:
+        while not self._set:
+            await super().wait()
