@@ -63,14 +63,16 @@ def _alike(selections: Iterable[Selection]) -> bool:
 
 class ColleagueFeed(Feed):
     """Staff watching a colleague's state (one, or all): each change as it comes, the payload
-    shared by every staff member whose document reads alike."""
+    shared by every staff member whose document reads alike. A change taken while the state is
+    read (first, or after a gap) goes out after what the read found, which may be older."""
 
-    __slots__ = ("_alike", "_target")
+    __slots__ = ("_alike", "_since_read", "_target")
 
     def __init__(self, info: GraphInfo, viewer: Viewer, target: int | None) -> None:
         super().__init__(info, viewer)
         self._target = target
         self._alike = reads_alike(info)
+        self._since_read: dict[int, DomainCounsellor] = {}
 
     def topics(self) -> Iterable[Topic]:
         return (counsellor_topic(self._target),) if self._target is not None else (EVERY_COUNSELLOR,)
@@ -82,20 +84,31 @@ class ColleagueFeed(Feed):
         return await counsellors.list_counsellors(deps, seen_by, None, None)
 
     async def read_state(self) -> None:
-        for counsellor in await self._current(self.viewer):
-            self.send(counsellor.id, Counsellor.of(counsellor, self.viewer))
+        self._send_read(await self._current(self.viewer))
 
     def take_event(self, event: Event) -> None:
         if isinstance(event, CounsellorStateChanged) and self._target in (None, event.counsellor.id):
-            counsellor = event.counsellor
-            live = live_view(self.info.context.state)
-            shown = live.colleague(counsellor) if self._alike else Counsellor.of(counsellor, self.viewer)
-            self.send(counsellor.id, shown)
+            if self.reading():
+                self._since_read[event.counsellor.id] = event.counsellor
+            else:
+                self._show(event.counsellor)
+
+    def _show(self, counsellor: DomainCounsellor) -> None:
+        live = live_view(self.info.context.state)
+        shown = live.colleague(counsellor) if self._alike else Counsellor.of(counsellor, self.viewer)
+        self.send(counsellor.id, shown)
+
+    def _send_read(self, found: list[DomainCounsellor]) -> None:
+        for counsellor in found:
+            self.send(counsellor.id, Counsellor.of(counsellor, self.viewer))
+        since, self._since_read = self._since_read, {}
+        for counsellor in since.values():
+            self._show(counsellor)
 
     async def catch_up(self, due: set[str]) -> None:
         # Staff see every counsellor alike: one read per gap serves every subscriber.
         gap, live = self._gap, live_view(self.info.context.state)
         read = partial(self._current, self.viewer)
-        again = await live.per_event.once(gap, self._target, read) if gap is not None else await read()
-        for counsellor in again:
-            self.send(counsellor.id, Counsellor.of(counsellor, self.viewer))
+        self._send_read(
+            await live.per_event.once(gap, self._target, read) if gap is not None else await read()
+        )

@@ -106,7 +106,9 @@ class Feed:
                 self.info.context.fresh_loaders()
                 yield result
                 direct = outlets.current()
-                if direct is not None and direct.takes_hand_over:
+                # Not once the session ended meanwhile (the yield waits for the client): the
+                # stream then ends here and the socket is closed below.
+                if direct is not None and direct.takes_hand_over and self._ended is None and not self.closed:
                     self._hand_over(direct)
             if self._ended is not None and self._direct is None:
                 await end_session(self.info, self._ended)
@@ -170,6 +172,11 @@ class Feed:
             await self._stream.drained()
             if self._job is None:
                 return
+
+    def reading(self) -> bool:
+        """Whether a read of the state is under way or due: what it finds may be older than the
+        events taken meanwhile, so those go out after it."""
+        return not self._ready or bool(self._due) or self._job is not None
 
     def send(self, key: Hashable, payload: Any) -> None:
         if self.closed or self._ended is not None:
