@@ -245,5 +245,5 @@ class SharingExecutor(StrawberryGraphQLCoreExecutionContext):
         if found is None:
             found = super().execute_operation(serially)
             if isinstance(found, ExecutionResult) and not found.errors:
-                results[key] = found
+                outlets.remember(results, key, found)
         return found

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable, Hashable
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 from graphql import ExecutionResult
@@ -31,6 +33,10 @@ log = logging.getLogger(__name__)
 _CURRENT: ContextVar[DirectOutlet | None] = ContextVar("stamm_outlet", default=None)
 # The rendered texts of a shared payload, kept on the payload itself (it lives for one change).
 _TEXTS = "_stamm_texts"
+# Documents remembered per shared payload: a payload can live for hours, and anyone may send new
+# documents (a comment makes one), so what it keeps is bounded.
+SHARED_DOCUMENTS = 32
+CLOSE_SECONDS = 5.0
 
 
 def current() -> DirectOutlet | None:
@@ -159,7 +165,12 @@ class DirectOutlet:
                 key = next(iter(self._pending))
                 queued, text = self._pending.pop(key)
                 if not isinstance(text, str):
-                    text = await text
+                    # Shielded: the rendering may be shared, and this outlet's cancellation (its
+                    # client left) must not cancel it for the others.
+                    try:
+                        text = await asyncio.shield(text)
+                    except _WithErrors as with_errors:
+                        text = with_errors.text
                 await self._socket.send_text(self._prefix + text + "}")
                 self._delivered(time.monotonic() - queued)
         except (WebSocketDisconnect, RuntimeError, OSError):
@@ -189,20 +200,37 @@ class DirectOutlet:
         """The subscriber's session ended: close the websocket as an ended session does (4401)."""
         self.close()
         with contextlib.suppress(Exception):
-            await self._socket.close(code=4401, reason="Unauthorized")
+            # A client that reads nothing must not hold the close (and this task) for ever.
+            await asyncio.wait_for(self._socket.close(code=4401, reason="Unauthorized"), CLOSE_SECONDS)
 
 
 def rendered(executor: Any, schema: Any, payload: Any) -> str | asyncio.Future[str]:
     """The `payload` of a `next` message for this operation: executed once per shared payload and
-    document (graph/live.py marks shared payloads), else for this operation alone."""
+    document (graph/live.py marks shared payloads), else for this operation alone. A rendering
+    with errors, or one that failed, is not reused."""
     texts: dict[Hashable, str | asyncio.Future[str]] | None = getattr(payload, _TEXTS, None)
-    key = document_key(executor) if texts is not None else None
-    if texts is not None and key in texts:
-        return texts[key]
-    text = _render(executor, schema, payload)
-    if texts is not None:
-        texts[key] = text
-    return text
+    if texts is None:
+        return _render(executor, schema, payload, None)
+    key = document_key(executor)
+    found = texts.get(key)
+    if found is not None and not _failed(found):
+        return found
+    return _render(executor, schema, payload, partial(remember, texts, key))
+
+
+def remember(cache: dict[Hashable, Any], key: Hashable, value: Any) -> None:
+    """Keep `value` in a shared payload's cache of at most SHARED_DOCUMENTS documents."""
+    if key not in cache and len(cache) >= SHARED_DOCUMENTS:
+        cache.clear()
+    cache[key] = value
+
+
+def _failed(text: str | asyncio.Future[str]) -> bool:
+    return (
+        isinstance(text, asyncio.Future)
+        and text.done()
+        and (text.cancelled() or text.exception() is not None)
+    )
 
 
 def mark_shared(payload: Any) -> None:
@@ -210,27 +238,49 @@ def mark_shared(payload: Any) -> None:
 
 
 def document_key(executor: Any) -> Hashable:
-    """What a result depends on besides the payload: the document, operation and variables."""
+    """What a result depends on besides the payload: the document, operation and variables (the
+    document by its digest: a key must not keep a document of up to the body limit alive)."""
     operation = executor.operation
-    source = operation.loc.source.body if operation.loc else id(operation)
+    source = operation.loc.source.body if operation.loc else None
+    digest = hashlib.sha256(source.encode()).digest() if source is not None else id(operation)
     values = executor.variable_values.coerced
     frozen = repr(sorted(values.items())) if values else None
-    return (source, operation.name.value if operation.name else None, frozen)
+    return (digest, operation.name.value if operation.name else None, frozen)
 
 
-def _render(executor: Any, schema: Any, payload: Any) -> str | asyncio.Future[str]:
+def _render(
+    executor: Any, schema: Any, payload: Any, keep: Callable[[Any], None] | None
+) -> str | asyncio.Future[str]:
     context = executor.context_value
     fresh = getattr(context, "fresh_loaders", None)
     if fresh is not None:
         fresh()  # loaders never outlive one result
     result = executor.build_per_event_executor(payload).execute_operation(False)
     if isinstance(result, ExecutionResult):
-        return _text(schema, result)
-    return asyncio.ensure_future(_later(schema, result))
+        text = _text(schema, result)
+        if keep is not None and not result.errors:
+            keep(text)
+        return text
+    later = asyncio.ensure_future(_later(schema, result))
+    if keep is not None:
+        keep(later)  # at once: the others rendering meanwhile await the same
+    return later
 
 
 async def _later(schema: Any, result: Any) -> str:
-    return _text(schema, await result)
+    done = await result
+    text = _text(schema, done)
+    if done.errors:
+        raise _WithErrors(text)
+    return text
+
+
+class _WithErrors(Exception):
+    """A shared rendering that came out with errors: sent to who asked, never reused."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__("rendered with errors")
+        self.text = text
 
 
 def _text(schema: Any, result: ExecutionResult) -> str:
