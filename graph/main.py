@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from typing import Any
 
 import uvicorn
 
@@ -25,19 +26,21 @@ def main() -> None:
     # (full collections over them caused the longest pauses in the benchmark).
     gc.collect()
     gc.freeze()
-    # The app writes its own access log, without query strings (graph/access_log.py).
-    # No per-message compression: the messages are small JSON that hardly shrink, and a deflate
-    # context per websocket costs CPU for every message fanned out and memory for every widget.
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        log_level="info",
-        access_log=False,
-        ws_per_message_deflate=False,
+    uvicorn.run(app, host=config.host, port=config.port, log_level="info", **serving_options())
+
+
+def serving_options() -> dict[str, Any]:
+    """How uvicorn serves the app, here and in the end-to-end tests' servers."""
+    return {
+        # The app writes its own access log, without query strings (graph/access_log.py).
+        "access_log": False,
+        # No per-message compression: the messages are small JSON that hardly shrink, and a
+        # deflate context per websocket costs CPU for every message fanned out and memory for
+        # every widget.
+        "ws_per_message_deflate": False,
         # Idle chat widgets cost memory per connection, not CPU: see graph/websocket_protocol.py.
-        ws=LightWebSocketProtocol,
-    )
+        "ws": LightWebSocketProtocol,
+    }
 
 
 if __name__ == "__main__":

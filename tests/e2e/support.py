@@ -43,6 +43,7 @@ from starlette.applications import Starlette
 from bootstrap.config import Config
 from bootstrap.wiring import create_app
 from graph.auth import Argon2Hasher
+from graph.main import serving_options
 from tests.support.feeds import EVENT_TIMEOUT, Feed, subscribed
 from tests.support.server import free_port
 from tests.support.waiting import eventually
@@ -200,6 +201,7 @@ def start_server(config: Config, port: int, startup_timeout: float = 30.0) -> Li
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=5,
+            **serving_options(),
         )
     )
     loops: list[asyncio.AbstractEventLoop] = []
