@@ -16,8 +16,15 @@ from domain.ports import ClientQuery, Page, Submitter
 from persistence import rows
 from persistence.email_addresses import email_index
 from persistence.member_list import page_statement, read_page
+from persistence.tables import (
+    client_totals,
+    counsellors,
+    request_handlers,
+    requests,
+    revoked_tokens,
+    settings,
+)
 from persistence.tables import clients as t
-from persistence.tables import counsellors, request_handlers, requests, revoked_tokens, settings
 from persistence.tables import primary_counsellor_changes as changes
 
 _OPEN = (RequestStatus.QUEUED.value, RequestStatus.ASSIGNED.value)
@@ -136,6 +143,16 @@ def last_request_at(rows: Any = t) -> Any:
     return select(func.max(r.c.created_at)).where(r.c.client_id == rows.c.id).scalar_subquery()
 
 
+def _total(source: FromClause, where: ColumnElement[bool], counted: bool) -> Any:
+    """The number of rows of `source` matching `where`: for all clients (`counted`) the sum of
+    the trigger-kept client_totals, as exact as count(*) in the same snapshot but 16 rows to read
+    instead of every client; else the count."""
+    if counted:
+        return select(func.coalesce(func.sum(client_totals.c.n), 0)).scalar_subquery()
+    moved = where if source is t else ClauseAdapter(source).traverse(where)
+    return select(func.count()).select_from(source).where(moved).scalar_subquery()
+
+
 class SqlClientRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
@@ -238,7 +255,8 @@ class SqlClientRepository:
         request time, and the total as a scalar subquery (which, unlike a window count, does not
         make the database read every visible row before the LIMIT)."""
         source = visible_rows(viewer)
-        where = and_(true(), *_filters(query))
+        conditions = _filters(query)
+        where = and_(true(), *conditions)
 
         def per_row(page: Any) -> list[Any]:
             return [
@@ -246,15 +264,13 @@ class SqlClientRepository:
                 last_request_at(page).label("last_request_at"),
             ]
 
-        result = (
-            await self._conn.execute(page_statement(source, where, query.order, first, after, per_row))
-        ).all()
+        total = _total(source, where, counted=viewer.is_admin and not conditions)
+        statement = page_statement(source, where, query.order, first, after, per_row, total)
+        result = (await self._conn.execute(statement)).all()
         if not result:  # an empty page carries no row to read the total from
-            moved = where if source is t else ClauseAdapter(source).traverse(where)
-            count = (
-                await self._conn.execute(select(func.count()).select_from(source).where(moved))
-            ).scalar_one()
-            return Page(items=[], has_next=False, total=count)
+            return Page(
+                items=[], has_next=False, total=(await self._conn.execute(select(total))).scalar_one()
+            )
         return read_page(result, first, rows.client)
 
     async def open_request_counts(self, viewer: Viewer, client_ids: Sequence[int]) -> dict[int, int]:

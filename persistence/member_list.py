@@ -68,11 +68,13 @@ def page_statement(
     first: int,
     after: str | None,
     per_row: Callable[[Any], Sequence[Any]],
+    total: Any,
 ) -> Any:
     """The page of `rows_from` (the clients table, or a selection of its rows with its columns)
     and its total in one statement. The page is cut first (an inner select with the keys, ordered,
     LIMIT first + 1); only then are the `per_row` columns computed, for the page's rows alone.
-    `where` and the keys are written against the clients table and moved onto `rows_from`."""
+    `where` and the keys are written against the clients table and moved onto `rows_from`;
+    `total` is a scalar subquery (`total_of`)."""
     moved = (lambda e: e) if rows_from is t else ClauseAdapter(rows_from).traverse
     keys = [(moved(expr), descending, kind) for expr, descending, kind in _keys(order)]
     where = moved(where)
@@ -81,9 +83,8 @@ def page_statement(
         inner = inner.where(_after(keys, after))
     ordering = [expr.desc() if descending else expr for expr, descending, _ in keys]
     page = inner.order_by(*ordering).limit(first + 1).subquery("p")
-    total = select(func.count()).select_from(rows_from).where(where).scalar_subquery().label("total")
     outer_order = [page.c[f"k{i}"].desc() if d else page.c[f"k{i}"] for i, (_, d, _) in enumerate(keys)]
-    return select(page, *per_row(page), total).order_by(*outer_order)
+    return select(page, *per_row(page), total.label("total")).order_by(*outer_order)
 
 
 def read_page(result: Sequence[Row[Any]], first: int, read: Callable[[Row[Any]], T]) -> Page[T]:
