@@ -206,5 +206,6 @@ async def client_connection(
 ) -> ClientConnection:
     """A page of the clients the viewer may see (the query filters them)."""
     page = await reads.client_page_unchecked(info.context.deps, viewer, query, page_size(first), after)
+    info.context.loaders.counsellor.prime_many(page.primaries)
     edges = [ClientEdge(cursor=cursor, node=Client.checked(c, viewer)) for cursor, c in page.items]
     return ClientConnection(edges=edges, page_info=page_info(page, after), total_count=page.total)  # type: ignore[arg-type]
