@@ -172,7 +172,6 @@ def _page_of(
 
         total = _total(parts, filters, counted=viewer.is_admin and not conditions)
         built = page_statement(parts, filters, cursor, query.order, page_limit, per_row, total)
-        # The primary counsellor of each row comes along, so the page needs no second read for them.
         # The primary counsellor of each row comes along, so the page needs no second read for
         # them. A plain join makes PostgreSQL hash every counsellor for 51 rows; LATERAL (with a
         # LIMIT, which keeps the planner from turning it back into that join) looks each up by id.

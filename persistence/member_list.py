@@ -114,15 +114,19 @@ def page_statement(
     ordering = [expr.desc() if descending else expr for expr, descending, _ in keys]
     where = filters if after is None else and_(filters, after)
     cut = [select(t, *labelled).where(part, where).order_by(*ordering).limit(page_limit) for part in parts]
+
+    def by_keys(rows_from: FromClause) -> list[Any]:
+        return [
+            rows_from.c[f"k{i}"].desc() if d else rows_from.c[f"k{i}"] for i, (_, d, _) in enumerate(keys)
+        ]
+
     if len(cut) == 1:
         page = cut[0].subquery("p")
     else:
         # Each part in a subquery of its own: SQLite allows no ORDER BY or LIMIT in a compound's parts.
         every = union_all(*[select(c.subquery()) for c in cut]).subquery("u")
-        outer = [every.c[f"k{i}"].desc() if d else every.c[f"k{i}"] for i, (_, d, _) in enumerate(keys)]
-        page = select(every).order_by(*outer).limit(page_limit).subquery("p")
-    outer_order = [page.c[f"k{i}"].desc() if d else page.c[f"k{i}"] for i, (_, d, _) in enumerate(keys)]
-    return select(page, *per_row(page), total.label("total")).order_by(*outer_order)
+        page = select(every).order_by(*by_keys(every)).limit(page_limit).subquery("p")
+    return select(page, *per_row(page), total.label("total")).order_by(*by_keys(page))
 
 
 def read_page(result: Sequence[Row[Any]], first: int, read: Callable[[Row[Any]], T]) -> Page[T]:

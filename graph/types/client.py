@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
@@ -31,7 +32,7 @@ class Client(Node):
     view: strawberry.Private[ClientView]
     viewer: strawberry.Private[model.Viewer]
     # Primary counsellors read with the client's page, by id.
-    primaries: strawberry.Private[Mapping[int, model.Counsellor]] = strawberry.field(default_factory=dict)
+    primaries: strawberry.Private[Mapping[int, model.Counsellor]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, view: ClientView, viewer: model.Viewer) -> Client:
