@@ -219,7 +219,7 @@ async def main(args: argparse.Namespace) -> report.Report:
         if "overview" in only:
             _say(f"seeding {args.clients} clients with primaries ...")
             await db.add_clients(args.clients, primaries=run.pool[:100])
-        await db.analyze()
+        await db.vacuum()
         _say(f"seeded in {time.monotonic() - started:.0f} s")
 
         await _started(a)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
@@ -41,6 +41,14 @@ class Page(Generic[T]):
     items: list[tuple[str, T]]  # (cursor, item)
     has_next: bool
     total: int
+
+
+@dataclass(frozen=True)
+class ClientPage(Page[Client]):
+    """A page of clients with the primary counsellors of its clients, by id, when they were read
+    with it (so nobody reads them again)."""
+
+    primaries: dict[int, Counsellor] = field(default_factory=dict)
 
 
 class ClientOrder(enum.StrEnum):
@@ -197,7 +205,7 @@ class ClientRepository(Protocol):
 
     async def visible_page(
         self, viewer: Viewer, query: ClientQuery, first: int, after: str | None
-    ) -> Page[Client]: ...
+    ) -> ClientPage: ...
     async def holder_ids(self, client_id: int) -> set[int]:
         """Counsellors holding an ASSIGNED request of the client."""
 

@@ -1,5 +1,9 @@
 """The member list's orders as keyset pages: each order is a list of keys, the last ones the
-display name and id, so a cursor names one place in it whatever the order."""
+display name and id, so a cursor names one place in it whatever the order.
+
+Every value of a page statement is a named bind (`Binds`), so one statement per query shape
+serves every viewer, filter value and cursor: built once, its compiled form cached by SQLAlchemy
+(a statement object memoizes its cache key), it is executed with this request's binds."""
 
 from __future__ import annotations
 
@@ -7,9 +11,22 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, and_, false, func, literal, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Row,
+    and_,
+    bindparam,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.sql import FromClause
-from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.types import TypeEngine
 
 from domain.errors import BadUserInput
 from domain.ports import ClientOrder, Page
@@ -20,6 +37,17 @@ from persistence.tables import clients as t
 T = TypeVar("T")
 # Clients who never signed in sort after everyone who did (newest login first).
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Binds(dict[str, Any]):
+    """The values of one page statement by bind name: `binds(name, value)` records the value
+    and gives the bind that stands for it in the statement."""
+
+    def __call__(
+        self, name: str, value: Any, type_: TypeEngine[Any] | None = None, expanding: bool = False
+    ) -> BindParameter[Any]:
+        self[name] = value
+        return bindparam(name, type_=type_, expanding=expanding)
 
 
 def _keys(order: ClientOrder) -> list[tuple[Any, bool, type]]:
@@ -40,10 +68,12 @@ def _keys(order: ClientOrder) -> list[tuple[Any, bool, type]]:
     return by_name
 
 
-def _after(keys: list[tuple[Any, bool, type]], cursor: str) -> ColumnElement[bool]:
+def after_cursor(order: ClientOrder, cursor: str, binds: Binds) -> ColumnElement[bool]:
     """Rows after the cursor's place: lexicographic over the keys, each in its direction."""
+    keys = _keys(order)
     stored = rows.decode_cursor(cursor, *[str if kind is datetime else kind for _, _, kind in keys])
-    values = [_parsed(v) if kind is datetime else v for v, (_, _, kind) in zip(stored, keys, strict=True)]
+    parsed = [_parsed(v) if kind is datetime else v for v, (_, _, kind) in zip(stored, keys, strict=True)]
+    values = [binds(f"after{i}", v, keys[i][0].type) for i, v in enumerate(parsed)]
     alternatives = []
     for i, (expr, descending, _) in enumerate(keys):
         equal = [keys[j][0] == values[j] for j in range(i)]
@@ -61,29 +91,42 @@ def _parsed(text: str) -> datetime:
     return found
 
 
+def limit(first: int, binds: Binds) -> BindParameter[Any]:
+    return binds("limit", first + 1, Integer())
+
+
 def page_statement(
-    rows_from: FromClause,
-    where: ColumnElement[bool],
+    parts: Sequence[ColumnElement[bool]],
+    filters: ColumnElement[bool],
+    after: ColumnElement[bool] | None,
     order: ClientOrder,
-    first: int,
-    after: str | None,
-    per_row: Callable[[Any], Sequence[Any]],
+    page_limit: BindParameter[Any],
+    per_row: Callable[[FromClause], Sequence[Any]],
+    total: Any,
 ) -> Any:
-    """The page of `rows_from` (the clients table, or a selection of its rows with its columns)
-    and its total in one statement. The page is cut first (an inner select with the keys, ordered,
-    LIMIT first + 1); only then are the `per_row` columns computed, for the page's rows alone.
-    `where` and the keys are written against the clients table and moved onto `rows_from`."""
-    moved = (lambda e: e) if rows_from is t else ClauseAdapter(rows_from).traverse
-    keys = [(moved(expr), descending, kind) for expr, descending, kind in _keys(order)]
-    where = moved(where)
-    inner = select(rows_from, *[expr.label(f"k{i}") for i, (expr, _, _) in enumerate(keys)]).where(where)
-    if after is not None:
-        inner = inner.where(_after(keys, after))
+    """The page of the clients in any of the disjoint `parts` (one condition each, on its own
+    index) that match the `filters`, after the cursor's place, and `total`, in one statement.
+    Each part is cut on its own (ORDER BY the keys, LIMIT first + 1: the database reads at most
+    that many rows of each index), then their UNION ALL is sorted and cut again; only then are the
+    `per_row` columns computed, for the page's rows alone."""
+    keys = _keys(order)
+    labelled = [expr.label(f"k{i}") for i, (expr, _, _) in enumerate(keys)]
     ordering = [expr.desc() if descending else expr for expr, descending, _ in keys]
-    page = inner.order_by(*ordering).limit(first + 1).subquery("p")
-    total = select(func.count()).select_from(rows_from).where(where).scalar_subquery().label("total")
-    outer_order = [page.c[f"k{i}"].desc() if d else page.c[f"k{i}"] for i, (_, d, _) in enumerate(keys)]
-    return select(page, *per_row(page), total).order_by(*outer_order)
+    where = filters if after is None else and_(filters, after)
+    cut = [select(t, *labelled).where(part, where).order_by(*ordering).limit(page_limit) for part in parts]
+
+    def by_keys(rows_from: FromClause) -> list[Any]:
+        return [
+            rows_from.c[f"k{i}"].desc() if d else rows_from.c[f"k{i}"] for i, (_, d, _) in enumerate(keys)
+        ]
+
+    if len(cut) == 1:
+        page = cut[0].subquery("p")
+    else:
+        # Each part in a subquery of its own: SQLite allows no ORDER BY or LIMIT in a compound's parts.
+        every = union_all(*[select(c.subquery()) for c in cut]).subquery("u")
+        page = select(every).order_by(*by_keys(every)).limit(page_limit).subquery("p")
+    return select(page, *per_row(page), total.label("total")).order_by(*by_keys(page))
 
 
 def read_page(result: Sequence[Row[Any]], first: int, read: Callable[[Row[Any]], T]) -> Page[T]:

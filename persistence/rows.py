@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,8 +50,11 @@ def sort_name(display_name: str) -> str:
     return display_name.casefold()[:200]
 
 
-def counsellor(row: Row[Any]) -> Counsellor:
-    m = row._mapping
+def counsellor(row: Row[Any], prefix: str = "") -> Counsellor:
+    """A counsellor from a row, or from the columns named `prefix` + column of a wider row."""
+    m: Mapping[Any, Any] = row._mapping
+    if prefix:
+        m = {k[len(prefix) :]: v for k, v in m.items() if k.startswith(prefix)}
     return Counsellor(
         id=m["id"],
         email=m["email"],

@@ -43,6 +43,7 @@ from domain.policy import choice_key, free_on, may_take
 from domain.ports import (
     Attempt,
     AuditLog,
+    ClientPage,
     ClientQuery,
     ClientRepository,
     CounsellorRepository,
@@ -413,14 +414,15 @@ class FakeClientRepository(_Repo):
 
     async def visible_page(
         self, viewer: Viewer, query: ClientQuery, first: int, after: str | None
-    ) -> Page[Client]:
+    ) -> ClientPage:
         rows = [
             copy.copy(c)
             for c in self._store.clients.values()
             if _matches_client(c, query, self._store) and sees_client(viewer, c, await self.holder_ids(c.id))
         ]
         rows.sort(key=lambda c: (c.display_name.lower(), c.id))
-        return _page(rows, lambda c: c.id, first, after)
+        page = _page(rows, lambda c: c.id, first, after)
+        return ClientPage(page.items, page.has_next, page.total)
 
     async def holder_ids(self, client_id: int) -> set[int]:
         return {

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from domain.model import Client, Counsellor, PrimaryCounsellorChange, Request, Viewer
-from domain.ports import ClientQuery, Page, RequestQuery
+from domain.ports import ClientPage, ClientQuery, Page, RequestQuery
 from domain.use_cases import Deps
 
 
@@ -49,7 +49,7 @@ async def first_request_pages(
 
 async def client_page_unchecked(
     deps: Deps, viewer: Viewer, query: ClientQuery, first: int, after: str | None
-) -> Page[Client]:
+) -> ClientPage:
     """Clients the viewer may see (caller decided the viewer may list at all)."""
     async with deps.uow(write=False) as uow:
         return await uow.clients.visible_page(viewer, query, first, after)

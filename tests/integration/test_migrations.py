@@ -302,3 +302,40 @@ async def test_requests_stored_before_0009_get_the_time_of_their_last_change(emp
         assert sorted(tuple(h) for h in handlers) == [(2, 1), (3, 1)]
         assert "updated_at" not in (await conn.run_sync(_columns))["requests"]
     await migrate(empty.write)
+
+
+async def test_0010_counts_the_clients_stored_before_it_and_going_back_removes_the_counter(
+    empty: Engines,
+) -> None:
+    url = empty.write.url.render_as_string(hide_password=False)
+    async with empty.write.begin() as conn:
+        await conn.run_sync(_upgrade_to(url, "0009"))
+
+    async def add_clients(ids: range) -> None:
+        async with empty.write.begin() as conn:
+            for i in ids:
+                await conn.execute(
+                    text(
+                        "INSERT INTO clients (id, client_code, display_name, sort_name, invitation_status,"
+                        " account_status, search_text, session_generation, created_at) VALUES"
+                        " (:id, :code, 'K', 'k', 'NO_ACCESS', 'ACTIVE', '', 0, :at)"
+                    ),
+                    {"id": i, "code": f"C{i:05}", "at": datetime(2026, 1, 1, tzinfo=UTC)},
+                )
+
+    async def totals() -> dict[int, int]:
+        async with empty.write.connect() as conn:
+            return dict(
+                (await conn.execute(select(tables.client_totals.c.slot, tables.client_totals.c.n))).all()
+            )
+
+    await add_clients(range(1, 41))
+    await migrate(empty.write)
+    assert await totals() == {slot: 3 if slot in range(1, 9) else 2 for slot in range(16)}
+    async with empty.write.begin() as conn:
+        await conn.run_sync(_downgrade_to(url, "0009"))
+    async with empty.write.connect() as conn:
+        assert "client_totals" not in await conn.run_sync(_tables)
+    await add_clients(range(41, 43))  # no trigger left to fail
+    await migrate(empty.write)
+    assert sum((await totals()).values()) == 42
