@@ -26,6 +26,7 @@ from persistence.migrate import migrate
 from persistence.unit_of_work import SqlUnitOfWorkFactory
 from tests.fakes import COUNTER_SECRET, FixedClock, MemoryBlobs, PlainHasher, settling
 from tests.services import POSTGRES, Backend, backends, require_postgres, unique_name
+from tests.support.exclusive import shared
 
 
 async def _admin_sql(base_url: str, sql: str) -> None:
@@ -194,6 +195,44 @@ def deps(engines: Engines, bus: EventBus, clock: FixedClock) -> Deps:
     )
     found.dispatch = settling(Dispatcher(found))
     return found
+
+
+@pytest.fixture(autouse=True)
+def _postgres_shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """A PostgreSQL test runs only while no `exclusive` one of this run does (tests/support/exclusive.py)."""
+    node = request.node
+    if node.get_closest_marker("postgres") is None or node.get_closest_marker("exclusive") is not None:
+        yield
+        return
+    with shared(tmp_path_factory):
+        yield
+
+
+def _module_scoped(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture that lives for its module (a shared server, a cluster)."""
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = getattr(info, "name2fixturedefs", {})
+    return any(found and found[-1].scope == "module" for found in definitions.values())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist's `--dist loadgroup` (make test runs `-n auto`):
+
+    - `serial` tests run one after another, on one worker (they restart a server on a port of
+      theirs, or bound how long something may take);
+    - the tests of a module with a module-scoped fixture run on one worker, so that the fixture
+      (a server process, a browser, a cluster) starts once, not once per worker.
+
+    Every other test goes to whichever worker is free. Without xdist the markers do nothing.
+    """
+    for item in items:
+        if item.get_closest_marker("serial") is not None:
+            item.add_marker(pytest.mark.xdist_group("serial"))
+        elif _module_scoped(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
