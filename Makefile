@@ -2,7 +2,7 @@
 #
 #   make venv     create .venv (python3 >= 3.11) and install the project with its dev extra
 #   make run      serve the API, the console (/app) and the widget (/widget.js) with the demo data (installs only the service; builds the front end when missing or stale; migrates, seeds an empty database; HOST/PORT, default 127.0.0.1:8000)
-#   make test     build the front end, pytest (browser tests included), then ruff check, ruff format --check, mypy and the front end's eslint + tsc: all must pass
+#   make test     build the front end, pytest on every CPU (pytest-xdist; browser tests included), then ruff check, ruff format --check, mypy and the front end's eslint + tsc: all must pass
 #   make web      build the front end (web/ -> web/dist; needs Node.js >= 20)
 #   make screenshots  retake docs/screenshots/*.png (the browser walk-through)
 #   make lint     ruff check, ruff format --check, mypy
@@ -74,8 +74,11 @@ web: $(WEB_STAMP)
 run: $(SERVICE) $(WEB_STAMP)
 	STAMM_DEMO=$(STAMM_DEMO) $(PY) -m graph.main
 
+# pytest-xdist: one worker per CPU (PYTEST_WORKERS=0 runs in one process); --dist loadgroup keeps
+# each module with a module-scoped server on one worker, and the `serial` tests together.
+PYTEST_WORKERS ?= auto
 test: $(DEV) $(WEB_STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(PACKAGES)

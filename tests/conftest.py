@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from persistence.migrate import migrate
 from persistence.unit_of_work import SqlUnitOfWorkFactory
 from tests.fakes import COUNTER_SECRET, FixedClock, MemoryBlobs, PlainHasher, settling
 from tests.services import POSTGRES, Backend, backends, require_postgres, unique_name
+from tests.support.exclusive import shared
 
 
 async def _admin_sql(base_url: str, sql: str) -> None:
@@ -76,6 +78,59 @@ def postgres_template() -> Iterator[str]:
         _blocking(_admin_sql(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+class FreshDatabases:
+    """New PostgreSQL databases made from the template one test ahead, dropped in the background.
+
+    CREATE DATABASE ... TEMPLATE and DROP DATABASE take about half a second together (they wait
+    for the disk); made while the test before runs, and dropped while the next one runs, they
+    cost a test nothing. Each test still gets a database of its own, fresh from the template.
+    """
+
+    def __init__(self, base: str, template: str) -> None:
+        self._base = base
+        self._template = template
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fresh-databases")
+        self._next: Future[str] | None = None
+
+    def _create(self) -> str:
+        name = unique_name("stamm_test")
+        asyncio.run(_admin_sql(self._base, f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"'))
+        return name
+
+    def _drop(self, name: str) -> None:
+        asyncio.run(_admin_sql(self._base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    async def take(self) -> str:
+        """A new database's name (made for this test, or just now); the next one is started."""
+        made = self._next or self._pool.submit(self._create)
+        self._next = None
+        name = await asyncio.wrap_future(made)
+        self._next = self._pool.submit(self._create)
+        return name
+
+    def drop(self, name: str) -> None:
+        self._pool.submit(self._drop, name)
+
+    def url(self, name: str) -> str:
+        return make_url(self._base).set(database=name).render_as_string(hide_password=False)
+
+    def close(self) -> None:
+        """Drop the one made ahead, and wait for every drop."""
+        if self._next is not None:
+            with contextlib.suppress(Exception):  # its creation failed: nothing to drop
+                self.drop(self._next.result())
+        self._pool.shutdown(wait=True)
+
+
+@pytest.fixture(scope="session")
+def fresh_databases(postgres_template: str) -> Iterator[FreshDatabases]:
+    found = FreshDatabases(require_postgres(), postgres_template)
+    try:
+        yield found
+    finally:
+        found.close()
+
+
 @pytest.fixture
 async def database_url(
     backend: Backend, tmp_path: Path, request: pytest.FixtureRequest
@@ -87,14 +142,12 @@ async def database_url(
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    base = require_postgres()
-    template = request.getfixturevalue("postgres_template")
-    name = unique_name("stamm_test")
-    await _admin_sql(base, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    databases: FreshDatabases = request.getfixturevalue("fresh_databases")
+    name = await databases.take()
     try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+        yield databases.url(name)
     finally:
-        await _admin_sql(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        databases.drop(name)
 
 
 @pytest.fixture
@@ -142,6 +195,44 @@ def deps(engines: Engines, bus: EventBus, clock: FixedClock) -> Deps:
     )
     found.dispatch = settling(Dispatcher(found))
     return found
+
+
+@pytest.fixture(autouse=True)
+def _postgres_shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """A PostgreSQL test runs only while no `exclusive` one of this run does (tests/support/exclusive.py)."""
+    node = request.node
+    if node.get_closest_marker("postgres") is None or node.get_closest_marker("exclusive") is not None:
+        yield
+        return
+    with shared(tmp_path_factory):
+        yield
+
+
+def _module_scoped(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture that lives for its module (a shared server, a cluster)."""
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = getattr(info, "name2fixturedefs", {})
+    return any(found and found[-1].scope == "module" for found in definitions.values())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist's `--dist loadgroup` (make test runs `-n auto`):
+
+    - `serial` tests run one after another, on one worker (they restart a server on a port of
+      theirs, or bound how long something may take);
+    - the tests of a module with a module-scoped fixture run on one worker, so that the fixture
+      (a server process, a browser, a cluster) starts once, not once per worker.
+
+    Every other test goes to whichever worker is free. Without xdist the markers do nothing.
+    """
+    for item in items:
+        if item.get_closest_marker("serial") is not None:
+            item.add_marker(pytest.mark.xdist_group("serial"))
+        elif _module_scoped(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -2,6 +2,10 @@
 
 TEST_DATABASE_URL and TEST_REDIS_URL switch the second configuration on; with
 STAMM_REQUIRE_SERVICES=1 an unset or unreachable service fails the run instead of skipping.
+
+Several runs share one PostgreSQL and one Redis (pytest-xdist workers of one run, other runs on
+the same host): every database, bus channel and throttle namespace a test makes is named by
+`unique_name`, so none of them meet.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import pytest
 REQUIRED = os.environ.get("STAMM_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
+# gw0, gw1, ... under pytest-xdist; empty in a plain run.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
 @dataclass(frozen=True)
@@ -54,4 +60,10 @@ def require_postgres() -> str:
 
 
 def unique_name(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+    """`prefix`, the xdist worker (when there is one) and a random part: unique across workers and runs.
+
+    The worker only makes a leftover database tell whose it was; the random part alone keeps
+    concurrent runs apart.
+    """
+    worker = f"_{WORKER}" if WORKER else ""
+    return f"{prefix}{worker}_{uuid.uuid4().hex[:12]}"

@@ -8,7 +8,9 @@ when that is missing (docs/decisions.md says why not a Python copy of the audits
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -50,11 +52,18 @@ def _node_tools() -> tuple[str, str]:
 def node() -> str:
     """node, with the pinned audit installed from package-lock.json."""
     node, npm = _node_tools()
-    if not (AUDIT / "node_modules" / "graphql-http").is_dir():
-        installed = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=AUDIT, capture_output=True, text=True
-        )
-        assert installed.returncode == 0, f"npm ci failed:\n{installed.stdout}\n{installed.stderr}"
+    # xdist workers (and other runs in this tree) share tests/http_audit: one installs, the others
+    # wait on the lock and then find it installed. flock on the folder itself leaves no lock file.
+    folder = os.open(AUDIT, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        if not (AUDIT / "node_modules" / "graphql-http").is_dir():
+            installed = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"], cwd=AUDIT, capture_output=True, text=True
+            )
+            assert installed.returncode == 0, f"npm ci failed:\n{installed.stdout}\n{installed.stderr}"
+    finally:
+        os.close(folder)  # releases the lock
     return node
 
 

@@ -153,7 +153,12 @@ class SilentListener:
         return self
 
     def __exit__(self, *_: object) -> None:
+        # close() alone does not wake a thread blocked in accept(): the join would wait out its
+        # timeout. shutdown() makes that accept() fail at once, so the thread ends.
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_RDWR)
         self._socket.close()
+        self._thread.join(5)
+        assert not self._thread.is_alive(), "the silent listener's accept thread did not end"
         for accepted in self._accepted:
             accepted.close()
-        self._thread.join(5)

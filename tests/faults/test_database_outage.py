@@ -35,7 +35,8 @@ from tests.e2e.support import (
 from tests.faults.support import app_config
 from tests.services import POSTGRES_URL, REQUIRED, unique_name
 
-pytestmark = pytest.mark.postgres
+# Restarts its proxy on the same port, and bounds how long an answer takes.
+pytestmark = [pytest.mark.postgres, pytest.mark.serial]
 
 # The spec'd budget for an answer while the database is unreachable (connect timeout is 3 s).
 ANSWER_WITHIN_SECONDS = 5.0

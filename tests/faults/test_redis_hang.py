@@ -28,6 +28,9 @@ from tests.e2e.support import (
 )
 from tests.faults.support import SilentListener, app_config, request_once
 
+# Bounds how long publishing and mutations take.
+pytestmark = pytest.mark.serial
+
 # What a hung bus may add to a request, at most.
 BOUND_SECONDS = 0.1
 # A mutation on this machine, with slack for a loaded CI host; far below the bus's send timeout.

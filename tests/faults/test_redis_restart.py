@@ -45,6 +45,9 @@ from tests.e2e.support import (
 from tests.faults.support import RedisServer, app_config, request_once
 from tests.support.feeds import Predicate, field_is
 
+# Kills and restarts its redis-server on the same port, and bounds how long mutations take.
+pytestmark = pytest.mark.serial
+
 # The bus retries with a backoff of at most 2 s: a reconnect shows within that plus slack.
 RECONNECT_TIMEOUT = 12.0
 # Publishing is after commit and must not hold a mutation up for long while Redis is down.

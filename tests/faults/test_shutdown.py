@@ -10,11 +10,16 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from domain.events import StateMayBeStale
 from domain.stopping import cancel_and_wait
 from persistence.event_bus import EventBus
 from tests.e2e.support import free_port, start_server, stop_server
 from tests.faults.support import RedisServer, SilentListener, app_config
+
+# Bounds how long stopping takes.
+pytestmark = pytest.mark.serial
 
 # The bus gives up on Redis after 2 s (connect, handshake, publish); this leaves slack for a loaded machine.
 PROMPTLY = 10.0

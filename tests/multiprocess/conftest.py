@@ -24,6 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.multiprocess.support import Api, Cluster, Node, Staff, node
 from tests.services import REDIS_URL, require_postgres, unique_name
+from tests.support.exclusive import exclusive
 from tests.support.server import NotReady
 
 # Long enough that counsellors set ONLINE by a test do not lapse while a loaded machine runs it.
@@ -81,6 +82,13 @@ def _ids_from(database_url: str, start: int) -> None:
     _run(
         _sql(database_url, *(f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), {start})" for t in tables))
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _postgres_exclusive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No other test of this run uses PostgreSQL while a module of these runs (before its cluster starts)."""
+    with exclusive(tmp_path_factory):
+        yield
 
 
 @pytest.fixture(scope="module")

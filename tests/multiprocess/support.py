@@ -36,6 +36,8 @@ __all__ = ["Feed", "subscribed"]  # re-exported for the scale-out tests
 needs_services = [
     pytest.mark.postgres,
     pytest.mark.redis,
+    # Two processes of up to 30 connections each: PostgreSQL to themselves (tests/support/exclusive.py).
+    pytest.mark.exclusive,
     pytest.mark.skipif(
         not (POSTGRES_URL and REDIS_URL) and not REQUIRED,
         reason="TEST_DATABASE_URL and TEST_REDIS_URL are unset",
