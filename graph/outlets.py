@@ -104,6 +104,7 @@ class DirectOutlet:
         "_closed",
         "_closers",
         "_delivered",
+        "_document",
         "_drain",
         "_pending",
         "_prefix",
@@ -121,6 +122,7 @@ class DirectOutlet:
         self.schema = schema
         self._delivered = delivered
         self.executor: Any = None
+        self._document: Hashable | None = None  # the operation's document_key, once needed
         self.handed_over = False
         self._pending: dict[Hashable, tuple[float, str | asyncio.Future[str]]] = {}
         self._drain: asyncio.Task[None] | None = None
@@ -155,7 +157,9 @@ class DirectOutlet:
     def push(self, key: Hashable, payload: Any) -> None:
         if self._closed:
             return
-        self._pending[key] = (time.monotonic(), rendered(self.executor, self.schema, payload))
+        if self._document is None and hasattr(payload, _TEXTS):
+            self._document = document_key(self.executor)  # the same for every result
+        self._pending[key] = (time.monotonic(), rendered(self.executor, self.schema, payload, self._document))
         if self._drain is None:
             self._drain = asyncio.get_running_loop().create_task(self._send_pending())
 
@@ -204,14 +208,16 @@ class DirectOutlet:
             await asyncio.wait_for(self._socket.close(code=4401, reason="Unauthorized"), CLOSE_SECONDS)
 
 
-def rendered(executor: Any, schema: Any, payload: Any) -> str | asyncio.Future[str]:
+def rendered(
+    executor: Any, schema: Any, payload: Any, document: Hashable | None = None
+) -> str | asyncio.Future[str]:
     """The `payload` of a `next` message for this operation: executed once per shared payload and
     document (graph/live.py marks shared payloads), else for this operation alone. A rendering
     with errors, or one that failed, is not reused."""
     texts: dict[Hashable, str | asyncio.Future[str]] | None = getattr(payload, _TEXTS, None)
     if texts is None:
         return _render(executor, schema, payload, None)
-    key = document_key(executor)
+    key = document if document is not None else document_key(executor)
     found = texts.get(key)
     if found is not None and not _failed(found):
         return found
