@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hashlib
 import json
 import logging
 import time
+import weakref
 from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 from functools import partial
@@ -26,6 +28,8 @@ from typing import Any
 
 from graphql import ExecutionResult
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from graph.websocket_protocol import SEND_NOW
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,10 @@ _TEXTS = "_stamm_texts"
 # documents (a comment makes one), so what it keeps is bounded.
 SHARED_DOCUMENTS = 32
 CLOSE_SECONDS = 5.0
+# Executors without a viewer, one per schema and document key, shared by the outlets running that
+# document: an executor keeps kilobytes of caches that thousands of widgets subscribed to the same
+# document would otherwise each keep (docs/benchmarks.md, "memory per widget").
+_PLANS: weakref.WeakValueDictionary[Hashable, Any] = weakref.WeakValueDictionary()
 
 
 def current() -> DirectOutlet | None:
@@ -96,18 +104,20 @@ class DirectOutlet:
     """One graphql-transport-ws operation's way to the websocket after its generator handed over.
 
     `executor` is the operation's graphql-core executor (graph/live.py's SharingExecutor notes it
-    with the first result): each payload is executed by it as strawberry would, with the payload as
-    the root value. Results are queued per key (coalesced) and written by one short-lived task at a
+    with the first result) or its viewerless plan (`plan_of`): each payload is executed by it as
+    strawberry would, with the payload as the root value and the operation's context. Results are queued per key (coalesced) and written by one short-lived task at a
     time, so a slow client delays only itself and its queue never outgrows its keys."""
 
     __slots__ = (
         "_closed",
         "_closers",
+        "_context",
         "_delivered",
         "_document",
         "_drain",
         "_pending",
         "_prefix",
+        "_send_now",
         "_socket",
         "executor",
         "handed_over",
@@ -118,11 +128,14 @@ class DirectOutlet:
         self, socket: WebSocket, operation_id: str, schema: Any, delivered: Callable[[float], None]
     ) -> None:
         self._socket = socket
+        # A synchronous send, where the server offers one (graph/websocket_protocol.py).
+        self._send_now: Callable[[str], bool] | None = (socket.scope.get("extensions") or {}).get(SEND_NOW)
         self._prefix = '{"id":' + json.dumps(operation_id) + ',"type":"next","payload":'
         self.schema = schema
         self._delivered = delivered
         self.executor: Any = None
-        self._document: Hashable | None = None  # the operation's document_key, once needed
+        self._context: Any = None
+        self._document: Hashable | None = None  # the operation's document_key
         self.handed_over = False
         self._pending: dict[Hashable, tuple[float, str | asyncio.Future[str]]] = {}
         self._drain: asyncio.Task[None] | None = None
@@ -140,7 +153,9 @@ class DirectOutlet:
 
     def note_executor(self, executor: Any) -> None:
         if self.executor is None:
-            self.executor = executor
+            self._document = document_key(executor)
+            self._context = executor.context_value
+            self.executor = plan_of(executor, self._document)
 
     @property
     def takes_hand_over(self) -> bool:
@@ -157,11 +172,19 @@ class DirectOutlet:
     def push(self, key: Hashable, payload: Any) -> None:
         if self._closed:
             return
-        if self._document is None and hasattr(payload, _TEXTS):
-            self._document = document_key(self.executor)  # the same for every result
-        self._pending[key] = (time.monotonic(), rendered(self.executor, self.schema, payload, self._document))
+        text = rendered(self.executor, self._context, self.schema, payload, self._document)
+        if self._drain is None and isinstance(text, str) and self._sent_now(text):
+            return
+        self._pending[key] = (time.monotonic(), text)
         if self._drain is None:
             self._drain = asyncio.get_running_loop().create_task(self._send_pending())
+
+    def _sent_now(self, text: str) -> bool:
+        """Written at once, if nothing waits before it and the socket takes it now."""
+        if self._send_now is None or not self._send_now(self._prefix + text + "}"):
+            return False
+        self._delivered(0.0)
+        return True
 
     async def _send_pending(self) -> None:
         try:
@@ -208,20 +231,37 @@ class DirectOutlet:
             await asyncio.wait_for(self._socket.close(code=4401, reason="Unauthorized"), CLOSE_SECONDS)
 
 
+def plan_of(executor: Any, document: Hashable) -> Any:
+    """An executor for `document` that runs like `executor` for any viewer: a copy without its
+    context and root value, shared by the operations of the same schema and document. Not shared
+    when per-operation parts could carry a viewer (resolve middleware: extension instances of the
+    operation that made it; operation extensions)."""
+    middleware = executor.middleware_manager
+    if (middleware is not None and middleware.middlewares) or getattr(executor, "operation_extensions", None):
+        return executor
+    key = (id(executor.schema), document)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = copy.copy(executor)
+        plan.context_value = plan.root_value = None
+        _PLANS[key] = plan
+    return plan
+
+
 def rendered(
-    executor: Any, schema: Any, payload: Any, document: Hashable | None = None
+    executor: Any, context: Any, schema: Any, payload: Any, document: Hashable
 ) -> str | asyncio.Future[str]:
-    """The `payload` of a `next` message for this operation: executed once per shared payload and
-    document (graph/live.py marks shared payloads), else for this operation alone. A rendering
-    with errors, or one that failed, is not reused."""
+    """The `payload` of a `next` message for an operation (its executor or plan, its context and
+    document_key): executed once per shared payload and document (graph/live.py marks shared
+    payloads), else for this operation alone. A rendering with errors, or one that failed, is not
+    reused."""
     texts: dict[Hashable, str | asyncio.Future[str]] | None = getattr(payload, _TEXTS, None)
     if texts is None:
-        return _render(executor, schema, payload, None)
-    key = document if document is not None else document_key(executor)
-    found = texts.get(key)
+        return _render(executor, context, schema, payload, None)
+    found = texts.get(document)
     if found is not None and not _failed(found):
         return found
-    return _render(executor, schema, payload, partial(remember, texts, key))
+    return _render(executor, context, schema, payload, partial(remember, texts, document))
 
 
 def remember(cache: dict[Hashable, Any], key: Hashable, value: Any) -> None:
@@ -255,13 +295,14 @@ def document_key(executor: Any) -> Hashable:
 
 
 def _render(
-    executor: Any, schema: Any, payload: Any, keep: Callable[[Any], None] | None
+    executor: Any, context: Any, schema: Any, payload: Any, keep: Callable[[Any], None] | None
 ) -> str | asyncio.Future[str]:
-    context = executor.context_value
     fresh = getattr(context, "fresh_loaders", None)
     if fresh is not None:
         fresh()  # loaders never outlive one result
-    result = executor.build_per_event_executor(payload).execute_operation(False)
+    event = executor.build_per_event_executor(payload)
+    event.context_value = context
+    result = event.execute_operation(False)
     if isinstance(result, ExecutionResult):
         text = _text(schema, result)
         if keep is not None and not result.errors:

@@ -93,7 +93,7 @@ async def _checked(
             async with asyncio.timeout(_seconds_left(viewer, datetime.now(UTC))):
                 event = await anext(events)
         except TimeoutError:
-            await end_session(info, EXPIRED)
+            await end_session(info.context, EXPIRED)
             return
         except StopAsyncIteration:
             return
@@ -103,7 +103,7 @@ async def _checked(
         else:
             current = session_after(viewer, event)
             if current is None:
-                await end_session(info, ENDED_SESSION)
+                await end_session(info.context, ENDED_SESSION)
         if current is not None:
             info.context.fresh_loaders()
             yield current, event
@@ -116,7 +116,7 @@ async def _session(info: GraphInfo, viewer: Viewer) -> Viewer | None:
     try:
         return await info.context.viewer()
     except Unauthenticated as exc:
-        await end_session(info, exc.message)
+        await end_session(info.context, exc.message)
         return None
 
 

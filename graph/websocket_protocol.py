@@ -3,9 +3,15 @@
 The default implementation runs a reader, a writer and a keep-alive task per connection; the
 sans-I/O one runs none of them. A chat widget stays open for hours and mostly idle, so what it
 keeps counts: the handshake's request and response (their headers, parsed twice over), which
-nothing reads once the handshake is sent, go then; the receive queue and the writable flag,
+nothing reads once the handshake is sent, go then (the request's headers emptied, as websockets'
+parser keeps the request itself for as long as the connection lives; the scope has its own copy); the receive queue and the writable flag,
 an asyncio.Queue and Event holding five empty deques between them (0.6 KiB each), are replaced by
 equivalents that allocate only while someone waits.
+
+It also offers the app a synchronous send (the ASGI extension SEND_NOW): a change fanned out to
+thousands of sockets is then written to each at once, not through a task and five coroutine
+frames per socket; when the socket cannot take it now (its buffer full, closing) the app falls
+back to the usual `websocket.send`, which waits.
 """
 
 from __future__ import annotations
@@ -14,6 +20,11 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState, ProtocolError
+from websockets.http11 import Request
+
+# scope["extensions"][SEND_NOW](text) -> bool: written now (True), or not writable now (False).
+SEND_NOW = "stamm.websocket.send_now"
 
 
 class LightWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -22,9 +33,29 @@ class LightWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Flag()  # type: ignore[assignment]
 
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        extensions: Any = getattr(self, "scope", {}).get("extensions")
+        if extensions is not None:  # none when the handshake was refused
+            extensions[SEND_NOW] = self.send_now
+
+    def send_now(self, text: str) -> bool:
+        """Write a text message now if the socket takes it as `websocket.send` would at once."""
+        if not self.writable.is_set() or self.disconnected or self.close_sent:
+            return False
+        if not self.handshake_complete or self.initial_response is not None or self.transport.is_closing():
+            return False
+        try:
+            self.conn.send_text(text.encode())
+        except (InvalidState, ProtocolError):
+            return False
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
+
     async def send(self, message: Any) -> None:
         await super().send(message)
         if self.handshake_complete and getattr(self, "response", None) is not None:
+            self.request.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]
 
 

@@ -29,7 +29,7 @@ class AvailabilityFeed(Feed):
         self._queue: Topic | None = None
 
     async def read_state(self) -> None:
-        mine = await availability_use_case.standing(self.info.context.deps, self.viewer)
+        mine = await availability_use_case.standing(self.context.deps, self.viewer)
         await self._settle(mine)
 
     async def _settle(self, mine: Standing) -> None:
@@ -46,7 +46,7 @@ class AvailabilityFeed(Feed):
             if queue is not None:
                 self._listening.listen(queue)
             self._queue = queue
-        answer = board.answer(mine.primary_id, self.info.context.deps.clock.now())
+        answer = board.answer(mine.primary_id, self.context.deps.clock.now())
         if self._answer is None:
             self._live.join(self, mine.primary_id, answer)
         self._answer = answer
@@ -75,7 +75,7 @@ class AvailabilityFeed(Feed):
             self._schedule("standing")
 
     async def catch_up(self, due: set[str]) -> None:
-        mine = await availability_use_case.standing(self.info.context.deps, self.viewer)
+        mine = await availability_use_case.standing(self.context.deps, self.viewer)
         await self._settle(mine)
 
     def closing(self) -> None:

@@ -78,7 +78,7 @@ class ColleagueFeed(Feed):
         return (counsellor_topic(self._target),) if self._target is not None else (EVERY_COUNSELLOR,)
 
     async def _current(self, seen_by: Viewer) -> list[DomainCounsellor]:
-        deps = self.info.context.deps
+        deps = self.context.deps
         if self._target is not None:
             return [await counsellors.get_counsellor(deps, seen_by, self._target)]
         return await counsellors.list_counsellors(deps, seen_by, None, None)
@@ -94,7 +94,7 @@ class ColleagueFeed(Feed):
                 self._show(event.counsellor)
 
     def _show(self, counsellor: DomainCounsellor) -> None:
-        live = live_view(self.info.context.state)
+        live = live_view(self.context.state)
         shown = live.colleague(counsellor) if self._alike else Counsellor.of(counsellor, self.viewer)
         self.send(counsellor.id, shown)
 
@@ -107,7 +107,7 @@ class ColleagueFeed(Feed):
 
     async def catch_up(self, due: set[str]) -> None:
         # Staff see every counsellor alike: one read per gap serves every subscriber.
-        gap, live = self._gap, live_view(self.info.context.state)
+        gap, live = self._gap, live_view(self.context.state)
         read = partial(self._current, self.viewer)
         self._send_read(
             await live.per_event.once(gap, self._target, read) if gap is not None else await read()

@@ -24,7 +24,7 @@ from domain.events import Event, StateMayBeStale
 from domain.live import Topic, session_after, session_topics
 from domain.model import Viewer
 from graph import outlets
-from graph.context import GraphInfo
+from graph.context import Context, GraphInfo
 from graph.errors import domain_error
 from graph.outlets import ENDED, DirectOutlet, StreamOutlet
 
@@ -53,12 +53,14 @@ class Feed:
         "_ready",
         "_stream",
         "closed",
-        "info",
+        "context",
         "viewer",
     )
 
     def __init__(self, info: GraphInfo, viewer: Viewer) -> None:
-        self.info = info
+        # The context only: the resolve info would keep the operation's executor alive for as
+        # long as the feed lives (docs/benchmarks.md, "memory per widget").
+        self.context: Context = info.context
         self.viewer = viewer
         self._stream: StreamOutlet | None = StreamOutlet()
         self._direct: DirectOutlet | None = None
@@ -103,7 +105,7 @@ class Feed:
                 result = await self._stream.next()
                 if result is ENDED:
                     break
-                self.info.context.fresh_loaders()
+                self.context.fresh_loaders()
                 yield result
                 direct = outlets.current()
                 # Not once the session ended meanwhile (the yield waits for the client): the
@@ -111,22 +113,22 @@ class Feed:
                 if direct is not None and direct.takes_hand_over and self._ended is None and not self.closed:
                     self._hand_over(direct)
             if self._ended is not None and self._direct is None:
-                await end_session(self.info, self._ended)
+                await end_session(self.context, self._ended)
         finally:
             if self._direct is None:
                 self.close()
 
     async def _start(self) -> None:
-        bus = self.info.context.state.bus
+        bus = self.context.state.bus
         self._listening = bus.listen([*self.topics(), *session_topics(self.viewer)], self)
-        keeper = self.info.context.state.presence
+        keeper = self.context.state.presence
         if keeper is not None and self.viewer.counsellor_id is not None:
             self._held = self.viewer.counsellor_id
             await keeper.hold(self._held)
         # The session may have ended between reading it and listening: read it once more.
         if not self.viewer.is_anonymous:
             try:
-                self.viewer = await self.info.context.viewer()
+                self.viewer = await self.context.viewer()
             except Unauthenticated as exc:
                 self._end(exc.message)
                 return
@@ -221,7 +223,7 @@ class Feed:
     async def _session_stands(self) -> bool:
         """After a gap (the event that ended it may be lost): the session as the database has it."""
         try:
-            self.viewer = await self.info.context.viewer()
+            self.viewer = await self.context.viewer()
         except Unauthenticated as exc:
             self._end(exc.message)
             return False
@@ -248,7 +250,7 @@ class Feed:
             self._expiry.cancel()
         if self._job is not None and self._job is not asyncio.current_task():
             self._job.cancel()
-        keeper = self.info.context.state.presence
+        keeper = self.context.state.presence
         if keeper is not None and self._held is not None:
             keeper.release(self._held)
         self.closing()
@@ -257,9 +259,9 @@ class Feed:
         """What a subclass lets go of when the feed closes."""
 
 
-async def end_session(info: GraphInfo, reason: str) -> None:
+async def end_session(context: Context, reason: str) -> None:
     """On a websocket, close it (4401) and end quietly; elsewhere fail with UNAUTHENTICATED."""
-    socket = info.context.request
+    socket = context.request
     if not isinstance(socket, WebSocket):
         raise domain_error(Unauthenticated(reason))
     with contextlib.suppress(Exception):

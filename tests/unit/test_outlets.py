@@ -4,6 +4,8 @@ failed one is not reused, and what a shared payload remembers is bounded (found 
 from __future__ import annotations
 
 import asyncio
+import copy
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,6 +19,7 @@ DATA = {"counsellorAvailabilityChanged": {"primaryClientCount": 1}}
 class Socket:
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.scope: dict[str, Any] = {}
 
     async def send_text(self, text: str) -> None:
         self.sent.append(text)
@@ -27,17 +30,22 @@ class HeldExecutor:
 
     operation = parse("subscription { counsellorAvailabilityChanged { primaryClientCount } }").definitions[0]
     variable_values = SimpleNamespace(coerced={})
-    context_value = None
+    middleware_manager = None
 
     def __init__(self) -> None:
+        self.schema = object()  # a schema of its own: plans are shared per schema and document
+        self.context_value: Any = None
+        self.root_value: Any = None
         self.done = asyncio.Event()
-        self.executions = 0
+        self.executions: list[Any] = []  # the context of each execution (shared by copies)
 
     def build_per_event_executor(self, payload: Any) -> HeldExecutor:
-        return self
+        event = copy.copy(self)
+        event.root_value = payload
+        return event
 
     def execute_operation(self, serially: bool) -> Any:
-        self.executions += 1
+        self.executions.append(self.context_value)
 
         async def later() -> ExecutionResult:
             await self.done.wait()
@@ -48,8 +56,24 @@ class HeldExecutor:
 
 def _outlet(socket: Socket, operation_id: str, executor: HeldExecutor) -> outlets.DirectOutlet:
     outlet = outlets.DirectOutlet(socket, operation_id, None, lambda seconds: None)  # type: ignore[arg-type]
-    outlet.executor = executor
+    outlet.note_executor(executor)
     return outlet
+
+
+class NowSocket(Socket):
+    """A socket whose server offers the synchronous send; `full` while its buffer is full."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.full = False
+        self.scope = {"extensions": {outlets.SEND_NOW: self.send_now}}
+        self.sent_now: list[str] = []
+
+    def send_now(self, text: str) -> bool:
+        if not self.full:
+            self.sent_now.append(text)
+            self.sent.append(text)
+        return not self.full
 
 
 async def _settle() -> None:
@@ -73,7 +97,22 @@ async def test_one_operation_leaving_does_not_cancel_the_rendering_it_shares() -
     _outlet(late, "c", executor).push(1, payload)
     await _settle()
     assert len(late.sent) == 1
-    assert executor.executions == 1  # one rendering served all three
+    assert len(executor.executions) == 1  # one rendering served all three
+
+
+async def test_operations_sharing_a_plan_each_run_with_their_own_context() -> None:
+    """The plan of a document is shared, the viewer is not: a payload that is not shared is
+    executed with each operation's own context, never with the one that made the plan."""
+    first, second = HeldExecutor(), HeldExecutor()
+    second.schema = first.schema
+    first.context_value, second.context_value = "first viewer", "second viewer"
+    a, b = _outlet(Socket(), "a", first), _outlet(Socket(), "b", second)
+    assert a.executor is b.executor  # one plan for the document
+    first.done.set()
+    for outlet in (a, b):
+        outlet.push(1, SimpleNamespace())
+    await _settle()
+    assert first.executions == ["first viewer", "second viewer"]
 
 
 def test_a_shared_payload_remembers_a_bounded_number_of_documents() -> None:
@@ -81,3 +120,27 @@ def test_a_shared_payload_remembers_a_bounded_number_of_documents() -> None:
     for document in range(10 * outlets.SHARED_DOCUMENTS):
         outlets.remember(cache, document, "text")
     assert 0 < len(cache) <= outlets.SHARED_DOCUMENTS
+
+
+class ReadyExecutor(HeldExecutor):
+    """An executor whose result is ready at once: the payload's number."""
+
+    def execute_operation(self, serially: bool) -> Any:
+        return ExecutionResult(data={"n": self.root_value})
+
+
+async def test_results_go_out_at_once_while_the_socket_takes_them_and_in_order_when_it_does_not() -> None:
+    socket = NowSocket()
+    outlet = _outlet(socket, "a", ReadyExecutor())
+    outlet.push("state", 1)
+    assert [json.loads(t)["payload"]["data"]["n"] for t in socket.sent_now] == [1]  # no loop turn
+    socket.full = True
+    outlet.push("state", 2)  # waits for the socket: queued
+    socket.full = False
+    outlet.push("other", 3)  # the socket takes it now, but 2 waits before it
+    assert len(socket.sent_now) == 1
+    await _settle()
+    outlet.push("state", 4)
+    sent = [json.loads(t)["payload"]["data"]["n"] for t in socket.sent]
+    assert sent == [1, 2, 3, 4]
+    assert len(socket.sent_now) == 2  # 1 and 4; 2 and 3 went the waiting way
