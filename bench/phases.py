@@ -739,6 +739,8 @@ async def overview(run: Run, server: Server, viewer: str, token: str, rounds: in
     headers = {"Authorization": f"Bearer {token}"}
     async with _http_client(1) as http:
         for i in range(20 + rounds):
+            if i == 20:
+                run.profiler.start(f"overview_{viewer}", [server])
             started = time.perf_counter()
             response = await http.post(server.graphql_url, json=body, headers=headers)
             elapsed = time.perf_counter() - started
@@ -750,6 +752,7 @@ async def overview(run: Run, server: Server, viewer: str, token: str, rounds: in
                 result.latencies.add(elapsed)
             page = payload["data"]["clients"]
             result.total_count, result.rows = page["totalCount"], len(page["edges"])
+    await run.profiler.stop()
     async with InProcess(run) as local:
         await local.count(OVERVIEW, token)  # warms the parser and validation caches
         statements, transactions, _ = await local.count(OVERVIEW, token)
