@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import json
+import tracemalloc
 from types import SimpleNamespace
 from typing import Any
 
@@ -144,3 +146,62 @@ async def test_results_go_out_at_once_while_the_socket_takes_them_and_in_order_w
     sent = [json.loads(t)["payload"]["data"]["n"] for t in socket.sent]
     assert sent == [1, 2, 3, 4]
     assert len(socket.sent_now) == 2  # 1 and 4; 2 and 3 went the waiting way
+
+
+class Viewer:
+    """An operation's context, as much of it as an execution uses (weakly referable)."""
+
+    def fresh_loaders(self) -> None:
+        pass
+
+
+WIDGET = "subscription { availabilityChanged { chatAvailable mailAvailable } }"
+
+
+def _operation(context: Viewer, document: str = WIDGET) -> Any:
+    """The executor strawberry makes for an operation of the app's schema."""
+    from graph.live import SharingExecutor
+    from graph.schema import schema
+
+    return SharingExecutor.build(schema._schema, parse(document), context_value=context)
+
+
+def _widget(
+    socket: Socket, operation_id: str, context: Viewer, document: str = WIDGET
+) -> outlets.DirectOutlet:
+    from graph.schema import schema
+
+    outlet = outlets.DirectOutlet(socket, operation_id, schema, lambda seconds: None)  # type: ignore[arg-type]
+    outlet.note_executor(_operation(context, document))
+    return outlet
+
+
+def _availability(chat: bool) -> Any:
+    from graph.types.availability import Availability
+
+    return Availability(chat_available=chat, mail_available=False, primary_counsellor=None)
+
+
+def test_a_plan_keeps_no_memory_per_result_it_renders() -> None:
+    """A plan lives as long as anyone runs its document (a widget's: as long as the process):
+    what it keeps must not grow with every result rendered by it."""
+    socket = Socket()
+    a, b = _widget(socket, "a", Viewer()), _widget(socket, "b", Viewer())
+    assert a.executor is b.executor
+
+    def render(results: int) -> None:
+        for n in range(results):
+            for outlet in (a, b):
+                outlets.rendered(outlet.executor, Viewer(), None, _availability(n % 2 == 0), None)
+
+    render(100)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        render(1000)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 100_000, f"{grown} bytes kept after 2000 results"
