@@ -8,6 +8,7 @@ import copy
 import gc
 import json
 import tracemalloc
+import weakref
 from types import SimpleNamespace
 from typing import Any
 
@@ -40,6 +41,12 @@ class HeldExecutor:
         self.root_value: Any = None
         self.done = asyncio.Event()
         self.executions: list[Any] = []  # the context of each execution (shared by copies)
+
+    def gather_async_work(self, values: Any) -> Any:
+        return asyncio.gather(*values)
+
+    def track_async_work(self, values: Any) -> None:
+        pass
 
     def build_per_event_executor(self, payload: Any) -> HeldExecutor:
         event = copy.copy(self)
@@ -205,3 +212,21 @@ def test_a_plan_keeps_no_memory_per_result_it_renders() -> None:
     finally:
         tracemalloc.stop()
     assert grown < 100_000, f"{grown} bytes kept after 2000 results"
+
+
+async def test_a_plan_does_not_keep_the_viewer_of_the_operation_that_made_it() -> None:
+    first, second = Viewer(), Viewer()
+    leaving, staying = Socket(), Socket()
+    document = WIDGET + " # a document of this test's own: its plan is made here"
+    a, b = _widget(leaving, "a", first, document), _widget(staying, "b", second, document)
+    assert a.executor is b.executor
+    gone = weakref.ref(first)
+    a.close()
+    del a, first
+    gc.collect()
+    assert gone() is None, "the plan keeps the context of an operation that ended"
+    b.push(1, _availability(True))
+    await _settle()
+    assert json.loads(staying.sent[0])["payload"] == {
+        "data": {"availabilityChanged": {"chatAvailable": True, "mailAvailable": False}}
+    }
