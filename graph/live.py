@@ -234,7 +234,14 @@ class SharingExecutor(StrawberryGraphQLCoreExecutionContext):
         outlet = outlets.current()
         if outlet is not None:
             outlet.note_executor(self)
-        return super().build_per_event_executor(payload)
+        event = super().build_per_event_executor(payload)
+        # graphql-core (3.3) memoizes collected subfields on the identity of field lists that every
+        # execution makes anew, in a dict the copies share with the executor they came from: it
+        # would keep about 1 KiB per result for as long as the executor lives (a plan of
+        # graph/outlets.py: as long as anyone runs its document). A memo of its own per event
+        # serves the same hits (the list items of one result).
+        event._relevant_sub_fields = {}
+        return event
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         results: dict[Hashable, Any] | None = getattr(self.root_value, _RESULTS, None)

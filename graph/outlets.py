@@ -26,7 +26,7 @@ from contextvars import ContextVar
 from functools import partial
 from typing import Any
 
-from graphql import ExecutionResult
+from graphql import ExecutionResult, GraphQLResolveInfoHelpers
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from graph.websocket_protocol import SEND_NOW
@@ -244,6 +244,11 @@ def plan_of(executor: Any, document: Hashable) -> Any:
     if plan is None:
         plan = copy.copy(executor)
         plan.context_value = plan.root_value = None
+        # The resolvers' helpers are bound to the executor they were made by: a copy's would keep
+        # that operation's executor, and with it its viewer's context, for as long as the plan.
+        plan.async_helpers = GraphQLResolveInfoHelpers(
+            gather=plan.gather_async_work, track=plan.track_async_work
+        )
         _PLANS[key] = plan
     return plan
 

@@ -10,8 +10,8 @@ equivalents that allocate only while someone waits.
 
 It also offers the app a synchronous send (the ASGI extension SEND_NOW): a change fanned out to
 thousands of sockets is then written to each at once, not through a task and five coroutine
-frames per socket; when the socket cannot take it now (its buffer full, closing) the app falls
-back to the usual `websocket.send`, which waits.
+frames per socket; when the socket cannot take it now (its buffer full, closing, an awaited send
+waiting before it) the app falls back to the usual `websocket.send`, which waits, in order.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ class LightWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Flag()  # type: ignore[assignment]
+        # Awaited sends under way: while one waits (for a full buffer to drain), it goes first.
+        self.sending = 0
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
@@ -40,8 +42,9 @@ class LightWebSocketProtocol(WebSocketsSansIOProtocol):
             extensions[SEND_NOW] = self.send_now
 
     def send_now(self, text: str) -> bool:
-        """Write a text message now if the socket takes it as `websocket.send` would at once."""
-        if not self.writable.is_set() or self.disconnected or self.close_sent:
+        """Write a text message now if the socket takes it as `websocket.send` would at once, and
+        no awaited send waits before it (a close, a pong, another operation's result)."""
+        if not self.writable.is_set() or self.sending or self.disconnected or self.close_sent:
             return False
         if not self.handshake_complete or self.initial_response is not None or self.transport.is_closing():
             return False
@@ -53,7 +56,11 @@ class LightWebSocketProtocol(WebSocketsSansIOProtocol):
         return True
 
     async def send(self, message: Any) -> None:
-        await super().send(message)
+        self.sending += 1
+        try:
+            await super().send(message)
+        finally:
+            self.sending -= 1
         if self.handshake_complete and getattr(self, "response", None) is not None:
             self.request.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]

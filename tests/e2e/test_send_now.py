@@ -90,3 +90,25 @@ async def test_a_socket_the_client_left_is_refused(served: tuple[App, str]) -> N
         scope, left = await asyncio.wait_for(app.sockets.get(), GUARD)
     await asyncio.wait_for(left.wait(), GUARD)
     assert not scope["extensions"][SEND_NOW]("late")
+
+
+async def test_a_message_sent_now_does_not_overtake_one_waiting_for_the_buffer(
+    served: tuple[App, str],
+) -> None:
+    """A send that waits for a full buffer goes first once it drains (a close, a pong, another
+    operation's result): the synchronous send then declines and the app takes the waiting way."""
+    app, url = served
+    async with connect(url) as client:
+        scope, _ = await asyncio.wait_for(app.sockets.get(), GUARD)
+        send_now = scope["extensions"][SEND_NOW]
+        protocol = send_now.__self__  # the socket's asyncio protocol: its transport tells it
+        protocol.pause_writing()  # the buffer is full
+        waiting = asyncio.ensure_future(protocol.send({"type": "websocket.send", "text": "waiting"}))
+        for _ in range(5):  # a few loop turns: the send reaches its wait
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        protocol.resume_writing()  # drained: the waiting send is woken, not yet run
+        sent_now = send_now("later")
+        await asyncio.wait_for(waiting, GUARD)
+        expected = ["waiting", "later"] if sent_now else ["waiting"]
+        assert [await asyncio.wait_for(client.recv(), GUARD) for _ in expected] == expected

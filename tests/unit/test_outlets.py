@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import json
+import tracemalloc
+import weakref
 from types import SimpleNamespace
 from typing import Any
 
@@ -38,6 +41,12 @@ class HeldExecutor:
         self.root_value: Any = None
         self.done = asyncio.Event()
         self.executions: list[Any] = []  # the context of each execution (shared by copies)
+
+    def gather_async_work(self, values: Any) -> Any:
+        return asyncio.gather(*values)
+
+    def track_async_work(self, values: Any) -> None:
+        pass
 
     def build_per_event_executor(self, payload: Any) -> HeldExecutor:
         event = copy.copy(self)
@@ -144,3 +153,80 @@ async def test_results_go_out_at_once_while_the_socket_takes_them_and_in_order_w
     sent = [json.loads(t)["payload"]["data"]["n"] for t in socket.sent]
     assert sent == [1, 2, 3, 4]
     assert len(socket.sent_now) == 2  # 1 and 4; 2 and 3 went the waiting way
+
+
+class Viewer:
+    """An operation's context, as much of it as an execution uses (weakly referable)."""
+
+    def fresh_loaders(self) -> None:
+        pass
+
+
+WIDGET = "subscription { availabilityChanged { chatAvailable mailAvailable } }"
+
+
+def _operation(context: Viewer, document: str = WIDGET) -> Any:
+    """The executor strawberry makes for an operation of the app's schema."""
+    from graph.live import SharingExecutor
+    from graph.schema import schema
+
+    return SharingExecutor.build(schema._schema, parse(document), context_value=context)
+
+
+def _widget(
+    socket: Socket, operation_id: str, context: Viewer, document: str = WIDGET
+) -> outlets.DirectOutlet:
+    from graph.schema import schema
+
+    outlet = outlets.DirectOutlet(socket, operation_id, schema, lambda seconds: None)  # type: ignore[arg-type]
+    outlet.note_executor(_operation(context, document))
+    return outlet
+
+
+def _availability(chat: bool) -> Any:
+    from graph.types.availability import Availability
+
+    return Availability(chat_available=chat, mail_available=False, primary_counsellor=None)
+
+
+def test_a_plan_keeps_no_memory_per_result_it_renders() -> None:
+    """A plan lives as long as anyone runs its document (a widget's: as long as the process):
+    what it keeps must not grow with every result rendered by it."""
+    socket = Socket()
+    a, b = _widget(socket, "a", Viewer()), _widget(socket, "b", Viewer())
+    assert a.executor is b.executor
+
+    def render(results: int) -> None:
+        for n in range(results):
+            for outlet in (a, b):
+                outlets.rendered(outlet.executor, Viewer(), None, _availability(n % 2 == 0), None)
+
+    render(100)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        render(1000)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 100_000, f"{grown} bytes kept after 2000 results"
+
+
+async def test_a_plan_does_not_keep_the_viewer_of_the_operation_that_made_it() -> None:
+    first, second = Viewer(), Viewer()
+    leaving, staying = Socket(), Socket()
+    document = WIDGET + " # a document of this test's own: its plan is made here"
+    a, b = _widget(leaving, "a", first, document), _widget(staying, "b", second, document)
+    assert a.executor is b.executor
+    gone = weakref.ref(first)
+    a.close()
+    del a, first
+    gc.collect()
+    assert gone() is None, "the plan keeps the context of an operation that ended"
+    b.push(1, _availability(True))
+    await _settle()
+    assert json.loads(staying.sent[0])["payload"] == {
+        "data": {"availabilityChanged": {"chatAvailable": True, "mailAvailable": False}}
+    }
