@@ -34,9 +34,43 @@ class Client(Node):
     # Primary counsellors read with the client's page, by id.
     primaries: strawberry.Private[Mapping[int, model.Counsellor]] = dataclasses.field(default_factory=dict)
 
+    # Plain values, read when the object is made: GraphQL then reads them as attributes, without a
+    # resolver call per field (an overview page has 50 rows of them; docs/benchmarks.md).
+    client_code: str = strawberry.field(description="Six characters, A-Z and 0-9, unique, e.g. 75QJYD.")
+    display_name: str
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+    language: str | None = strawberry.field(
+        description="An IETF language tag such as de or tr; null means not stated."
+    )
+    invitation_status: enums.InvitationStatus
+    account_status: enums.AccountStatus
+    last_login_at: datetime | None
+    created_at: datetime
+
     @classmethod
     def of(cls, view: ClientView, viewer: model.Viewer) -> Client:
-        return cls(id=ids.encode("Client", view.id), view=view, viewer=viewer)
+        details = view.details
+        return cls(
+            id=ids.encode("Client", view.id),
+            view=view,
+            viewer=viewer,
+            client_code=view.client_code,
+            display_name=view.display_name,
+            email=details.email if details else None,
+            first_name=details.first_name if details else None,
+            last_name=details.last_name if details else None,
+            phone=details.phone if details else None,
+            language=details.language if details else None,
+            invitation_status=view.invitation_status,
+            account_status=view.account_status,
+            last_login_at=details.last_login_at if details else None,
+            created_at=view.created_at,
+            deleted_at=details.deleted_at if details else None,
+            erasure_due_at=details.erasure_due_at if details else None,
+        )
 
     @classmethod
     def checked(
@@ -49,50 +83,6 @@ class Client(Node):
         found = cls.of(checked_client_view(client), viewer)
         found.primaries = primaries or {}
         return found
-
-    @strawberry.field(description="Six characters, A-Z and 0-9, unique, e.g. 75QJYD.")
-    def client_code(self) -> str:
-        return self.view.client_code
-
-    @strawberry.field
-    def display_name(self) -> str:
-        return self.view.display_name
-
-    @strawberry.field
-    def email(self) -> str | None:
-        return self.view.details.email if self.view.details else None
-
-    @strawberry.field
-    def first_name(self) -> str | None:
-        return self.view.details.first_name if self.view.details else None
-
-    @strawberry.field
-    def last_name(self) -> str | None:
-        return self.view.details.last_name if self.view.details else None
-
-    @strawberry.field
-    def phone(self) -> str | None:
-        return self.view.details.phone if self.view.details else None
-
-    @strawberry.field(description="An IETF language tag such as de or tr; null means not stated.")
-    def language(self) -> str | None:
-        return self.view.details.language if self.view.details else None
-
-    @strawberry.field
-    def invitation_status(self) -> enums.InvitationStatus:
-        return self.view.invitation_status
-
-    @strawberry.field
-    def account_status(self) -> enums.AccountStatus:
-        return self.view.account_status
-
-    @strawberry.field
-    def last_login_at(self) -> datetime | None:
-        return self.view.details.last_login_at if self.view.details else None
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.view.created_at
 
     # The next three are plain functions that answer at once what the overview's page read, and
     # hand GraphQL an awaitable only otherwise: 50 rows of awaitables cost more than the page's SQL.
@@ -117,13 +107,12 @@ class Client(Node):
             return self.view.details.last_request_at
         return info.context.loaders.last_request.load(self.view.id)
 
-    @strawberry.field(description="Set while a deleted client waits for erasure; null otherwise.")
-    def deleted_at(self) -> datetime | None:
-        return self.view.details.deleted_at if self.view.details else None
-
-    @strawberry.field(description="When a deleted client's personal data will be erased.")
-    def erasure_due_at(self) -> datetime | None:
-        return self.view.details.erasure_due_at if self.view.details else None
+    deleted_at: datetime | None = strawberry.field(
+        description="Set while a deleted client waits for erasure; null otherwise."
+    )
+    erasure_due_at: datetime | None = strawberry.field(
+        description="When a deleted client's personal data will be erased."
+    )
 
     @strawberry.field(graphql_type=Counsellor | None)
     def primary_counsellor(self, info: GraphInfo) -> Counsellor | Awaitable[Counsellor | None] | None:

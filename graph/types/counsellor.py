@@ -27,76 +27,66 @@ class Counsellor(Node):
     view: strawberry.Private[CounsellorView]
     viewer: strawberry.Private[model.Viewer]
 
+    # Plain values, read when the object is made: GraphQL then reads them as attributes, without a
+    # resolver call per field (docs/benchmarks.md).
+    display_name: str = strawberry.field(description="The name clients see.")
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    role: enums.StaffRole | None
+    active: bool | None = strawberry.field(
+        description="Inactive counsellors cannot sign in and are never routed to."
+    )
+    online_status: enums.OnlineStatus
+    chat_capacity: int | None = strawberry.field(description="Concurrent chats this counsellor takes.")
+    active_chat_count: int | None
+    mail_availability: enums.MailAvailability | None
+    mail_resources: int | None = strawberry.field(
+        description="The N of BY_FREE_RESOURCES (kept when the mode changes)."
+    )
+    open_mail_count: int | None
+    free_mail_resources: int | None = strawberry.field(
+        description="Mail requests they would still take now: null when UNLIMITED, 0 when NONE."
+    )
+    absent: bool
+    absence_message: str | None = strawberry.field(
+        description="Shown to clients while absent; null when not absent."
+    )
+    invitation_status: enums.InvitationStatus | None = strawberry.field(
+        description="Staff: whether the counsellor has set a password yet."
+    )
+    last_login_at: datetime | None
+    only_own_clients: bool | None = strawberry.field(
+        description="When true, only their own primary clients are routed to them."
+    )
+
     @classmethod
     def of(cls, counsellor: model.Counsellor, viewer: model.Viewer) -> Counsellor:
         view = counsellor_view(viewer, counsellor)
-        return cls(id=ids.encode("Counsellor", counsellor.id), view=view, viewer=viewer)
-
-    @strawberry.field(description="The name clients see.")
-    def display_name(self) -> str:
-        return self.view.display_name
-
-    @strawberry.field
-    def email(self) -> str | None:
-        return self.view.details.email if self.view.details else None
-
-    @strawberry.field
-    def first_name(self) -> str | None:
-        return self.view.details.first_name if self.view.details else None
-
-    @strawberry.field
-    def last_name(self) -> str | None:
-        return self.view.details.last_name if self.view.details else None
-
-    @strawberry.field
-    def role(self) -> enums.StaffRole | None:
-        return self.view.details.role if self.view.details else None
-
-    @strawberry.field(description="Inactive counsellors cannot sign in and are never routed to.")
-    def active(self) -> bool | None:
-        return self.view.details.active if self.view.details else None
-
-    @strawberry.field
-    def online_status(self) -> enums.OnlineStatus:
-        return self.view.online_status
-
-    @strawberry.field(description="Concurrent chats this counsellor takes.")
-    def chat_capacity(self) -> int | None:
-        return self.view.details.chat_capacity if self.view.details else None
-
-    @strawberry.field
-    def active_chat_count(self) -> int | None:
-        return self.view.details.active_chat_count if self.view.details else None
-
-    @strawberry.field
-    def mail_availability(self) -> enums.MailAvailability | None:
-        return self.view.details.mail_availability if self.view.details else None
-
-    @strawberry.field(description="The N of BY_FREE_RESOURCES (kept when the mode changes).")
-    def mail_resources(self) -> int | None:
-        return self.view.details.mail_resources if self.view.details else None
-
-    @strawberry.field
-    def open_mail_count(self) -> int | None:
-        return self.view.details.open_mail_count if self.view.details else None
-
-    @strawberry.field(
-        description="Mail requests they would still take now: null when UNLIMITED, 0 when NONE."
-    )
-    def free_mail_resources(self) -> int | None:
-        return self.view.details.free_mail_resources if self.view.details else None
-
-    @strawberry.field
-    def absent(self) -> bool:
-        return self.view.absent
-
-    @strawberry.field(description="Shown to clients while absent; null when not absent.")
-    def absence_message(self) -> str | None:
-        return self.view.absence_message
-
-    @strawberry.field(description="When true, only their own primary clients are routed to them.")
-    def only_own_clients(self) -> bool | None:
-        return self.view.details.only_own_clients if self.view.details else None
+        details = view.details
+        return cls(
+            id=ids.encode("Counsellor", counsellor.id),
+            view=view,
+            viewer=viewer,
+            display_name=view.display_name,
+            email=details.email if details else None,
+            first_name=details.first_name if details else None,
+            last_name=details.last_name if details else None,
+            role=details.role if details else None,
+            active=details.active if details else None,
+            online_status=view.online_status,
+            chat_capacity=details.chat_capacity if details else None,
+            active_chat_count=details.active_chat_count if details else None,
+            mail_availability=details.mail_availability if details else None,
+            mail_resources=details.mail_resources if details else None,
+            open_mail_count=details.open_mail_count if details else None,
+            free_mail_resources=details.free_mail_resources if details else None,
+            absent=view.absent,
+            absence_message=view.absence_message,
+            only_own_clients=details.only_own_clients if details else None,
+            invitation_status=details.invitation_status if details else None,
+            last_login_at=details.last_login_at if details else None,
+        )
 
     @strawberry.field(description="Staff: how many clients have this counsellor as primary.")
     async def primary_client_count(self, info: GraphInfo) -> int | None:
@@ -104,14 +94,6 @@ class Counsellor(Node):
             return None
         found: int = await info.context.loaders.primary_counts.load(self.view.id)
         return found
-
-    @strawberry.field(description="Staff: whether the counsellor has set a password yet.")
-    def invitation_status(self) -> enums.InvitationStatus | None:
-        return self.view.details.invitation_status if self.view.details else None
-
-    @strawberry.field
-    def last_login_at(self) -> datetime | None:
-        return self.view.details.last_login_at if self.view.details else None
 
     @strawberry.field(description="Clients whose primary counsellor this is, by display name.")
     async def primary_clients(
