@@ -84,6 +84,9 @@ def _arguments() -> argparse.Namespace:
         "--idle-intakes", type=int, default=48, help="first chats with and without idle widgets"
     )
     parser.add_argument("--idle-concurrency", type=int, default=8, help="intakes at once in the idle run")
+    parser.add_argument(
+        "--idle-rounds", type=int, default=3, help="rounds of intakes without, then with idle widgets"
+    )
     parser.add_argument("--outage-wait", type=float, default=30.0, help="seconds to wait for requestAssigned")
     parser.add_argument("--clients", type=int, default=100_000, help="clients in the overview")
     parser.add_argument("--overview-requests", type=int, default=200, help="requests per overview viewer")
@@ -355,7 +358,9 @@ async def _live(
         _say(_fanout_line(found))
     if "idle" in only:
         await quiet("the idle widgets")
-        idle = await live.idle_widgets(run, [a, b], args.widgets, args.idle_intakes, args.idle_concurrency)
+        idle = await live.idle_widgets(
+            run, [a, b], args.widgets, args.idle_intakes, args.idle_concurrency, args.idle_rounds
+        )
         result.idle = idle
         for r in (idle.without, idle.with_widgets):
             if r is not None:

@@ -260,11 +260,12 @@ async def widget_fanout(
 @dataclass
 class IdleResult:
     widgets: int = 0
-    intakes: int = 0
+    intakes: int = 0  # per round and kind
     concurrency: int = 0
-    without: LoadResult | None = None
+    rounds: int = 0
+    without: LoadResult | None = None  # every round's intakes without widgets
     with_widgets: LoadResult | None = None
-    cpu_without: float = 0.0  # server CPU seconds for the intakes
+    cpu_without: float = 0.0  # server CPU seconds per round of intakes, on average
     cpu_with: float = 0.0
     rss_per_widget: float = float("nan")
     connect_seconds: float = 0.0
@@ -272,48 +273,59 @@ class IdleResult:
 
 
 async def _intakes(
-    run: Run, servers: Sequence[Server], label: str, count: int, concurrency: int, online: Sequence[int]
-) -> tuple[LoadResult, float]:
+    run: Run,
+    servers: Sequence[Server],
+    result: LoadResult,
+    count: int,
+    concurrency: int,
+    online: Sequence[int],
+) -> float:
+    """`count` first chats added to `result`; the servers' CPU seconds for them."""
     await run.db.set_online(online, 1000)
     await run.db.reset_load()
     tokens = await run.client_tokens(count, "Idle")
-    result = LoadResult(label, len(servers))
     meter = run.meter(servers)
     since = await run.db.max_request_id()
     meter.start()
     await _load([s.graphql_url for s in servers], False, tokens, concurrency, result)
     meter.stop()
     result.cpu = meter.summary()
-    result.api_cpu_ms = meter.seconds.get("api", 0.0) / max(result.requests, 1) * 1000
-    result.statuses = await run.db.status_counts(since)
-    return result, meter.seconds.get("api", 0.0)
+    for status, n in (await run.db.status_counts(since)).items():
+        result.statuses[status] = result.statuses.get(status, 0) + n
+    return meter.seconds.get("api", 0.0)
 
 
 async def idle_widgets(
-    run: Run, servers: Sequence[Server], widgets: int, intakes: int, concurrency: int
+    run: Run, servers: Sequence[Server], widgets: int, intakes: int, concurrency: int, rounds: int = 3
 ) -> IdleResult:
     """First chats (`concurrency` at a time) without widgets, then with `widgets` idle ones open
-    (split over the servers): p50 and the servers' CPU for the same number of intakes."""
-    result = IdleResult(widgets, intakes, concurrency)
+    (split over the servers), `rounds` times in turn: p50 over every round's intakes of a kind,
+    and the servers' CPU per round. In turn, as 48 intakes of one run vary by a quarter in p50
+    from run to run on this machine, whatever their widgets."""
+    result = IdleResult(widgets, intakes, concurrency, rounds)
     online = run.pool[:100]
-    await _intakes(run, servers, "warm-up", 16, concurrency, online)
-    result.without, result.cpu_without = await _intakes(
-        run, servers, f"{intakes} intakes, no widgets", intakes, concurrency, online
-    )
-    opened = Widgets(servers)
-    before = sum(rss_bytes(s.pid) for s in servers)
-    try:
-        result.connect_seconds = await opened.open(widgets)
-        await asyncio.sleep(1.0)
-        live = widgets - len(opened.dead)
-        if live:
-            result.rss_per_widget = (sum(rss_bytes(s.pid) for s in servers) - before) / live
-        result.widget_errors = opened.errors
-        result.with_widgets, result.cpu_with = await _intakes(
-            run, servers, f"{intakes} intakes, {widgets} idle widgets", intakes, concurrency, online
+    await _intakes(run, servers, LoadResult("warm-up", len(servers)), 16, concurrency, online)
+    result.without = LoadResult(f"{rounds} x {intakes} intakes, no widgets", len(servers))
+    result.with_widgets = LoadResult(f"{rounds} x {intakes} intakes, {widgets} idle widgets", len(servers))
+    for _ in range(rounds):
+        result.cpu_without += (
+            await _intakes(run, servers, result.without, intakes, concurrency, online) / rounds
         )
-    finally:
-        await opened.close()
+        opened = Widgets(servers)
+        before = sum(rss_bytes(s.pid) for s in servers)
+        try:
+            result.connect_seconds = await opened.open(widgets)
+            await asyncio.sleep(1.0)
+            live = widgets - len(opened.dead)
+            if live:
+                result.rss_per_widget = (sum(rss_bytes(s.pid) for s in servers) - before) / live
+            result.widget_errors += opened.errors
+            cpu = await _intakes(run, servers, result.with_widgets, intakes, concurrency, online)
+            result.cpu_with += cpu / rounds
+        finally:
+            await opened.close()
+    for load, cpu in ((result.without, result.cpu_without), (result.with_widgets, result.cpu_with)):
+        load.api_cpu_ms = cpu * rounds / max(load.requests, 1) * 1000
     return result
 
 

@@ -306,10 +306,11 @@ def live_markdown(report: Report) -> list[str]:
     idle = report.idle
     if idle and idle.without and idle.with_widgets:
         out += [
-            f"Idle widgets: {idle.intakes} first chats ({idle.concurrency} at a time, round-robin over both "
-            f"processes) without widgets, then with {idle.widgets:,} idle widgets open (half on each process; "
-            f"opened in {idle.connect_seconds:.1f} s, {idle.widget_errors} errors; server RSS growth "
-            f"{idle.rss_per_widget / KIB:.1f} KiB per widget). Server CPU: both API processes, from /proc.",
+            f"Idle widgets: {idle.rounds} rounds of {idle.intakes} first chats ({idle.concurrency} at a time, "
+            f"round-robin over both processes) without widgets, then with {idle.widgets:,} idle widgets open "
+            f"(half on each process; opened in {idle.connect_seconds:.1f} s, {idle.widget_errors} errors; "
+            f"server RSS growth {idle.rss_per_widget / KIB:.1f} KiB per widget). Latencies over all rounds; "
+            f"server CPU (both API processes, from /proc) per round of {idle.intakes}, on average.",
             "",
             *_table(
                 ["run", "requests", "p50", "p99", "max", "errors", "outcome", "server CPU s", "CPU (cores)"],
