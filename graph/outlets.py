@@ -105,8 +105,10 @@ class DirectOutlet:
 
     `executor` is the operation's graphql-core executor (graph/live.py's SharingExecutor notes it
     with the first result) or its viewerless plan (`plan_of`): each payload is executed by it as
-    strawberry would, with the payload as the root value and the operation's context. Results are queued per key (coalesced) and written by one short-lived task at a
-    time, so a slow client delays only itself and its queue never outgrows its keys."""
+    strawberry would, with the payload as the root value and the operation's context. A result
+    ready at once with nothing queued before it is written at once (SEND_NOW); others are queued
+    per key (coalesced) and written by one short-lived task at a time, so a slow client delays
+    only itself and its queue never outgrows its keys."""
 
     __slots__ = (
         "_closed",

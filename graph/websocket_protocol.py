@@ -4,9 +4,10 @@ The default implementation runs a reader, a writer and a keep-alive task per con
 sans-I/O one runs none of them. A chat widget stays open for hours and mostly idle, so what it
 keeps counts: the handshake's request and response (their headers, parsed twice over), which
 nothing reads once the handshake is sent, go then (the request's headers emptied, as websockets'
-parser keeps the request itself for as long as the connection lives; the scope has its own copy); the receive queue and the writable flag,
-an asyncio.Queue and Event holding five empty deques between them (0.6 KiB each), are replaced by
-equivalents that allocate only while someone waits.
+parser keeps the request itself for as long as the connection lives; the scope has its own
+copy); the receive queue and the writable flag, an asyncio.Queue and Event holding five empty
+deques between them (0.6 KiB each), are replaced by equivalents that allocate only while someone
+waits.
 
 It also offers the app a synchronous send (the ASGI extension SEND_NOW): a change fanned out to
 thousands of sockets is then written to each at once, not through a task and five coroutine
