@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -73,10 +74,24 @@ def create_engines(url: str) -> Engines:
         url,
         pool_size=10,
         max_overflow=20,
-        pool_pre_ping=True,
         pool_timeout=CONNECT_TIMEOUT_S,
         # Parameters are personal data (e-mails, messages): never in error messages or logs.
         hide_parameters=True,
         connect_args={"timeout": CONNECT_TIMEOUT_S, "command_timeout": COMMAND_TIMEOUT_S},
     )
+    event.listen(engine.sync_engine, "checkout", _ping)
     return Engines(write=engine, read=engine)
+
+
+def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection answers before it is used; one that does not ends the pool's older ones.
+
+    Instead of pool_pre_ping, whose asyncpg ping wraps its `;` in a transaction (BEGIN, `;`,
+    ROLLBACK: three round trips per checkout, for pgbouncer's transaction mode, which Stamm does
+    not use). The pool retries with a new connection after InvalidatePoolError, as it does after
+    a failed pre-ping; the unit of work's acquire timeout bounds a database that does not answer.
+    """
+    try:
+        dbapi_connection.run_async(lambda connection: connection.fetchrow(";"))
+    except Exception as exc:
+        raise sa_exc.InvalidatePoolError(f"the connection did not answer: {type(exc).__name__}") from exc
