@@ -350,6 +350,17 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class SessionClaims:
+    """What a signed session token says, before the account is asked (accounts.viewer_in)."""
+
+    role: Role
+    account_id: int
+    token_id: str
+    expires_at: datetime
+    generation: int = 0
+
+
+@dataclass(frozen=True)
 class Viewer:
     """Who is asking: a counsellor (staff), a client, or nobody."""
 

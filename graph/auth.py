@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -11,7 +10,7 @@ from argon2 import PasswordHasher as Argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from domain.errors import Unauthenticated
-from domain.model import Role, Viewer
+from domain.model import Role, SessionClaims, Viewer
 
 ALGORITHM = "HS256"
 
@@ -30,15 +29,6 @@ class Argon2Hasher:
             return self._argon2.verify(password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
-
-
-@dataclass(frozen=True)
-class TokenClaims:
-    role: Role
-    account_id: int
-    token_id: str
-    expires_at: datetime
-    generation: int = 0
 
 
 class TokenSigner:
@@ -65,7 +55,7 @@ class TokenSigner:
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM), expires.replace(microsecond=0)
 
-    def read(self, token: str) -> TokenClaims:
+    def read(self, token: str) -> SessionClaims:
         """The claims of a valid token; UNAUTHENTICATED when forged, malformed or expired."""
         try:
             claims = jwt.decode(
@@ -76,7 +66,7 @@ class TokenSigner:
             if (kind == "client") != (role is Role.CLIENT):
                 raise ValueError("role and subject disagree")
             expires = datetime.fromtimestamp(claims["exp"], UTC)
-            return TokenClaims(role, int(raw_id), str(claims["jti"]), expires, int(claims.get("gen", 0)))
+            return SessionClaims(role, int(raw_id), str(claims["jti"]), expires, int(claims.get("gen", 0)))
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("The token has expired.") from exc
         except (jwt.InvalidTokenError, ValueError, KeyError) as exc:

@@ -102,7 +102,7 @@ class Mutation(FolderMutations):
         found = await privacy.erase_client(
             info.context.deps, viewer, ids.decode(client_id, "Client", "clientId")
         )
-        return Client.checked(found, viewer)
+        return Client.checked(found, viewer, info.context)
 
     @strawberry.mutation(
         description="Staff who see the client: add a file to their folder (multipart request)."
@@ -154,13 +154,13 @@ class Mutation(FolderMutations):
     async def block_client(self, info: GraphInfo, id: strawberry.ID) -> Client:
         viewer = await info.context.viewer()
         found = await members.block_client(info.context.deps, viewer, ids.decode(id, "Client"))
-        return Client.checked(found, viewer)
+        return Client.checked(found, viewer, info.context)
 
     @strawberry.mutation
     async def unblock_client(self, info: GraphInfo, id: strawberry.ID) -> Client:
         viewer = await info.context.viewer()
         found = await members.unblock_client(info.context.deps, viewer, ids.decode(id, "Client"))
-        return Client.checked(found, viewer)
+        return Client.checked(found, viewer, info.context)
 
     @strawberry.mutation(
         description="Admins: status DELETED at once, personal data erased after the grace period."
@@ -168,13 +168,13 @@ class Mutation(FolderMutations):
     async def delete_client(self, info: GraphInfo, id: strawberry.ID) -> Client:
         viewer = await info.context.viewer()
         found = await members.delete_client(info.context.deps, viewer, ids.decode(id, "Client"))
-        return Client.checked(found, viewer)
+        return Client.checked(found, viewer, info.context)
 
     @strawberry.mutation(description="Admins: undo a deletion within the grace period.")
     async def restore_client(self, info: GraphInfo, id: strawberry.ID) -> Client:
         viewer = await info.context.viewer()
         found = await members.restore_client(info.context.deps, viewer, ids.decode(id, "Client"))
-        return Client.checked(found, viewer)
+        return Client.checked(found, viewer, info.context)
 
     @strawberry.mutation
     async def update_counsellor(self, info: GraphInfo, input: UpdateCounsellorInput) -> Counsellor:
@@ -195,20 +195,20 @@ class Mutation(FolderMutations):
         viewer = await info.context.viewer()
         primary = ids.decode_optional(input.primary_counsellor_id, "Counsellor", "input.primaryCounsellorId")
         found = await clients.create_client(info.context.deps, viewer, _profile(input), primary)
-        return Client.checked(found, viewer.granting(found.id))
+        return Client.checked(found, viewer.granting(found.id), info.context)
 
     @strawberry.mutation
     async def invite_client(self, info: GraphInfo, id: strawberry.ID) -> Client:
         viewer = await info.context.viewer()
         found = await clients.invite_client(info.context.deps, viewer, ids.decode(id, "Client"))
-        return Client.checked(found, viewer)
+        return Client.checked(found, viewer, info.context)
 
     @strawberry.mutation
     async def update_client_profile(self, info: GraphInfo, input: UpdateClientProfileInput) -> Client:
         viewer = await info.context.viewer()
         client_id = ids.decode(input.id, "Client", "input.id")
         found = await clients.update_client_profile(info.context.deps, viewer, client_id, _profile(input))
-        return Client.checked(found, viewer)
+        return Client.checked(found, viewer, info.context)
 
     @strawberry.mutation
     async def change_primary_counsellor(self, info: GraphInfo, input: ChangePrimaryCounsellorInput) -> Client:
@@ -218,7 +218,7 @@ class Mutation(FolderMutations):
         found = await clients.change_primary_counsellor(
             info.context.deps, viewer, client_id, target, input.reason
         )
-        return Client.checked(found, viewer.granting(found.id))
+        return Client.checked(found, viewer.granting(found.id), info.context)
 
     @strawberry.mutation(
         description="counsellorId: admins may act for another counsellor; default the viewer (likewise below)."

@@ -12,10 +12,10 @@ from domain.errors import BadUserInput, NotFound
 from domain.model import Role as DomainRole
 from domain.model import Viewer as DomainViewer
 from domain.ports import ClientOrder, ClientQuery, RequestQuery, StaffQuery
-from domain.use_cases import audit, clients, counsellors, documents, requests
+from domain.use_cases import audit, clients, counsellors, documents, reads, requests
 from domain.use_cases import availability as availability_use_case
 from domain.use_cases.availability import AvailabilityView
-from domain.visibility import require_authenticated, require_staff
+from domain.visibility import require_authenticated
 from graph import ids
 from graph.context import GraphInfo
 from graph.folder_resolvers import FolderQueries, folder_node
@@ -23,7 +23,7 @@ from graph.inputs import ClientFilter, CounsellorFilter, RequestFilter, StaffFil
 from graph.paging import page_size
 from graph.types.audit import AuditEntryConnection, audit_connection
 from graph.types.availability import Availability
-from graph.types.client import Client, ClientConnection, client_connection
+from graph.types.client import Client, ClientConnection, client_connection_of
 from graph.types.counsellor import Counsellor, CounsellorConnection, CounsellorPresence, counsellor_connection
 from graph.types.document import Document
 from graph.types.node import Node
@@ -38,7 +38,7 @@ async def viewer_of(info: GraphInfo, viewer: DomainViewer) -> Viewer:
     deps = info.context.deps
     if viewer.role is DomainRole.CLIENT and viewer.client_id is not None:
         client = await clients.get_client(deps, viewer, viewer.client_id)
-        return Viewer(role=viewer.role, counsellor=None, client=Client.checked(client, viewer))
+        return Viewer(role=viewer.role, counsellor=None, client=Client.checked(client, viewer, info.context))
     assert viewer.counsellor_id is not None
     counsellor = await counsellors.get_counsellor(deps, viewer, viewer.counsellor_id)
     return Viewer(role=viewer.role, counsellor=Counsellor.of(counsellor, viewer), client=None)
@@ -104,7 +104,7 @@ class Query(FolderQueries):
         if kind == "Counsellor":
             return Counsellor.of(await counsellors.get_counsellor(deps, viewer, row_id), viewer)
         if kind == "Client":
-            return Client.checked(await clients.get_client(deps, viewer, row_id), viewer)
+            return Client.checked(await clients.get_client(deps, viewer, row_id), viewer, info.context)
         if kind == "Request":
             return Request.of(await requests.get_request(deps, viewer, row_id), viewer)
         if (found := await folder_node(info, viewer, kind, row_id)) is not None:
@@ -118,7 +118,7 @@ class Query(FolderQueries):
         viewer = await info.context.viewer()
         require_authenticated(viewer)
         found = await clients.get_client(info.context.deps, viewer, ids.decode(id, "Client"))
-        return Client.checked(found, viewer)
+        return Client.checked(found, viewer, info.context)
 
     @strawberry.field(
         description="Staff: the client overview (Klientenübersicht), only the clients the viewer may see, by display name."
@@ -133,9 +133,15 @@ class Query(FolderQueries):
             ClientOrder, strawberry.argument(description="The member list's order; ties by display name.")
         ] = ClientOrder.DISPLAY_NAME,
     ) -> ClientConnection:
-        viewer = await info.context.viewer()
-        me = require_staff(viewer)
-        return await client_connection(info, viewer, _client_query(me, filter, order_by), first, after)
+        viewer, page = await reads.client_overview(
+            info.context.deps,
+            info.context.caller(),
+            lambda me: _client_query(me, filter, order_by),
+            page_size(first),
+            after,
+        )
+        info.context.checked(viewer)
+        return client_connection_of(info, viewer, page, after)
 
     @strawberry.field(
         description="Staff: counsellors and admins, by display name, for member management (Beratendenverwaltung)."

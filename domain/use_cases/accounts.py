@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from typing import TypeVar
 
 from domain import validation
 from domain.errors import BadUserInput, Unauthenticated
 from domain.events import SessionsEnded
 from domain.limits import REGISTRATION_WINDOW_SECONDS
-from domain.model import AccountStatus, Client, Counsellor, InvitationStatus, Role, StaffRole, Viewer
+from domain.model import (
+    AccountStatus,
+    Client,
+    Counsellor,
+    InvitationStatus,
+    Role,
+    SessionClaims,
+    StaffRole,
+    Viewer,
+)
 from domain.ports import UnitOfWork
 from domain.throttling import count_attempts, counter_key, network_of, throttle_of
 from domain.use_cases import Deps, hash_password, password_matches
@@ -21,6 +29,8 @@ from domain.use_cases.presence import sign_off
 from domain.visibility import require_authenticated
 
 AccountT = TypeVar("AccountT", bound=Client | Counsellor)
+# Who calls a use case: a viewer checked already, or a token's claims it checks in its own transaction.
+Caller = Viewer | SessionClaims
 _BAD_LOGIN = "E-mail or password is wrong."
 # Told only to whoever knows the password: the account exists and an admin blocked it.
 _BLOCKED = "This account is blocked; please contact the counselling service."
@@ -146,20 +156,29 @@ async def register_client(
     return Viewer(role=Role.CLIENT, client_id=client.id)
 
 
-async def current_viewer(
-    deps: Deps, role: Role, account_id: int, token_id: str, expires_at: datetime, generation: int = 0
-) -> Viewer:
-    """The viewer a valid token names, if the account may still act, the token is not revoked
-    and no password change or deactivation ended its sessions since it was issued."""
+async def current_viewer(deps: Deps, claims: SessionClaims) -> Viewer:
+    """The viewer a valid token names, checked in a transaction of its own (see viewer_in)."""
     async with deps.uow(write=False) as uow:
-        account, revoked = await uow.tokens.session(role is Role.CLIENT, account_id, token_id)
-    account = check_session(account, revoked, generation)
+        return await viewer_in(uow, claims)
+
+
+async def viewer_in(uow: UnitOfWork, caller: Caller) -> Viewer:
+    """The viewer behind `caller`, checked in the caller's transaction: a token's claims name a
+    viewer if the account may still act, the token is not revoked and no password change or
+    deactivation ended its sessions since it was issued. A Viewer was checked already."""
+    if isinstance(caller, Viewer):
+        return caller
+    is_client = caller.role is Role.CLIENT
+    account, revoked = await uow.tokens.session(is_client, caller.account_id, caller.token_id)
+    account = check_session(account, revoked, caller.generation)
     if isinstance(account, Client):
-        viewer = Viewer(role, client_id=account_id, session_generation=account.session_generation)
+        viewer = Viewer(
+            caller.role, client_id=caller.account_id, session_generation=account.session_generation
+        )
     else:
         # The role is read from the account, so a demotion takes effect at once.
         viewer = _staff_viewer(account)
-    return replace(viewer, token_id=token_id, expires_at=expires_at)
+    return replace(viewer, token_id=caller.token_id, expires_at=caller.expires_at)
 
 
 def check_session(account: AccountT | None, revoked: bool, generation: int) -> AccountT:

@@ -1,13 +1,16 @@
-"""Batched reads behind nested API fields (one query per batch, never one per row)."""
+"""Reads behind API fields: the client overview, and batched reads behind nested fields (one query
+per batch, never one per row)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from domain.model import Client, Counsellor, PrimaryCounsellorChange, Request, Viewer
 from domain.ports import ClientPage, ClientQuery, Page, RequestQuery
 from domain.use_cases import Deps
+from domain.use_cases.accounts import Caller, viewer_in
+from domain.visibility import require_staff
 
 
 async def counsellors_by_id(deps: Deps, ids: Sequence[int]) -> dict[int, Counsellor]:
@@ -45,6 +48,18 @@ async def first_request_pages(
     """The first page of visible requests of many clients at once (the client overview)."""
     async with deps.uow(write=False) as uow:
         return await uow.requests.visible_first_pages(viewer, client_ids, first)
+
+
+async def client_overview(
+    deps: Deps, caller: Caller, query: Callable[[int], ClientQuery], first: int, after: str | None
+) -> tuple[Viewer, ClientPage]:
+    """Staff: a page of the clients the caller may see (the client overview, the member list),
+    with the session checked in the same transaction. `query` is made for the viewer's counsellor
+    id once the session is known to be theirs (a filter may say "my clients")."""
+    async with deps.uow(write=False) as uow:
+        viewer = await viewer_in(uow, caller)
+        me = require_staff(viewer)
+        return viewer, await uow.clients.visible_page(viewer, query(me), first, after)
 
 
 async def client_page_unchecked(

@@ -25,7 +25,7 @@ class AuditEntry:
 
     @strawberry.field
     async def actor(self, info: GraphInfo) -> Counsellor | None:
-        return await counsellor_by_id(info, self.viewer, self.entry.actor_id)
+        return await counsellor_by_id(info.context, self.viewer, self.entry.actor_id)
 
     @strawberry.field(
         description="CLIENT_READ, CLIENT_EXPORTED, CLIENT_ERASED, PRIMARY_CHANGED, REQUEST_ASSIGNED, "

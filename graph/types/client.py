@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from domain import model
-from domain.ports import ClientQuery, Page, RequestQuery
+from domain.ports import ClientPage, ClientQuery, Page, RequestQuery
 from domain.use_cases import monitoring, notes, reads
 from domain.visibility import ClientView, checked_client_view
 from graph import enums, ids
-from graph.context import GraphInfo
+from graph.context import Context, GraphInfo
+from graph.later import Later
 from graph.paging import PageInfo, page_info, page_size
 from graph.types.counsellor import Counsellor, counsellor_by_id
 from graph.types.node import Node
@@ -31,11 +31,10 @@ if TYPE_CHECKING:
 class Client(Node):
     view: strawberry.Private[ClientView]
     viewer: strawberry.Private[model.Viewer]
-    # Primary counsellors read with the client's page, by id.
-    primaries: strawberry.Private[Mapping[int, model.Counsellor]] = dataclasses.field(default_factory=dict)
 
-    # Plain values, read when the object is made: GraphQL then reads them as attributes, without a
-    # resolver call per field (an overview page has 50 rows of them; docs/benchmarks.md).
+    # Plain values, set when the object is made: GraphQL then reads them as attributes, without a
+    # resolver call per field (an overview page has 50 rows of them; docs/benchmarks.md). Those
+    # the overview's page read knows are values; elsewhere they are read when selected (Later).
     client_code: str = strawberry.field(description="Six characters, A-Z and 0-9, unique, e.g. 75QJYD.")
     display_name: str
     email: str | None
@@ -49,9 +48,32 @@ class Client(Node):
     account_status: enums.AccountStatus
     last_login_at: datetime | None
     created_at: datetime
+    open_request_count: int | Later[int] = strawberry.field(
+        description="Open (QUEUED or ASSIGNED) requests of the client that the viewer may see.",
+        graphql_type=int,
+    )
+    last_request_at: datetime | Later[datetime | None] | None = strawberry.field(
+        description="When the client last submitted a request; null if never.", graphql_type=datetime | None
+    )
+    deleted_at: datetime | None = strawberry.field(
+        description="Set while a deleted client waits for erasure; null otherwise."
+    )
+    erasure_due_at: datetime | None = strawberry.field(
+        description="When a deleted client's personal data will be erased."
+    )
+    primary_counsellor: Counsellor | Later[Counsellor | None] | None = strawberry.field(
+        graphql_type=Counsellor | None
+    )
 
     @classmethod
-    def of(cls, view: ClientView, viewer: model.Viewer) -> Client:
+    def of(
+        cls,
+        view: ClientView,
+        viewer: model.Viewer,
+        context: Context,
+        primaries: Mapping[int, Counsellor] | None = None,
+    ) -> Client:
+        """The client as `viewer` may read them; `primaries`: their primary, if read already."""
         details = view.details
         return cls(
             id=ids.encode("Client", view.id),
@@ -68,8 +90,11 @@ class Client(Node):
             account_status=view.account_status,
             last_login_at=details.last_login_at if details else None,
             created_at=view.created_at,
+            open_request_count=_open_request_count(view, viewer, context),
+            last_request_at=_last_request_at(view, context),
             deleted_at=details.deleted_at if details else None,
             erasure_due_at=details.erasure_due_at if details else None,
+            primary_counsellor=_primary_counsellor(view, viewer, context, primaries or {}),
         )
 
     @classmethod
@@ -77,51 +102,11 @@ class Client(Node):
         cls,
         client: model.Client,
         viewer: model.Viewer,
-        primaries: Mapping[int, model.Counsellor] | None = None,
+        context: Context,
+        primaries: Mapping[int, Counsellor] | None = None,
     ) -> Client:
         """A client a use case returned after checking the viewer may see them."""
-        found = cls.of(checked_client_view(client), viewer)
-        found.primaries = primaries or {}
-        return found
-
-    # The next three are plain functions that answer at once what the overview's page read, and
-    # hand GraphQL an awaitable only otherwise: 50 rows of awaitables cost more than the page's SQL.
-    @strawberry.field(
-        description="Open (QUEUED or ASSIGNED) requests of the client that the viewer may see.",
-        graphql_type=int,
-    )
-    def open_request_count(self, info: GraphInfo) -> int | Awaitable[int]:
-        if self.view.details is None:
-            return 0
-        if self.view.details.open_request_count is not None:  # read with the overview's page
-            return self.view.details.open_request_count
-        return info.context.loaders.open_requests.load((self.view.id, self.viewer))
-
-    @strawberry.field(
-        description="When the client last submitted a request; null if never.", graphql_type=datetime | None
-    )
-    def last_request_at(self, info: GraphInfo) -> datetime | Awaitable[datetime | None] | None:
-        if self.view.details is None:
-            return None
-        if self.view.details.open_request_count is not None:  # read with the overview's page
-            return self.view.details.last_request_at
-        return info.context.loaders.last_request.load(self.view.id)
-
-    deleted_at: datetime | None = strawberry.field(
-        description="Set while a deleted client waits for erasure; null otherwise."
-    )
-    erasure_due_at: datetime | None = strawberry.field(
-        description="When a deleted client's personal data will be erased."
-    )
-
-    @strawberry.field(graphql_type=Counsellor | None)
-    def primary_counsellor(self, info: GraphInfo) -> Counsellor | Awaitable[Counsellor | None] | None:
-        if self.view.details is None or self.view.details.primary_counsellor_id is None:
-            return None
-        known = self.primaries.get(self.view.details.primary_counsellor_id)
-        if known is not None:
-            return Counsellor.of(known, self.viewer)
-        return counsellor_by_id(info, self.viewer, self.view.details.primary_counsellor_id)
+        return cls.of(checked_client_view(client), viewer, context, primaries)
 
     @strawberry.field(description="Oldest first.")
     async def primary_counsellor_history(
@@ -185,6 +170,34 @@ class Client(Node):
         return await client_documents(info, self.viewer, self.view.id, first, after)
 
 
+def _open_request_count(view: ClientView, viewer: model.Viewer, context: Context) -> int | Later[int]:
+    if view.details is None:
+        return 0
+    if view.details.open_request_count is not None:  # read with the overview's page
+        return view.details.open_request_count
+    key = (view.id, viewer)
+    return Later(lambda: context.loaders.open_requests.load(key))
+
+
+def _last_request_at(view: ClientView, context: Context) -> datetime | Later[datetime | None] | None:
+    if view.details is None:
+        return None
+    if view.details.open_request_count is not None:  # read with the overview's page
+        return view.details.last_request_at
+    client_id = view.id
+    return Later(lambda: context.loaders.last_request.load(client_id))
+
+
+def _primary_counsellor(
+    view: ClientView, viewer: model.Viewer, context: Context, primaries: Mapping[int, Counsellor]
+) -> Counsellor | Later[Counsellor | None] | None:
+    primary_id = view.details.primary_counsellor_id if view.details else None
+    if primary_id is None:
+        return None
+    known = primaries.get(primary_id)
+    return known if known is not None else Later(lambda: counsellor_by_id(context, viewer, primary_id))
+
+
 async def client_and_holders(
     info: GraphInfo, viewer: model.Viewer, client_id: int
 ) -> tuple[model.Client, set[int]] | None:
@@ -215,8 +228,18 @@ async def client_connection(
 ) -> ClientConnection:
     """A page of the clients the viewer may see (the query filters them)."""
     page = await reads.client_page_unchecked(info.context.deps, viewer, query, page_size(first), after)
-    info.context.loaders.counsellor.prime_many(page.primaries)  # for other fields of this request
+    return client_connection_of(info, viewer, page, after)
+
+
+def client_connection_of(
+    info: GraphInfo, viewer: model.Viewer, page: ClientPage, after: str | None
+) -> ClientConnection:
+    context = info.context
+    context.loaders.counsellor.prime_many(page.primaries)  # for other fields of this request
+    # One object per primary, shared by their clients' rows.
+    primaries = {i: Counsellor.of(c, viewer) for i, c in page.primaries.items()}
     edges = [
-        ClientEdge(cursor=cursor, node=Client.checked(c, viewer, page.primaries)) for cursor, c in page.items
+        ClientEdge(cursor=cursor, node=Client.checked(c, viewer, context, primaries))
+        for cursor, c in page.items
     ]
     return ClientConnection(edges=edges, page_info=page_info(page, after), total_count=page.total)  # type: ignore[arg-type]

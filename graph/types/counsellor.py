@@ -12,7 +12,7 @@ from domain.ports import ClientQuery, Page
 from domain.use_cases.availability import Presence
 from domain.visibility import CounsellorView, counsellor_view
 from graph import enums, ids
-from graph.context import GraphInfo
+from graph.context import Context, GraphInfo
 from graph.paging import PageInfo, page_info
 from graph.types.node import Node
 
@@ -108,13 +108,13 @@ class Counsellor(Node):
 
 
 async def counsellor_by_id(
-    info: GraphInfo, viewer: model.Viewer, counsellor_id: int | None
+    context: Context, viewer: model.Viewer, counsellor_id: int | None
 ) -> Counsellor | None:
     """A counsellor named by an object the viewer may see (staff see every colleague; a client the
     counsellors of their own requests and history), as the viewer may read them."""
     if counsellor_id is None:
         return None
-    found = await info.context.loaders.counsellor.load(counsellor_id)
+    found = await context.loaders.counsellor.load(counsellor_id)
     return Counsellor.of(found, viewer) if found else None
 
 

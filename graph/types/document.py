@@ -32,7 +32,7 @@ class Document(Node):
     async def client(self, info: GraphInfo) -> Client:
         found = await client_and_holders(info, self.viewer, self.document.client_id)
         assert found is not None  # a document row always names an existing client
-        return Client.of(client_view(self.viewer, *found), self.viewer)
+        return Client.of(client_view(self.viewer, *found), self.viewer, info.context)
 
     @strawberry.field
     def file_name(self) -> str:
@@ -48,7 +48,7 @@ class Document(Node):
 
     @strawberry.field
     async def uploaded_by(self, info: GraphInfo) -> Counsellor | None:
-        return await counsellor_by_id(info, self.viewer, self.document.uploaded_by_id)
+        return await counsellor_by_id(info.context, self.viewer, self.document.uploaded_by_id)
 
     @strawberry.field
     def uploaded_at(self) -> datetime:

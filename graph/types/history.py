@@ -30,15 +30,15 @@ class PrimaryCounsellorChange:
         # In full or redacted: the previous primary is sent the change, not the client.
         found = await client_and_holders(info, self.viewer, self.change.client_id)
         assert found is not None  # history rows always name an existing client
-        return Client.of(client_view(self.viewer, *found), self.viewer)
+        return Client.of(client_view(self.viewer, *found), self.viewer, info.context)
 
     @strawberry.field
     async def previous_counsellor(self, info: GraphInfo) -> Counsellor | None:
-        return await counsellor_by_id(info, self.viewer, self.change.previous_counsellor_id)
+        return await counsellor_by_id(info.context, self.viewer, self.change.previous_counsellor_id)
 
     @strawberry.field
     async def new_counsellor(self, info: GraphInfo) -> Counsellor | None:
-        return await counsellor_by_id(info, self.viewer, self.change.new_counsellor_id)
+        return await counsellor_by_id(info.context, self.viewer, self.change.new_counsellor_id)
 
     @strawberry.field
     def source(self) -> enums.AssignmentSource:
@@ -46,7 +46,7 @@ class PrimaryCounsellorChange:
 
     @strawberry.field(description="Who changed it by hand; null for automatic changes.")
     async def changed_by(self, info: GraphInfo) -> Counsellor | None:
-        return await counsellor_by_id(info, self.viewer, self.change.changed_by_id)
+        return await counsellor_by_id(info.context, self.viewer, self.change.changed_by_id)
 
     @strawberry.field
     def reason(self) -> str | None:

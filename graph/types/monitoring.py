@@ -72,7 +72,7 @@ class MonitoringEntry(Node):
 
     @strawberry.field
     async def counsellor(self, info: GraphInfo) -> Counsellor | None:
-        return await counsellor_by_id(info, self.viewer, self.entry.counsellor_id)
+        return await counsellor_by_id(info.context, self.viewer, self.entry.counsellor_id)
 
     @strawberry.field
     def contact_at(self) -> datetime:
@@ -146,7 +146,7 @@ class MonitoringStatisticsRow:
 
     @strawberry.field
     async def counsellor(self, info: GraphInfo) -> Counsellor | None:
-        return await counsellor_by_id(info, self.viewer, self.cell.counsellor_id)
+        return await counsellor_by_id(info.context, self.viewer, self.cell.counsellor_id)
 
     @strawberry.field(description="Null when suppressed.")
     def contacts(self) -> int | None:

@@ -28,7 +28,7 @@ async def folder_client(info: GraphInfo, viewer: model.Viewer, client_id: int) -
 
     found = await client_and_holders(info, viewer, client_id)
     assert found is not None, "a folder record's client is never deleted"
-    return Client.of(client_view(viewer, *found), viewer)
+    return Client.of(client_view(viewer, *found), viewer, info.context)
 
 
 @strawberry.type(description="A staff note in a client's folder (Notizen).")
@@ -46,7 +46,7 @@ class Note(Node):
 
     @strawberry.field(description="Null once the author's account is gone.")
     async def author(self, info: GraphInfo) -> Counsellor | None:
-        return await counsellor_by_id(info, self.viewer, self.note.author_id)
+        return await counsellor_by_id(info.context, self.viewer, self.note.author_id)
 
     @strawberry.field
     def text(self) -> str:

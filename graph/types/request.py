@@ -35,7 +35,7 @@ class Request(Node):
     async def client(self, info: GraphInfo) -> Client | None:
         found = await client_and_holders(info, self.viewer, self.request.client_id)
         view = request_client_view(self.viewer, *found) if found else None
-        return Client.of(view, self.viewer) if view else None
+        return Client.of(view, self.viewer, info.context) if view else None
 
     @strawberry.field
     def channel(self) -> enums.Channel:
@@ -55,7 +55,7 @@ class Request(Node):
 
     @strawberry.field
     async def counsellor(self, info: GraphInfo) -> Counsellor | None:
-        return await counsellor_by_id(info, self.viewer, self.request.counsellor_id)
+        return await counsellor_by_id(info.context, self.viewer, self.request.counsellor_id)
 
     @strawberry.field
     def routing_reason(self) -> enums.RoutingReason | None:
@@ -135,7 +135,7 @@ class RoutingStep:
 
     @strawberry.field
     async def counsellor(self, info: GraphInfo) -> Counsellor | None:
-        return await counsellor_by_id(info, self.viewer, self.step.counsellor_id)
+        return await counsellor_by_id(info.context, self.viewer, self.step.counsellor_id)
 
     @strawberry.field(
         description="PRIMARY_TAKES, PRIMARY_SKIPPED, WAITING_FOR_PRIMARY, WAIT_ENDED, CANDIDATE_CHOSEN, FALLBACK_USED, QUEUED, ACCEPT_TIMEOUT or MANUAL."

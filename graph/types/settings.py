@@ -18,7 +18,7 @@ class Settings:
         description="Takes mail requests when nobody else can; never becomes anyone's primary through that."
     )
     async def fallback_counsellor(self, info: GraphInfo) -> Counsellor | None:
-        return await counsellor_by_id(info, self.viewer, self.settings.fallback_counsellor_id)
+        return await counsellor_by_id(info.context, self.viewer, self.settings.fallback_counsellor_id)
 
     @strawberry.field(
         description="Seconds a chat waits for a busy primary before it is offered to others (0: none)."

@@ -17,6 +17,7 @@ from domain.model import (
     OutgoingMail,
     RequestStatus,
     Role,
+    SessionClaims,
     StaffRole,
 )
 from domain.ports import ClientOrder, ClientQuery, StaffQuery
@@ -158,7 +159,7 @@ async def test_a_blocked_client_cannot_sign_in_loses_their_sessions_and_cannot_s
         await login(world.deps, "k1@example.org", PASSWORD)
     with pytest.raises(Unauthenticated, match="blocked"):
         await current_viewer(
-            world.deps, Role.CLIENT, cid, "t1", world.clock.now(), session.session_generation
+            world.deps, SessionClaims(Role.CLIENT, cid, "t1", world.clock.now(), session.session_generation)
         )
     with pytest.raises(Unauthenticated, match="blocked"):
         await submit_request(world.deps, kim, Channel.CHAT, "Hallo", None, None)
@@ -184,7 +185,8 @@ async def test_block_racing_a_sign_in_leaves_no_usable_session(world: World) -> 
             continue
         with pytest.raises(Unauthenticated):
             await current_viewer(
-                world.deps, Role.CLIENT, cid, f"t{n}", world.clock.now(), signed.session_generation
+                world.deps,
+                SessionClaims(Role.CLIENT, cid, f"t{n}", world.clock.now(), signed.session_generation),
             )
 
 
