@@ -20,6 +20,7 @@ from domain.use_cases.counsellors import (
     set_online_status,
 )
 from domain.use_cases.requests import submit_request
+from graph import ids
 from graph.context import AppState
 from persistence.database import Engines
 from tests.api.conftest import Execute
@@ -119,6 +120,50 @@ async def test_the_client_overview_without_requests_takes_two_statements(
 
     assert not result["errors"] and result["data"]["clients"]["totalCount"] == 21
     assert len(statements) == 2, statements  # the session, the page with its primaries
+
+
+async def test_the_overview_checks_the_session_in_the_transaction_of_its_page(
+    deps: Deps, engines: Engines, execute: Execute, admin_token: str
+) -> None:
+    await _clients(deps, Viewer(role=Role.ADMIN, counsellor_id=1), 3)
+    query = "{ clients(first: 50) { totalCount edges { node { displayName } } } }"
+
+    with counted(engines) as statements, transactions(engines) as begun:
+        result = await execute(query, token=admin_token)
+
+    assert not result["errors"] and result["data"]["clients"]["totalCount"] == 4
+    assert len(statements) == 2 and len(begun) == 1, (statements, begun)
+
+
+CLIENT_BY_ID = "query ($id: ID!) { client(id: $id) { displayName %s } }"
+READ_WHEN_SELECTED = "openRequestCount lastRequestAt primaryCounsellor { displayName }"
+
+
+async def test_a_client_outside_the_overview_reads_open_requests_last_request_and_primary_only_when_asked(
+    deps: Deps, engines: Engines, execute: Execute, admin_token: str
+) -> None:
+    anna = await add_counsellor(deps, NewCounsellor("anna@api.test", "password-123", "Anna"))
+    await set_mail_availability(
+        deps, Viewer(role=Role.COUNSELLOR, counsellor_id=anna.id), MailAvailability.UNLIMITED, None, None
+    )
+    kim = await register_client(deps, "Kim", "kim@api.test", "password-123", None)
+    submitted = [await submit_request(deps, kim, Channel.MAIL, f"message {n}", None, None) for n in range(2)]
+    variables = {"id": str(ids.encode("Client", kim.client_id or 0))}
+
+    with counted(engines) as plain:
+        name_only = await execute(CLIENT_BY_ID % "", variables, token=admin_token)
+    with counted(engines) as selected:
+        everything = await execute(CLIENT_BY_ID % READ_WHEN_SELECTED, variables, token=admin_token)
+
+    assert not name_only["errors"] and not everything["errors"], (name_only, everything)
+    assert everything["data"]["client"] == {
+        "displayName": "Kim",
+        "openRequestCount": 2,
+        "lastRequestAt": submitted[-1].created_at.isoformat(),
+        "primaryCounsellor": {"displayName": "Anna"},
+    }
+    # Open requests, the last request and the primary: one statement each, only when selected.
+    assert len(selected) == len(plain) + 3, (plain, selected)
 
 
 MEMBER_LIST = """
