@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Protocol, TypeVar
 
 from graphql import ExecutionResult
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from domain.events import Event, StateMayBeStale
 from domain.live import EVERYONE, Answer, AvailabilityBoard, Moved
@@ -23,6 +22,7 @@ from domain.use_cases import Deps
 from domain.use_cases.availability import AvailabilityView, everyone_and_settings
 from graph import outlets
 from graph.context import AppState
+from graph.plain_fields import PlainLeafFields
 from graph.queries import availability_of
 from graph.types.availability import Availability
 from graph.types.counsellor import Counsellor as CounsellorType
@@ -225,7 +225,7 @@ def shared_payload(payload: P) -> P:
     return payload
 
 
-class SharingExecutor(StrawberryGraphQLCoreExecutionContext):
+class SharingExecutor(PlainLeafFields):
     """Executes a subscription event once per shared payload, document and variables; every
     other execution as graphql-core does. A subscription's executor is noted by its operation's
     direct outlet (graph/outlets.py), which executes its later results."""
