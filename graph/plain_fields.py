@@ -75,7 +75,10 @@ class PlainLeafFields(StrawberryGraphQLCoreExecutionContext):
         node = field_details_list[0].node
         plain = None if node.arguments else self._plain_leaves.get((parent_type.name, node.name.value))
         if plain is not None:
-            value = getattr(source, plain.attribute, Undefined)
+            try:
+                value = getattr(source, plain.attribute, Undefined)
+            except Exception:  # a property that raises: graphql-core's path below reports it
+                value = Undefined
             if value is None and plain.nullable:
                 return None
             if (

@@ -136,8 +136,7 @@ class Query(FolderQueries):
         viewer, page = await reads.client_overview(
             info.context.deps,
             info.context.caller(),
-            lambda me: _client_query(me, filter, order_by),
-            page_size(first),
+            lambda me: (_client_query(me, filter, order_by), page_size(first)),
             after,
         )
         info.context.checked(viewer)

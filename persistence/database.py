@@ -79,11 +79,20 @@ def create_engines(url: str) -> Engines:
         hide_parameters=True,
         connect_args={"timeout": CONNECT_TIMEOUT_S, "command_timeout": COMMAND_TIMEOUT_S},
     )
+    event.listen(engine.sync_engine, "connect", _fresh)
     event.listen(engine.sync_engine, "checkout", _ping)
     return Engines(write=engine, read=engine)
 
 
-def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+_FRESH = "stamm_fresh"
+
+
+def _fresh(_dbapi_connection: Any, record: Any) -> None:
+    """Marks a connection made just now: its first checkout uses it without a ping."""
+    record.info[_FRESH] = True
+
+
+def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     """A pooled connection answers before it is used; one that does not ends the pool's older ones.
 
     Instead of pool_pre_ping, whose asyncpg ping wraps its `;` in a transaction (BEGIN, `;`,
@@ -91,6 +100,8 @@ def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     not use). The pool retries with a new connection after InvalidatePoolError, as it does after
     a failed pre-ping; the unit of work's acquire timeout bounds a database that does not answer.
     """
+    if record.info.pop(_FRESH, False):
+        return  # connected just now: as pool_pre_ping, a new connection is not pinged
     try:
         dbapi_connection.run_async(lambda connection: connection.fetchrow(";"))
     except Exception as exc:

@@ -51,15 +51,17 @@ async def first_request_pages(
 
 
 async def client_overview(
-    deps: Deps, caller: Caller, query: Callable[[int], ClientQuery], first: int, after: str | None
+    deps: Deps, caller: Caller, query: Callable[[int], tuple[ClientQuery, int]], after: str | None
 ) -> tuple[Viewer, ClientPage]:
     """Staff: a page of the clients the caller may see (the client overview, the member list),
-    with the session checked in the same transaction. `query` is made for the viewer's counsellor
-    id once the session is known to be theirs (a filter may say "my clients")."""
+    with the session checked in the same transaction. `query` gives the query and the page size
+    for the viewer's counsellor id once the session is known to be theirs (a filter may say "my
+    clients"), so the arguments' errors come after the session's, as for every other field."""
     async with deps.uow(write=False) as uow:
         viewer = await viewer_in(uow, caller)
         me = require_staff(viewer)
-        return viewer, await uow.clients.visible_page(viewer, query(me), first, after)
+        found, first = query(me)
+        return viewer, await uow.clients.visible_page(viewer, found, first, after)
 
 
 async def client_page_unchecked(

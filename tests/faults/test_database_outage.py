@@ -42,6 +42,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.serial]
 ANSWER_WITHIN_SECONDS = 5.0
 
 COUNSELLORS = "{ counsellors { id } }"
+# The pool's ping as asyncpg sends it: a Parse message of the statement ";".
+PING = b"\x00;\x00"
 LOGIN = "mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }"
 SUBMIT = "mutation ($input: SubmitRequestInput!) { submitRequest(input: $input) { id status } }"
 
@@ -64,6 +66,9 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.proxied = 0
+        # While set, a connection that sends the pool's ping is dropped (a server that crash-loops,
+        # a balancer in front of a sick primary): only a connection used without a ping works.
+        self.drop_pinged = False
 
     def start(self) -> None:
         self._thread.start()
@@ -133,12 +138,22 @@ class TcpProxy:
             return
         self._writers.add(upstream_writer)
         self.proxied += 1
-        self._track(self._pipe(client_reader, upstream_writer))
+        self._track(self._pipe(client_reader, upstream_writer, client_writer))
         self._track(self._pipe(upstream_reader, client_writer))
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        client: asyncio.StreamWriter | None = None,
+    ) -> None:
+        """Forwards one direction; `client` is set on the client's side (where a ping is seen)."""
         try:
             while data := await reader.read(65536):
+                if client is not None and self.drop_pinged and PING in data:
+                    client.transport.abort()
+                    writer.transport.abort()
+                    return
                 writer.write(data)
                 await writer.drain()
         except OSError:
@@ -284,6 +299,23 @@ async def test_an_unreachable_database_answers_service_unavailable_fast_and_reco
     submitted = await _data(live, SUBMIT, kim.token, input={"channel": "CHAT", "message": "Hallo"})
     assert submitted["submitRequest"]["status"] == "QUEUED"
     assert (await _get(live, "/readyz"))[0] == 200
+
+
+async def test_a_pooled_connection_that_fails_its_ping_is_replaced_by_one_used_at_once(
+    outage_app: LiveServer, proxy: TcpProxy
+) -> None:
+    """As with pool_pre_ping, a new connection is used without a ping of its own: pinging it too
+    used up the pool's two attempts and answered INTERNAL_SERVER_ERROR, not the request."""
+    live = outage_app
+    admin = (await _data(live, LOGIN, e=ADMIN_EMAIL, p=ADMIN_PASSWORD))["login"]["token"]
+    before = await _data(live, COUNSELLORS, admin)
+
+    proxy.cut()  # the pooled connections die; the new ones after it send their first ping in full
+    proxy.drop_pinged = True
+    proxy.restore()
+
+    assert await _data(live, COUNSELLORS, admin) == before
+    assert await _data(live, COUNSELLORS, admin) == before  # its replacement is pinged, and so on
 
 
 async def test_outage_answers_stay_fast_under_concurrent_load(

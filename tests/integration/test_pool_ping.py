@@ -29,7 +29,7 @@ async def _end_backend(other: Process, pid: int) -> None:
         await conn.execute(
             text(
                 "DO $$ BEGIN WHILE EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = "
-                f"{int(pid)}) LOOP PERFORM pg_sleep(0.01); END LOOP; END $$"
+                f"{int(pid)}) LOOP PERFORM pg_sleep(0.01); PERFORM pg_stat_clear_snapshot(); END LOOP; END $$"
             )
         )
 

@@ -45,6 +45,16 @@ def _broken() -> list[Row]:
     return rows
 
 
+class _Unreadable:
+    """Stands for a row whose attribute is a property that raises."""
+
+    name = "duck"
+
+    @property
+    def note(self) -> str | None:
+        raise ValueError("cannot read the note")
+
+
 @strawberry.type
 class Query:
     @strawberry.field
@@ -54,6 +64,10 @@ class Query:
     @strawberry.field
     def broken(self) -> list[Row | None]:
         return _broken()  # type: ignore[return-value]
+
+    @strawberry.field
+    def unreadable(self) -> Row:
+        return _Unreadable()  # type: ignore[return-value]
 
     @strawberry.field
     def pending(self) -> Row:
@@ -104,6 +118,21 @@ async def test_refused_and_missing_values_give_graphql_cores_errors_at_their_pat
         (e.message, e.path) for e in expected.errors or []
     ]
     assert [e.path for e in found.errors or []] == [["broken", 1, "count"], ["broken", 2, "name"]]
+
+
+async def test_an_attribute_that_raises_is_reported_at_its_own_path() -> None:
+    fast, plain = _schemas()
+    query = "{ unreadable { name note } }"
+
+    found, expected = await fast.execute(query), await plain.execute(query)
+
+    assert found.data == expected.data == {"unreadable": {"name": "duck", "note": None}}
+    assert [(e.message, e.path) for e in found.errors or []] == [
+        ("cannot read the note", ["unreadable", "note"])
+    ]
+    assert [(e.message, e.path) for e in expected.errors or []] == [
+        ("cannot read the note", ["unreadable", "note"])
+    ]
 
 
 async def test_an_awaitable_in_a_plain_field_is_awaited() -> None:
