@@ -410,7 +410,7 @@ def markdown(report: Report) -> str:
             "",
             f"One submitRequest (a first request) runs {len(report.submit_statements)} SQL statements in "
             f"{report.submit_transactions} transactions in process (counted with a before_cursor_execute "
-            "listener; each transaction also costs a pool pre-ping, BEGIN and COMMIT/ROLLBACK):",
+            "listener; each transaction also costs the pool's one-round-trip ping, BEGIN and COMMIT/ROLLBACK):",
             "",
             *[f"    {s}" for s in report.submit_statements],
         ]
