@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from graphql import (
+    GraphQLField,
     GraphQLLeafType,
     GraphQLObjectType,
     GraphQLSchema,
@@ -39,15 +40,14 @@ def plain_leaves(schema: GraphQLSchema) -> dict[tuple[str, str], PlainLeaf]:
             (t.name, name): leaf
             for t in schema.type_map.values()
             if isinstance(t, GraphQLObjectType)
-            for name in t.fields
-            if (leaf := _inspect(schema, t, name)) is not None
+            for name, field_def in t.fields.items()
+            if (leaf := _plain_leaf(field_def)) is not None
         }
     return found
 
 
-def _inspect(schema: GraphQLSchema, parent_type: GraphQLObjectType, name: str) -> PlainLeaf | None:
-    field_def = schema.get_field(parent_type, name)
-    if field_def is None or field_def.args or not getattr(field_def.resolve, "_is_default", False):
+def _plain_leaf(field_def: GraphQLField) -> PlainLeaf | None:
+    if field_def.args or not getattr(field_def.resolve, "_is_default", False):
         return None
     definition = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if definition is None or not definition.is_basic_field:
