@@ -97,6 +97,18 @@ async def subscribers(
             await subscriber.close()
 
 
+async def _delivered(bus: EventBus) -> None:
+    """Until the bus has delivered everything published so far: with Redis an event of the set-up
+    (a new counsellor's state) can arrive after the subscriptions opened, which would take it as
+    a change. Events reach the process in the order they were published."""
+    async with bus.subscribe(WatchedBus.MARK_TOPICS) as events:
+        await bus.publish(WatchedBus.MARK)
+        async with asyncio.timeout(30):
+            async for event in events:
+                if event == WatchedBus.MARK:
+                    return
+
+
 async def _statements_for(
     deps: Deps, engines: Engines, bus: EventBus, count: int
 ) -> tuple[list[str], list[list[dict[str, Any]]]]:
@@ -109,6 +121,7 @@ async def _statements_for(
     for i in range(count // 4 + 1):
         client = await create_client(deps, admin, ClientProfile(display_name=f"Client {i}"), primary.id)
         client_tokens.append(SIGNER.issue(Viewer(role=Role.CLIENT, client_id=client.id))[0])
+    await _delivered(bus)
     async with subscribers(state, count, primary, client_tokens, staff_token) as found:
         with counted(engines) as statements:
             for n in range(EVENTS):
